@@ -1,0 +1,524 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Adaptive warm-up engine: one plan step per source IP x ISP group.
+
+PRIVATE to the collection: no compatibility promise outside it.
+Plain Python, standard library only, and pure: the result depends only on the
+arguments (``now`` is an argument, nothing reads the clock, the network or files).
+
+Each step takes the previous state, what was observed since the last step
+(from ``pmta_acct_stats``), the current DNSBL listings and the time, and
+returns a new state and one decision per IP x ISP group:
+``advance | hold | rollback | pause | done``. The rules, in order of precedence:
+
+1. ``pause``    the IP is on a DNSBL: its daily limit is 0 (on entering the
+                pause it also drops ``pause_rollback_stages``).
+2. ``rollback`` re-warm: nothing was sent for ``idle_rewarm_days`` (SendGrid:
+                an IP idle for more than 30 days must be warmed again), back to stage 1.
+3. ``rollback`` throttling: at least ``throttle_min_events`` throttling replies
+                and a throttled share of attempts >= ``throttle_rate_rollback``;
+                ``rollback_stages`` down.
+4. ``rollback`` spike: bounce or complaint rate at/over its rollback threshold
+                (with at least ``min_sample`` messages); ``spike_rollback_stages`` down.
+5. ``hold``     too little sent: nothing this step, or less than
+                ``min_delivered_share`` of the stage's daily limit delivered.
+6. ``hold``     borderline: a rate over its hold threshold, or any throttling.
+7. ``hold``     the stage began less than ``min_stage_hours`` ago.
+8. ``done``     the last stage was held cleanly; otherwise ``advance``.
+
+Defaults and their sources are in ``DEFAULT_THRESHOLDS`` and docs/warmup.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import ipaddress
+import numbers
+
+try:
+    from . import _isp_groups
+except ImportError:  # loaded by path (test double, CLIs)
+    import _isp_groups  # type: ignore[no-redef]
+
+STATE_VERSION = 1
+HISTORY_LENGTH = 10
+_UTC = datetime.timezone.utc  # noqa: UP017 - modules may run on Python < 3.11
+ACTIONS = ("advance", "hold", "rollback", "pause", "done")
+COUNTERS = ("sent", "delivered", "bounced", "deferred", "complaints", "throttled")
+
+# Daily volume per IP per ISP group, one stage per day at the quickest: the
+# SparkPost Auto-Warmup stages (SparkPost/support-docs automated-ip-warmup.md,
+# days 1-20), which lie between SendGrid's manual PDF schedule (50 ... 1,000,000
+# by day 15) and its automated hourly caps. SparkPost applies them per IP over
+# all ISPs; applying them per ISP group is our choice (MailerQ and Halon key
+# schedules on IP x ISP too) and is conservative for any single provider.
+# The schedule ends at 1,000,000/day: a pair that holds that cleanly is warm.
+DEFAULT_STAGES = (
+    200, 500, 1000, 2000, 5000, 10000, 20000, 40000, 50000, 75000,
+    100000, 150000, 200000, 250000, 325000, 400000, 500000, 600000, 750000, 1000000,
+)
+
+DEFAULT_THRESHOLDS = {
+    # SparkPost Auto-Warmup advances when "more than 90% of the traffic for that stage" was delivered.
+    "min_delivered_share": 0.9,
+    # One stage per day, as every published schedule (SendGrid, SparkPost) steps daily.
+    "min_stage_hours": 24,
+    # Rates from fewer messages than this are noise: they can hold but never roll back.
+    "min_sample": 100,
+    # SendBolt promotes below 3% bounces and demotes above 5%; SES reviews accounts at 5%.
+    "bounce_rate_hold": 0.03,
+    "bounce_rate_rollback": 0.05,
+    # Gmail: keep spam rate under 0.1%, never reach 0.3%; Yahoo cites 0.3%; SendBolt 0.1%/0.3%.
+    "complaint_rate_hold": 0.001,
+    "complaint_rate_rollback": 0.003,
+    # No ESP publishes a deferral threshold; SparkPost calls 421 deferrals normal during
+    # warm-up, so deferrals alone only hold (our choice: a fifth of attempts).
+    "deferral_rate_hold": 0.2,
+    # KumoMTA's Gmail rule acts on 2 "unusual rate" hits an hour; we also require 1% of attempts.
+    "throttle_min_events": 2,
+    "throttle_rate_rollback": 0.01,
+    "rollback_stages": 1,
+    "spike_rollback_stages": 2,
+    # SparkPost: when an ISP blocks you, pull back volume there, then ramp again.
+    "pause_rollback_stages": 1,
+    # SendGrid: an IP idle for more than 30 days must be warmed again.
+    "idle_rewarm_days": 30,
+}
+
+_SHARE_KEYS = (
+    "min_delivered_share", "bounce_rate_hold", "bounce_rate_rollback", "complaint_rate_hold",
+    "complaint_rate_rollback", "deferral_rate_hold", "throttle_rate_rollback",
+)
+_COUNT_KEYS = ("min_sample", "throttle_min_events", "rollback_stages", "spike_rollback_stages",
+               "pause_rollback_stages")
+_HOUR_KEYS = ("min_stage_hours", "idle_rewarm_days")
+
+
+class WarmupInputError(ValueError):
+    """Bad input: the message names the variable and the fix."""
+
+
+# ------------------------------------------------------------------ parsing
+
+def parse_time(value, name="now"):
+    """ISO 8601 time -> aware UTC datetime; a naive time is taken as UTC."""
+    if isinstance(value, datetime.datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise WarmupInputError(
+                "%s must be an ISO 8601 time such as 2026-05-01T06:00:00Z, got %r" % (name, value)
+            ) from exc
+    else:
+        raise WarmupInputError("%s must be an ISO 8601 time such as 2026-05-01T06:00:00Z, got %r" % (name, value))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_UTC)
+    return parsed.astimezone(_UTC)
+
+
+def format_time(value):
+    return value.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalize_ip(value, name):
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError as exc:
+        raise WarmupInputError("%s: %r is not an IPv4 or IPv6 address" % (name, value)) from exc
+
+
+def _ip_sort_key(ip):
+    address = ipaddress.ip_address(ip)
+    return (address.version, int(address))
+
+
+def _is_count(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
+def normalize_schedule(schedule, isps):
+    """``{isp|'default': [daily volumes]}`` -> ``{isp: tuple}`` for every isp."""
+    schedule = schedule or {}
+    if not isinstance(schedule, dict):
+        raise WarmupInputError(
+            "schedule must be a dict of ISP group (or 'default') -> list of daily volumes, got %s"
+            % type(schedule).__name__
+        )
+    checked = {}
+    for key, stages in schedule.items():
+        if (
+            not isinstance(stages, (list, tuple))
+            or not stages
+            or not all(_is_count(s) and s > 0 for s in stages)
+        ):
+            raise WarmupInputError(
+                "schedule[%s] must be a non-empty list of positive integers (messages per day), got %r"
+                % (key, stages)
+            )
+        if any(stages[i + 1] <= stages[i] for i in range(len(stages) - 1)):
+            raise WarmupInputError(
+                "schedule[%s] must increase strictly from stage to stage, got %r" % (key, list(stages))
+            )
+        checked[key] = tuple(int(s) for s in stages)
+    default = checked.get("default", DEFAULT_STAGES)
+    return {isp: checked.get(isp, default) for isp in isps}
+
+
+def normalize_thresholds(thresholds):
+    result = dict(DEFAULT_THRESHOLDS)
+    if thresholds is None:
+        return result
+    if not isinstance(thresholds, dict):
+        raise WarmupInputError("thresholds must be a dict, got %s" % type(thresholds).__name__)
+    for key, value in thresholds.items():
+        if key not in DEFAULT_THRESHOLDS:
+            raise WarmupInputError(
+                "thresholds.%s is not a known threshold; known: %s" % (key, ", ".join(sorted(DEFAULT_THRESHOLDS)))
+            )
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise WarmupInputError("thresholds.%s must be a number, got %r" % (key, value))
+        if key in _SHARE_KEYS and not 0 <= value <= 1:
+            raise WarmupInputError("thresholds.%s is a share and must be between 0 and 1, got %r" % (key, value))
+        if key in _COUNT_KEYS and (value < 0 or int(value) != value):
+            raise WarmupInputError("thresholds.%s must be a whole number >= 0, got %r" % (key, value))
+        if key in _HOUR_KEYS and value < 0:
+            raise WarmupInputError("thresholds.%s must be >= 0, got %r" % (key, value))
+        result[key] = int(value) if key in _COUNT_KEYS else value
+    for kind in ("bounce", "complaint"):
+        if result["%s_rate_hold" % kind] > result["%s_rate_rollback" % kind]:
+            raise WarmupInputError(
+                "thresholds.%s_rate_hold (%s) must not be above thresholds.%s_rate_rollback (%s)"
+                % (kind, result["%s_rate_hold" % kind], kind, result["%s_rate_rollback" % kind])
+            )
+    if result["rollback_stages"] < 1 or result["spike_rollback_stages"] < 1:
+        raise WarmupInputError("thresholds.rollback_stages and spike_rollback_stages must be at least 1")
+    return result
+
+
+def normalize_counters(raw, name):
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise WarmupInputError("%s must be a dict of counters (%s)" % (name, ", ".join(COUNTERS)))
+    counters = {}
+    for key in COUNTERS:
+        value = raw.get(key, 0)
+        if value is None:
+            value = 0
+        if not _is_count(value):
+            raise WarmupInputError("%s.%s must be a whole number >= 0, got %r" % (name, key, value))
+        counters[key] = int(value)
+    if "sent" not in raw or raw.get("sent") is None:
+        counters["sent"] = counters["delivered"] + counters["bounced"]
+    if counters["delivered"] > counters["sent"]:
+        raise WarmupInputError(
+            "%s: delivered (%d) cannot exceed sent (%d); sent counts delivered + bounced"
+            % (name, counters["delivered"], counters["sent"])
+        )
+    return counters
+
+
+def normalize_observations(observations):
+    if observations is None:
+        return {}
+    if not isinstance(observations, dict):
+        raise WarmupInputError("observations must be a dict {ip: {isp: {sent, delivered, ...}}}")
+    result = {}
+    for raw_ip, per_isp in observations.items():
+        ip = normalize_ip(raw_ip, "observations")
+        if not isinstance(per_isp, dict):
+            raise WarmupInputError("observations[%s] must be a dict {isp: counters}" % raw_ip)
+        target = result.setdefault(ip, {})
+        for isp, raw in per_isp.items():
+            counters = normalize_counters(raw, "observations[%s][%s]" % (raw_ip, isp))
+            if isp in target:  # the same IP written two ways: add up
+                counters = {k: counters[k] + target[isp][k] for k in COUNTERS}
+            target[str(isp)] = counters
+    return result
+
+
+def normalize_blocklisted(blocklisted):
+    if blocklisted is None:
+        return {}
+    if not isinstance(blocklisted, dict):
+        raise WarmupInputError("blocklisted must be a dict {ip: [zones]}")
+    result = {}
+    for raw_ip, zones in blocklisted.items():
+        ip = normalize_ip(raw_ip, "blocklisted")
+        if zones is None:
+            zones = []
+        if isinstance(zones, str):
+            zones = [zones]
+        if not isinstance(zones, (list, tuple)):
+            raise WarmupInputError("blocklisted[%s] must be a list of zone names" % raw_ip)
+        listed = sorted({str(z) for z in zones if z})
+        if listed:
+            result[ip] = sorted(set(result.get(ip, [])) | set(listed))
+    return result
+
+
+def _empty_counters():
+    return dict.fromkeys(COUNTERS, 0)
+
+
+def normalize_state(state):
+    if not state:
+        return {"version": STATE_VERSION, "updated_at": None, "ips": {}}
+    if not isinstance(state, dict):
+        raise WarmupInputError("state must be the dict a previous warmup_plan returned, or {} at first")
+    if state.get("version") != STATE_VERSION:
+        raise WarmupInputError(
+            "state.version is %r; this engine reads version %d (restore pmta_warmup.fact.prev or start from {})"
+            % (state.get("version"), STATE_VERSION)
+        )
+    ips = state.get("ips") or {}
+    if not isinstance(ips, dict):
+        raise WarmupInputError("state.ips must be a dict {ip: {isp: pair state}}")
+    result = {"version": STATE_VERSION, "updated_at": state.get("updated_at"), "ips": {}}
+    for raw_ip, per_isp in ips.items():
+        ip = normalize_ip(raw_ip, "state.ips")
+        if not isinstance(per_isp, dict):
+            raise WarmupInputError("state.ips[%s] must be a dict {isp: pair state}" % raw_ip)
+        for isp, pair in per_isp.items():
+            name = "state.ips[%s][%s]" % (raw_ip, isp)
+            if not isinstance(pair, dict):
+                raise WarmupInputError("%s must be a dict" % name)
+            stage = pair.get("stage")
+            if not _is_count(stage) or stage < 1:
+                raise WarmupInputError("%s.stage must be a whole number >= 1, got %r" % (name, stage))
+            status = pair.get("status", "warming")
+            if status not in ("warming", "paused", "done"):
+                raise WarmupInputError("%s.status must be warming, paused or done, got %r" % (name, status))
+            clean = {
+                "stage": int(stage),
+                "status": status,
+                "stage_started_at": format_time(parse_time(pair.get("stage_started_at"), name + ".stage_started_at")),
+                "last_sent_at": (
+                    format_time(parse_time(pair["last_sent_at"], name + ".last_sent_at"))
+                    if pair.get("last_sent_at") else None
+                ),
+                "stage_totals": normalize_counters(pair.get("stage_totals"), name + ".stage_totals"),
+                "history": list(pair.get("history") or [])[-HISTORY_LENGTH:],
+            }
+            result["ips"].setdefault(ip, {})[str(isp)] = clean
+    return result
+
+
+# ------------------------------------------------------------------ rules
+
+def _rate(numerator, denominator):
+    return float(numerator) / denominator if denominator else 0.0
+
+
+def rates(counters):
+    """Bounce and complaint rates per final outcome / delivery, deferral and
+    throttle rates per attempt (final outcomes + transient failures)."""
+    attempts = counters["sent"] + counters["deferred"]
+    return {
+        "bounce_rate": _rate(counters["bounced"], counters["sent"]),
+        "complaint_rate": _rate(counters["complaints"], counters["delivered"]),
+        "deferral_rate": _rate(counters["deferred"], attempts),
+        "throttle_rate": _rate(counters["throttled"], attempts),
+    }
+
+
+def _pct(value):
+    return "%.2f%%" % (value * 100)
+
+
+def _decide(pair, window, stages, listed_zones, now, limits):
+    """Return (action, new_stage, new_status, reason, start_new_stage)."""
+    stage = pair["stage"]
+    last = len(stages)
+    totals = {k: pair["stage_totals"][k] + window[k] for k in COUNTERS}
+
+    # 1. blocklisted
+    if listed_zones:
+        entering = pair["status"] != "paused"
+        new_stage = max(1, stage - limits["pause_rollback_stages"]) if entering else stage
+        return ("pause", new_stage, "paused",
+                "listed on %s: sending paused%s" % (
+                    ", ".join(listed_zones),
+                    "; back to stage %d when delisted" % new_stage if entering else ""),
+                entering)
+
+    resumed = pair["status"] == "paused"
+    if resumed:
+        return ("hold", stage, "warming",
+                "delisted: resuming at stage %d for at least %sh" % (stage, limits["min_stage_hours"]), True)
+
+    # 2. idle -> re-warm
+    if window["sent"] == 0:
+        last_activity = parse_time(pair["last_sent_at"] or pair["stage_started_at"], "last_sent_at")
+        idle_days = (now - last_activity).total_seconds() / 86400.0
+        if idle_days >= limits["idle_rewarm_days"] and (stage > 1 or pair["status"] == "done"):
+            return ("rollback", 1, "warming",
+                    "idle %.0f days (>= %s): re-warm from stage 1" % (idle_days, limits["idle_rewarm_days"]), True)
+
+    # 3. throttling
+    window_rates = rates(window)
+    if (window["throttled"] >= max(1, limits["throttle_min_events"])
+            and window_rates["throttle_rate"] >= limits["throttle_rate_rollback"]):
+        new_stage = max(1, stage - limits["rollback_stages"])
+        return ("rollback", new_stage, "warming",
+                "throttled: %d throttling replies (%s of attempts >= %s)" % (
+                    window["throttled"], _pct(window_rates["throttle_rate"]),
+                    _pct(limits["throttle_rate_rollback"])), True)
+
+    # 4. bounce / complaint spikes, on this step's traffic or, if small, the stage's
+    sample = window if window["sent"] >= limits["min_sample"] else totals
+    sample_rates = rates(sample)
+    trusted = sample["sent"] >= limits["min_sample"]
+    if trusted:
+        spikes = []
+        if sample_rates["bounce_rate"] >= limits["bounce_rate_rollback"]:
+            spikes.append("bounce rate %s >= %s" % (
+                _pct(sample_rates["bounce_rate"]), _pct(limits["bounce_rate_rollback"])))
+        if sample["delivered"] and sample_rates["complaint_rate"] >= limits["complaint_rate_rollback"]:
+            spikes.append("complaint rate %s >= %s" % (
+                _pct(sample_rates["complaint_rate"]), _pct(limits["complaint_rate_rollback"])))
+        if spikes:
+            new_stage = max(1, stage - limits["spike_rollback_stages"])
+            return ("rollback", new_stage, "warming", "; ".join(spikes), True)
+
+    status = "done" if pair["status"] == "done" else "warming"
+    # 5. too little sent
+    if window["sent"] == 0:
+        if status == "done":
+            return ("done", stage, status, "warm; nothing sent since the last step", False)
+        return ("hold", stage, status, "nothing sent since the last step", False)
+    needed = limits["min_delivered_share"] * stages[stage - 1]
+    if status != "done" and totals["delivered"] < needed:
+        return ("hold", stage, status,
+                "delivered %d of the %d needed (%s of %d/day)" % (
+                    totals["delivered"], int(-(-needed // 1)), _pct(limits["min_delivered_share"]),
+                    stages[stage - 1]), False)
+
+    # 6. borderline
+    borderline = []
+    if window["throttled"] or totals["throttled"]:
+        borderline.append("%d throttling replies" % max(window["throttled"], totals["throttled"]))
+    if not trusted:
+        borderline.append("only %d messages with a final outcome (< %d) to judge rates" % (
+            sample["sent"], limits["min_sample"]))
+    else:
+        if sample_rates["bounce_rate"] > limits["bounce_rate_hold"]:
+            borderline.append("bounce rate %s > %s" % (
+                _pct(sample_rates["bounce_rate"]), _pct(limits["bounce_rate_hold"])))
+        if sample_rates["complaint_rate"] > limits["complaint_rate_hold"]:
+            borderline.append("complaint rate %s > %s" % (
+                _pct(sample_rates["complaint_rate"]), _pct(limits["complaint_rate_hold"])))
+        if sample_rates["deferral_rate"] > limits["deferral_rate_hold"]:
+            borderline.append("deferral rate %s > %s" % (
+                _pct(sample_rates["deferral_rate"]), _pct(limits["deferral_rate_hold"])))
+    if borderline:
+        return ("hold", stage, status, "borderline: " + "; ".join(borderline), False)
+
+    # 7. minimum time in stage
+    in_stage_hours = (now - parse_time(pair["stage_started_at"], "stage_started_at")).total_seconds() / 3600.0
+    if status != "done" and in_stage_hours < limits["min_stage_hours"]:
+        return ("hold", stage, status, "clean, but stage %d began %.1fh ago (< %sh)" % (
+            stage, in_stage_hours, limits["min_stage_hours"]), False)
+
+    # 8. done or advance
+    if stage >= last:
+        return ("done", last, "done", "last stage (%d/day) held cleanly: warm" % stages[-1], False)
+    return ("advance", stage + 1, "warming", "stage %d delivered cleanly (%d delivered, bounce %s, complaints %s)" % (
+        stage, totals["delivered"], _pct(sample_rates["bounce_rate"]), _pct(sample_rates["complaint_rate"])), True)
+
+
+def plan(state=None, observations=None, blocklisted=None, now=None, schedule=None, thresholds=None,
+         ips=None, isps=None):
+    """One warm-up step. Returns ``{"state": new_state, "decisions": [...]}``.
+
+    ``ips``: the warm-up IPs to plan (default: every IP in state, observations
+    and blocklisted). ``isps``: the ISP group names (default: the shipped groups);
+    groups seen only in state or observations are planned too, after them.
+    Inputs are validated before anything is computed.
+    """
+    return _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps)
+
+
+def _default_isps():
+    return _isp_groups.group_names()
+
+
+def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps):
+    now_dt = parse_time(now, "now")
+    old = normalize_state(state)
+    window = normalize_observations(observations)
+    listed = normalize_blocklisted(blocklisted)
+    limits = normalize_thresholds(thresholds)
+    if old["updated_at"]:
+        previous = parse_time(old["updated_at"], "state.updated_at")
+        if now_dt < previous:
+            raise WarmupInputError(
+                "now (%s) is before state.updated_at (%s): a step cannot go back in time; check the clock"
+                % (format_time(now_dt), format_time(previous))
+            )
+    if ips is not None:
+        if not isinstance(ips, (list, tuple)):
+            raise WarmupInputError("ips must be a list of IP addresses")
+        planned_ips = sorted({normalize_ip(ip, "ips") for ip in ips}, key=_ip_sort_key)
+    else:
+        planned_ips = sorted(set(old["ips"]) | set(window) | set(listed), key=_ip_sort_key)
+    base_isps = list(isps) if isps is not None else _default_isps()
+    if not all(isinstance(i, str) and i for i in base_isps):
+        raise WarmupInputError("isps must be a list of ISP group names")
+    extra = set()
+    for ip in planned_ips:
+        extra |= set(old["ips"].get(ip, {})) | set(window.get(ip, {}))
+    all_isps = base_isps + sorted(extra - set(base_isps))
+    stages_by_isp = normalize_schedule(schedule, all_isps)
+
+    new_state = {"version": STATE_VERSION, "updated_at": format_time(now_dt), "ips": copy.deepcopy(old["ips"])}
+    decisions = []
+    for ip in planned_ips:
+        for isp in all_isps:
+            stages = stages_by_isp[isp]
+            pair = old["ips"].get(ip, {}).get(isp)
+            if pair is None:
+                pair = {"stage": 1, "status": "warming", "stage_started_at": format_time(now_dt),
+                        "last_sent_at": None, "stage_totals": _empty_counters(), "history": []}
+            pair = copy.deepcopy(pair)
+            clamped = pair["stage"] > len(stages)
+            if clamped:
+                pair["stage"] = len(stages)
+            counters = window.get(ip, {}).get(isp) or _empty_counters()
+            action, stage, status, reason, new_stage = _decide(pair, counters, stages, listed.get(ip), now_dt, limits)
+            if clamped:
+                reason = "schedule has %d stages now; %s" % (len(stages), reason)
+            if new_stage:
+                totals = _empty_counters()
+                started = format_time(now_dt)
+            else:
+                totals = {k: pair["stage_totals"][k] + counters[k] for k in COUNTERS}
+                started = pair["stage_started_at"]
+            daily_limit = 0 if action == "pause" else stages[stage - 1]
+            history = (pair["history"] + [{"at": format_time(now_dt), "action": action, "stage": stage}])
+            new_state["ips"].setdefault(ip, {})[isp] = {
+                "stage": stage,
+                "status": status,
+                "stage_started_at": started,
+                "last_sent_at": format_time(now_dt) if counters["sent"] else pair["last_sent_at"],
+                "stage_totals": totals,
+                "history": history[-HISTORY_LENGTH:],
+            }
+            decisions.append({
+                "ip": ip,
+                "isp": isp,
+                "action": action,
+                "stage": stage,
+                "stages": len(stages),
+                "daily_limit": daily_limit,
+                "previous_stage": pair["stage"],
+                "reason": reason,
+                "observed": counters,
+            })
+    return {"state": new_state, "decisions": decisions}

@@ -1,0 +1,32 @@
+"""The warmup_plan module: arguments in, plan out, bad input fails with the engine's message."""
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.mailops.powermta.plugins.modules import warmup_plan
+
+
+def run_module(args, capsys):
+    with patch_module_args(args), pytest.raises(SystemExit):
+        warmup_plan.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_module_returns_state_decisions_and_summary(capsys):
+    out = run_module({"now": "2026-05-01T06:00:00Z", "ips": ["203.0.113.11"], "isps": ["gmail", "yahoo"],
+                      "schedule": {"default": [100, 200]}}, capsys)
+    assert out["changed"] is False
+    assert out["summary"] == {"advance": 0, "hold": 2, "rollback": 0, "pause": 0, "done": 0}
+    assert out["state"]["updated_at"] == "2026-05-01T06:00:00Z"
+    second = run_module({"state": out["state"], "now": "2026-05-02T06:00:00Z",
+                         "observations": {"203.0.113.11": {"gmail": {"delivered": 100}}},
+                         "schedule": {"default": [100, 200]}, "isps": ["gmail", "yahoo"]}, capsys)
+    assert [(d["isp"], d["action"], d["daily_limit"]) for d in second["decisions"]] == [
+        ("gmail", "advance", 200), ("yahoo", "hold", 100)]
+
+
+def test_module_fails_with_a_clear_message(capsys):
+    out = run_module({"now": "2026-05-01T06:00:00Z", "thresholds": {"bounce_rate_hold": 7}}, capsys)
+    assert out["failed"] is True
+    assert "thresholds.bounce_rate_hold is a share" in out["msg"]
