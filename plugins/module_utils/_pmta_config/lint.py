@@ -1,0 +1,483 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PowerMTA config linter: schema, value, structure, cross-reference and security checks.
+
+PRIVATE to the collection: no compatibility promise outside it.
+Standard library only (the PowerMTA test double imports this package standalone).
+
+Every finding carries a stable ``code``; docs/config-lint.md lists them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+
+from . import schema
+from .findings import Finding, LintResult
+from .parser import Block, Directive, parse_path, parse_text
+from .values import checker, is_ip_or_cidr, network_of
+
+_TRUE = frozenset({"yes", "true"})
+_VMTA_REFERENCES = {
+    # directive: (what it may name, hint)
+    "cold-virtual-mta": ("vmta", "define <virtual-mta %s> or fix the name"),
+    "backoff-reroute-to-virtual-mta": ("vmta-or-pool", "define <virtual-mta %s> (or a pool) or fix the name"),
+    "reroute-to-virtual-mta": ("vmta-or-pool", "define <virtual-mta %s> (or a pool) or fix the name"),
+    "invalid-virtual-mta-fallback": ("vmta-or-pool", "define <virtual-mta %s> (or a pool) or fix the name"),
+    "default-virtual-mta": ("vmta-or-pool", "define <virtual-mta %s> or <virtual-mta-pool %s>, or fix the name"),
+}
+_NAMED_REFERENCES = {
+    # directive: (block tag it names, split on commas)
+    "smtp-pattern-list": ("smtp-pattern-list", False),
+    "pattern-list": ("pattern-list", False),
+    "rewrite-list": ("rewrite-list", False),
+    "use-proxy": ("proxy", True),
+    "source-group": ("source-group", False),
+    "suppression-lists": ("address-list", True),
+}
+_SCOPE_WORDS = {"global": "the global level"}
+# Wider than this (and not loopback) counts as a "wide" range for relaying and admin access.
+_WIDE_V4_PREFIX = 24
+_WIDE_V6_PREFIX = 64
+
+
+def _where(scope):
+    return _SCOPE_WORDS.get(scope, "<%s>" % scope)
+
+
+def _is_wide(network):
+    if network is None or network.is_loopback:
+        return False
+    limit = _WIDE_V4_PREFIX if network.version == 4 else _WIDE_V6_PREFIX
+    return network.prefixlen < limit
+
+
+class _Linter:
+    def __init__(self, fragment):
+        self.fragment = fragment
+        self.errors = []
+        self.warnings = []
+        self.all_names = sorted(set(schema.DIRECTIVES) - {"/"})
+
+    # -- reporting ------------------------------------------------------
+    def error(self, node, message, hint, code):
+        self.errors.append(Finding(node.file, node.line, message, hint, code, "error"))
+
+    def warning(self, node, message, hint, code):
+        self.warnings.append(Finding(node.file, node.line, message, hint, code, "warning"))
+
+    # -- main pass ------------------------------------------------------
+    def run(self, root):
+        for finding in root.findings:
+            (self.errors if finding.severity == "error" else self.warnings).append(finding)
+        self.vmtas = {}
+        self.pools = {}
+        self.defined = {}  # block tag -> {name: block}
+        self.macros = {}
+        self.references = []  # (kind, name, node, scope_block)
+        self.source_hosts = {}  # ip -> (vmta name, directive)
+        seen_by_block = {}
+        lookup = schema.lookup
+        blocks_spec = schema.BLOCKS
+        for node, parent in root.walk():
+            if isinstance(node, Block):
+                self._block(node, parent, blocks_spec)
+                continue
+            name = node.name
+            scope = parent.tag
+            spec = lookup(name, scope)
+            if spec is None:
+                self._not_allowed(node, scope)
+                continue
+            value = node.value
+            if value == "" and spec.type != "-" and not spec.optional:
+                self.error(node, "argument missing", "%s needs a value (§%s)" % (name, spec.section), "bad-value")
+            elif value and value != '""':
+                problem = checker(spec.type)(value)
+                if problem is not None:
+                    message, hint = problem
+                    if hint:
+                        hint += " (§%s)" % spec.section
+                    self.error(node, "%s: %s" % (name, message), hint, "bad-value")
+            if spec.status != "current":
+                if spec.status == "deprecated":
+                    self.warning(
+                        node,
+                        "%s is deprecated (§%s)" % (name, spec.section),
+                        "use %s instead" % spec.note,
+                        "deprecated",
+                    )
+                else:
+                    self.warning(node, "%s is not in the v5.0 User's Guide" % name, spec.note, "legacy")
+            if not spec.repeatable:
+                seen = seen_by_block.get(id(parent))
+                if seen is None:
+                    seen = seen_by_block[id(parent)] = {}
+                first = seen.get(name)
+                if first is None:
+                    seen[name] = node
+                else:
+                    self.warning(
+                        node,
+                        "duplicate %s in %s (first at %s line %d)"
+                        % (name, _where(scope), os.path.basename(first.file), first.line),
+                        "keep one %s; PowerMTA uses only one of them" % name,
+                        "duplicate",
+                    )
+            self._facts(node, parent)
+        self._cross_checks(root)
+        self._security(root)
+        self.errors.sort(key=Finding.sort_key)
+        self.warnings.sort(key=Finding.sort_key)
+        return LintResult(self.errors, self.warnings, root)
+
+    def _block(self, block, parent, blocks_spec):
+        spec = blocks_spec.get(block.tag)
+        if spec is None:
+            if block.tag in schema.KNOWN_BLOCK_MISTAKES:
+                hint = "PowerMTA has no <%s>; use %s" % (block.tag, schema.KNOWN_BLOCK_MISTAKES[block.tag])
+            else:
+                close = difflib.get_close_matches(block.tag, list(blocks_spec), n=1, cutoff=0.7)
+                hint = "did you mean <%s>?" % close[0] if close else "see the User's Guide §3.3 for valid blocks"
+            self.error(block, "unknown block <%s>" % block.tag, hint, "unknown-block")
+            return
+        if parent.tag not in spec.parents:
+            allowed = ", ".join(_where(p) for p in sorted(spec.parents))
+            self.error(
+                block,
+                "<%s> is not allowed in %s" % (block.tag, _where(parent.tag)),
+                "put it in %s (§%s)" % (allowed, spec.section),
+                "wrong-scope",
+            )
+        arg = block.arg
+        kind = spec.argument
+        if kind == "none":
+            if arg:
+                self.error(block, "<%s> takes no argument" % block.tag, "write <%s>" % block.tag, "bad-value")
+        elif kind != "optional" and not arg:
+            self.error(
+                block, "argument missing", "<%s> needs an argument (§%s)" % (block.tag, spec.section), "bad-value"
+            )
+        elif kind == "name" and len(arg.split()) > 1:
+            self.error(block, "<%s> takes one name, got %r" % (block.tag, arg), "remove the spaces", "bad-value")
+        elif kind == "listener":
+            problem = checker("listener")(arg)
+            if problem:
+                self.error(block, "<%s>: %s" % (block.tag, problem[0]), problem[1], "bad-value")
+        elif kind == "domain" and arg:
+            self._domain_tag(block)
+        if not arg or kind in ("none", "domain"):
+            return
+        if kind == "name" or kind == "source" or block.tag == "address-list":
+            defined = self.defined.setdefault(block.tag, {})
+            first = defined.get(arg)
+            if first is not None and block.tag in ("virtual-mta", "virtual-mta-pool"):
+                self.warning(
+                    block,
+                    "<%s %s> defined twice (first at %s line %d)"
+                    % (block.tag, arg, os.path.basename(first.file), first.line),
+                    "merge the two blocks",
+                    "duplicate",
+                )
+            elif first is None:
+                defined[arg] = block
+        if block.tag == "virtual-mta":
+            self.vmtas.setdefault(arg, block)
+        elif block.tag == "virtual-mta-pool":
+            self.pools.setdefault(arg, block)
+        elif block.tag == "acct-file" and arg.startswith("|") and len(arg) == 1:
+            self.error(block, "argument missing", "write <acct-file |/path/to/program args>", "bad-value")
+
+    def _domain_tag(self, block):
+        parts = block.arg.split()
+        if len(parts) > 1:
+            self.warning(
+                block,
+                "several domains in one <domain> tag is undocumented",
+                "define domain-macro NAME %s and use <domain $NAME>" % ",".join(parts),
+                "undocumented",
+            )
+        for part in parts:
+            if "$" in part:
+                macro = part.split("$", 1)[1].split(".", 1)[0]
+                self.references.append(("macro", macro, block, None))
+
+    def _not_allowed(self, node, scope):
+        name = node.name
+        if name == "/":
+            self.error(
+                node,
+                "pattern line outside <bounce-category-patterns>",
+                "put /regex/ category lines inside <bounce-category-patterns>",
+                "wrong-scope",
+            )
+            return
+        scopes = schema.scopes_of(name)
+        if scopes:
+            places = ", ".join(_where(s) for s in scopes)
+            specs = schema.DIRECTIVES[name]
+            section = specs[scopes[0]].section
+            hint = "%s belongs in %s (§%s)" % (name, places, section)
+            if name == "include":
+                hint = (
+                    "include works only at the global level and in <source>, <domain>, <virtual-mta>, "
+                    "<smtp-pattern-list> (§3.3.1.31)"
+                )
+            self.error(node, "%s is not allowed in %s" % (name, _where(scope)), hint, "wrong-scope")
+            return
+        if name in schema.BLOCKS:
+            hint = "%s is a block: write <%s %s> … </%s>" % (name, name, node.value, name)
+        elif name in schema.KNOWN_MISTAKES:
+            hint = "%s does not exist in PowerMTA; use %s" % (name, schema.KNOWN_MISTAKES[name])
+        else:
+            close = difflib.get_close_matches(name, self.all_names, n=3, cutoff=0.75)
+            in_scope = [c for c in close if schema.lookup(c, scope)]
+            close = in_scope or close
+            if close:
+                hint = "did you mean %s?" % " or ".join(close)
+            else:
+                hint = "remove it; PowerMTA refuses directives it does not know (User's Guide §14 lists them all)"
+        self.error(node, "unknown directive %s" % name, hint, "unknown-directive")
+
+    # -- facts for cross-references ------------------------------------
+    def _facts(self, node, parent):
+        name = node.name
+        value = node.value
+        if not value:
+            return
+        if name == "virtual-mta" and parent.tag == "virtual-mta-pool":
+            self.references.append(("vmta", value, node, parent))
+        elif name in _VMTA_REFERENCES:
+            first = value.split()[0]
+            if name == "default-virtual-mta" and first == "by-smtp-source-ip":
+                return
+            self.references.append((_VMTA_REFERENCES[name][0], first, node, parent))
+        elif name in _NAMED_REFERENCES:
+            tag, is_list = _NAMED_REFERENCES[name]
+            names = value.split(",") if is_list else [value.split()[0]]
+            for item in names:
+                if item.strip():
+                    self.references.append((tag, item.strip(), node, parent))
+        elif name == "source" and parent.tag in ("smtp-user", "smtp-listener"):
+            self.references.append(("source", value.split()[0], node, parent))
+        elif name == "smtp-listener":
+            for part in value.split()[1:]:
+                if part.startswith("source="):
+                    self.references.append(("source", part[7:], node, parent))
+        elif name == "domain-macro":
+            parts = value.split(None, 1)
+            self.macros.setdefault(parts[0], node)
+        elif name in ("header", "mail-from", "rcpt-to") and parent.tag == "pattern-list":
+            self._pattern_result(node, parent)
+        elif name == "smtp-source-host" and parent.tag == "virtual-mta":
+            address = value.split()[0]
+            if is_ip_or_cidr(address):
+                other = self.source_hosts.get(address)
+                if other is None:
+                    self.source_hosts[address] = (parent.arg, node)
+                elif other[0] != parent.arg:
+                    self.warning(
+                        node,
+                        "source IP %s is also used by <virtual-mta %s> (%s line %d)"
+                        % (address, other[0], os.path.basename(other[1].file), other[1].line),
+                        "give each vMTA its own IP unless the sharing is deliberate (e.g. a backoff vMTA)",
+                        "duplicate-source-ip",
+                    )
+
+    def _pattern_result(self, node, parent):
+        value = node.value
+        end = value.rfind("/")
+        result = value[end + 1 :].strip() if end > 0 else ""
+        lowered = result.lower()
+        if lowered.startswith("virtual-mta="):
+            self.references.append(("vmta-or-pool", result.split("=", 1)[1].split()[0], node, parent))
+        elif lowered.startswith("call-to:"):
+            target = result.split(":", 1)[1].strip()
+            if target:
+                self.references.append(("pattern-list", target.split()[0], node, parent))
+
+    # -- whole-config checks -------------------------------------------
+    def _undefined(self, node, message, hint, code="undefined-reference"):
+        if self.fragment or self.unfollowed:
+            self.warning(node, message + " (not found in the files read)", hint, code)
+        else:
+            self.error(node, message, hint, code)
+
+    def _cross_checks(self, root):
+        self.unfollowed = bool(root.includes and root.includes.unfollowed)
+        defined = self.defined
+        for kind, name, node, _scope in self.references:
+            if kind == "vmta":
+                if name not in self.vmtas:
+                    hint = "define <virtual-mta %s> or fix the name" % name
+                    if name in self.pools:
+                        hint = "%s is a pool; pools cannot contain pools, list its vMTAs" % name
+                    self._undefined(node, "virtual-mta %s is not defined" % name, hint)
+            elif kind in ("vmta-or-pool",):
+                if name not in self.vmtas and name not in self.pools:
+                    label = "virtual MTA" if node.name != "default-virtual-mta" else "virtual MTA or pool"
+                    hint_format = _VMTA_REFERENCES.get(node.name, ("", "define <virtual-mta %s> or fix the name"))[1]
+                    self._undefined(
+                        node,
+                        "%s %s is not defined" % (label, name),
+                        hint_format.replace("%s", name),
+                    )
+            elif kind == "macro":
+                if name not in self.macros:
+                    self._undefined(
+                        node,
+                        "domain macro $%s is not defined" % name,
+                        "add domain-macro %s domain1,domain2 at the global level (§3.3.1.33.4)" % name,
+                    )
+            elif name not in defined.get(kind, ()):
+                self._undefined(node, "%s %s is not defined" % (kind, name), "define <%s %s>" % (kind, name))
+        self._cold_vmta_checks(root)
+        self._pool_overlap()
+
+    def _cold_vmta_checks(self, root):
+        has_cold = {}
+        for name, block in self.vmtas.items():
+            has_cold[name] = any(d.name == "cold-virtual-mta" for d in block.directives())
+            for directive in block.directives("cold-virtual-mta"):
+                if directive.value == name:
+                    self.error(directive, "a vMTA cannot be its own cold vMTA", "name another vMTA", "bad-value")
+        for block in self.vmtas.values():
+            if has_cold[block.arg]:
+                continue
+            for domain in block.blocks("domain"):
+                for directive in domain.directives("max-cold-virtual-mta-msg"):
+                    self.warning(
+                        directive,
+                        "max-cold-virtual-mta-msg has no effect: <virtual-mta %s> has no cold-virtual-mta" % block.arg,
+                        "add cold-virtual-mta NAME to <virtual-mta %s> (§10.7) or remove the limit" % block.arg,
+                        "cold-vmta-missing",
+                    )
+        if not any(has_cold.values()) and not self.fragment:
+            for domain in root.blocks("domain"):
+                for directive in domain.directives("max-cold-virtual-mta-msg"):
+                    self.warning(
+                        directive,
+                        "max-cold-virtual-mta-msg has no effect: no vMTA has a cold-virtual-mta",
+                        "add cold-virtual-mta NAME to the warm vMTAs (§10.7) or remove the limit",
+                        "cold-vmta-missing",
+                    )
+
+    def _pool_overlap(self):
+        seen = {}  # vmta -> pool block with <domain> blocks
+        for pool in self.pools.values():
+            if not pool.blocks("domain"):
+                continue
+            for member in pool.directives("virtual-mta"):
+                other = seen.get(member.value)
+                if other is not None and other is not pool:
+                    self.error(
+                        member,
+                        "virtual-mta %s is in two pools with <domain> blocks (%s and %s)"
+                        % (member.value, other.arg, pool.arg),
+                        "a vMTA may belong to only one pool that contains <domain> blocks (§3.3.13)",
+                        "pool-overlap",
+                    )
+                else:
+                    seen[member.value] = pool
+
+    def _security(self, root):
+        for block in [root] + root.blocks("source"):
+            relay = [d for d in block.directives("always-allow-relaying") if d.value.lower() in _TRUE]
+            if not relay:
+                continue
+            if block is root:
+                self.error(
+                    relay[0],
+                    "always-allow-relaying yes at the global level makes an open relay",
+                    "allow relaying only in <source 127.0.0.1> and <source {auth}> or narrow injector ranges",
+                    "open-relay",
+                )
+                continue
+            if any(d.value.lower() in _TRUE for d in block.directives("require-auth")):
+                continue
+            network = network_of(block.arg)
+            if network is not None and _is_wide(network):
+                self.error(
+                    relay[0],
+                    "always-allow-relaying yes for <source %s> makes an open relay" % block.arg,
+                    "allow relaying only from loopback, {auth} or the injector hosts (/%d or narrower)"
+                    % _WIDE_V4_PREFIX,
+                    "open-relay",
+                )
+        access = root.directives("http-access")
+        for directive in access:
+            parts = directive.value.split()
+            if len(parts) != 2:
+                continue
+            network = network_of(parts[0])
+            level = parts[1].lower()
+            if not _is_wide(network):
+                continue
+            if level == "admin":
+                self.error(
+                    directive,
+                    "http-access gives admin rights to %s" % parts[0],
+                    "grant admin only to 127.0.0.1 or a management host; use monitor for wider ranges",
+                    "http-access-open",
+                )
+            elif level == "operator":
+                self.warning(
+                    directive,
+                    "http-access gives operator rights to %s" % parts[0],
+                    "grant operator only to management hosts",
+                    "http-access-open",
+                )
+        if self.fragment:
+            return
+        run_as_root = root.directives("run-as-root")
+        if not run_as_root:
+            self.warnings.append(
+                Finding(
+                    root.file,
+                    1,
+                    "run-as-root is not set (PowerMTA defaults to true)",
+                    "add run-as-root no so pmtad drops to the pmta user (§3.3.1.8)",
+                    "run-as-root",
+                    "warning",
+                )
+            )
+        elif run_as_root[-1].value.lower() in _TRUE:
+            self.warning(
+                run_as_root[-1],
+                "run-as-root yes runs the daemon as root",
+                "set run-as-root no (§3.3.1.8)",
+                "run-as-root",
+            )
+        ports = root.directives("http-mgmt-port")
+        if ports and ports[-1].value not in ("0", "") and not access:
+            self.warning(
+                ports[-1],
+                "http-mgmt-port %s is open but no http-access is set" % ports[-1].value,
+                "add http-access 127.0.0.1 admin (and monitor for your monitoring hosts), or http-mgmt-port 0",
+                "http-mgmt-open",
+            )
+
+
+def lint_tree(root, fragment=False):
+    """Lint an already parsed tree (see ``parse_text``)."""
+    return _Linter(fragment).run(root)
+
+
+def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False):
+    """Lint config ``text`` as if read from ``path``; return a LintResult.
+
+    ``include_root``: see ``parse_text`` (``None`` = do not follow includes;
+    then references to names that may live in included files are warnings).
+    ``fragment=True`` lints a file meant to be included (no whole-config
+    checks such as run-as-root, undefined names only warn).
+    """
+    return lint_tree(parse_text(text, path, include_root), fragment)
+
+
+def lint_path(path, include_root="/", fragment=False):
+    """Lint the config file at ``path``, following its includes (wildcards allowed)."""
+    return lint_tree(parse_path(path, include_root), fragment)
+
+
+__all__ = ["Directive", "Block", "lint_text", "lint_path", "lint_tree"]

@@ -1,0 +1,507 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Value types of PowerMTA directives (User's Guide v5.0 §3.2 and per directive).
+
+PRIVATE to the collection: no compatibility promise outside it.
+Standard library only (the PowerMTA test double imports this package standalone).
+
+Each checker takes the directive's value (comment stripped, not empty) and
+returns ``None`` when it is valid, else ``(message, hint)``. The schema names a
+type as a string (``"rate"``, ``"int:0-100"``, ``"enum:smtp|pipe"``);
+``checker(type_name)`` turns it into a checker once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_BOOL = frozenset({"yes", "no", "true", "false"})
+_TIME = re.compile(r"(?:\d+[wdhms])+\Z|\d+\Z", re.I)
+_RATE_UNIT = r"(?:d|day|h|hr|m|min|s|sec)"
+_RATE = re.compile(r"(?:unlimited|0|[1-9]\d*/(?:\d+)?" + _RATE_UNIT + r")\Z", re.I)
+_VOLUME_RATE = re.compile(r"(?:unlimited|0|[1-9]\d*[bkmgt]?/(?:\d+)?" + _RATE_UNIT + r")\Z", re.I)
+_SIZE = re.compile(r"\d+[bkmgt]\Z", re.I)
+_IPV4_SHORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,3}\Z")
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_-]{1,63}\.?\Z")
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\Z")
+_NAME = re.compile(r"[^\s,]+\Z")
+_API_KEY = re.compile(r"[A-Za-z0-9_]{32,128}\Z")
+_RECORD_TYPES = frozenset(
+    {
+        "d",
+        "b",
+        "t",
+        "tq",
+        "r",
+        "f",
+        "rb",
+        "rs",
+        "delivery",
+        "bounce",
+        "transient",
+        "transient-queue",
+        "receipt",
+        "feedback-loop",
+        "remote-bounce",
+        "remote-status",
+    }
+)
+_REPLY_ACTIONS = frozenset(
+    {
+        "mode",
+        "backoff-to-normal-after",
+        "skip-mx",
+        "bounce-queue",
+        "bounce-rcpt",
+        "disable-source-ip",
+        "reenable-after",
+        "defer-queue",
+        "retry-after",
+        "backoff-retry-after",
+        "log",
+    }
+)
+
+TIME_HINT = "a TIME-INTERVAL such as 300s, 10m, 1h or 1w2d12h (units w, d, h, m, s)"
+RATE_HINT = "unlimited, 0 or N/[M]unit with unit d|day|h|hr|m|min|s|sec, e.g. 500/h or 100/15m"
+
+
+def _bad(message, hint=""):
+    return (message, hint)
+
+
+def is_ip_or_cidr(text):
+    """PowerMTA CIDR: full or abbreviated IPv4 (``10/8``, ``0/0``, ``173.194/16``) or IPv6."""
+    address, _, prefix = text.partition("/")
+    if prefix and not prefix.isdigit():
+        return False
+    if ":" in address:
+        try:
+            ipaddress.IPv6Address(address.strip("[]"))
+        except ValueError:
+            return False
+        return not prefix or int(prefix) <= 128
+    if not _IPV4_SHORT.match(address):
+        return False
+    if any(int(octet) > 255 for octet in address.split(".")):
+        return False
+    if address.count(".") < 3 and not prefix:
+        return False  # "10" alone is not an address
+    return not prefix or int(prefix) <= 32
+
+
+def network_of(text):
+    """ipaddress network for a PowerMTA CIDR (``0/0`` → 0.0.0.0/0), or None."""
+    if not is_ip_or_cidr(text):
+        return None
+    address, _, prefix = text.partition("/")
+    if ":" not in address:
+        octets = address.split(".")
+        address = ".".join(octets + ["0"] * (4 - len(octets)))
+    try:
+        return ipaddress.ip_network(address.strip("[]") + ("/" + prefix if prefix else ""), strict=False)
+    except ValueError:
+        return None
+
+
+def _check_bool(value):
+    if value.lower() not in _BOOL:
+        return _bad("invalid boolean %r" % value, "use yes, no, true or false")
+    return None
+
+
+def _int_checker(low=0, high=None, words=()):
+    def check(value):
+        if value.lower() in words:
+            return None
+        if not value.isdigit():
+            allowed = " or ".join(("a whole number",) + tuple(words))
+            return _bad("invalid number %r" % value, "use %s" % allowed)
+        number = int(value)
+        if number < low or (high is not None and number > high):
+            return _bad("%s is out of range" % value, "use a number from %d to %s" % (low, high))
+        return None
+
+    return check
+
+
+def _check_time(value):
+    if not _TIME.match(value):
+        return _bad("invalid time interval %r" % value, "use " + TIME_HINT)
+    return None
+
+
+def _check_time_or_never(value):
+    if value.lower() == "never":
+        return None
+    return _check_time(value)
+
+
+def _check_time_list(value):
+    items = [item.strip() for item in value.split(",")]
+    if len(items) > 30:
+        return _bad("more than 30 retry intervals", "list at most 30 intervals (§10.15)")
+    for item in items:
+        if not _TIME.match(item):
+            return _bad("invalid time interval %r in the list" % item, "use a comma list of " + TIME_HINT)
+    return None
+
+
+def _check_rate(value):
+    if not _RATE.match(value):
+        return _bad("invalid rate %r" % value, "use " + RATE_HINT)
+    return None
+
+
+def _check_rate_list(value):
+    for item in value.split(","):
+        item = item.strip()
+        if not _RATE.match(item):
+            return _bad("invalid rate %r in the list" % item, "use a comma list of daily limits such as 50/d,100/d")
+    return None
+
+
+def _check_volume_rate(value):
+    if not _VOLUME_RATE.match(value):
+        return _bad(
+            "invalid data volume rate %r" % value,
+            "use unlimited, 0 or N[b|k|m|g|t]/[X]unit, e.g. 10g/2h or 1024K/15s",
+        )
+    return None
+
+
+def _check_size(value):
+    if value == "0" or _SIZE.match(value):
+        return None
+    return _bad("invalid size %r" % value, "use N followed by b, k, m, g or t, e.g. 250M")
+
+
+def _check_size_or_unlimited(value):
+    if value.lower() == "unlimited" or value.isdigit():
+        return None
+    return _check_size(value)
+
+
+def _check_cidr(value):
+    if not is_ip_or_cidr(value):
+        return _bad("invalid IP address or CIDR %r" % value, "use e.g. 192.0.2.10, 192.0.2.0/24 or 0/0")
+    return None
+
+
+def _check_cidr_then(rest_check, rest_name):
+    def check(value):
+        parts = value.split(None, 1)
+        if len(parts) < 2:
+            return _bad("argument missing", "give a CIDR and then %s" % rest_name)
+        problem = _check_cidr(parts[0])
+        if problem:
+            return problem
+        return rest_check(parts[1])
+
+    return check
+
+
+def _check_source_host(value):
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected an IP (or CIDR) and a host name", "write smtp-source-host 192.0.2.10 mta1.example.com")
+    address, host = parts
+    if not is_ip_or_cidr(address):
+        if is_ip_or_cidr(host):
+            return _bad(
+                "arguments reversed: the IP address must come first",
+                "write smtp-source-host %s %s" % (host, address),
+            )
+        return _bad("invalid IP address %r" % address, "write smtp-source-host 192.0.2.10 mta1.example.com")
+    if not _HOSTNAME.match(host):
+        return _bad("invalid host name %r" % host, "use the vMTA's fully qualified host name (its PTR)")
+    return None
+
+
+def _check_listener(value):
+    parts = value.split()
+    address, _, port = parts[0].rpartition(":")
+    if not address or not port.isdigit() or not 0 < int(port) < 65536:
+        return _bad("invalid listener %r" % parts[0], "use CIDR:PORT, e.g. 0/0:25 or 127.0.0.1:2525")
+    if not is_ip_or_cidr(address.strip("[]")):
+        return _bad("invalid listener address %r" % address, "use CIDR:PORT, e.g. 0/0:25 or 127.0.0.1:2525")
+    for extra in parts[1:]:
+        if not extra.startswith("source="):
+            return _bad("unexpected %r after the address" % extra, "only source=NAME may follow CIDR:PORT")
+    return None
+
+
+def _check_http_access(value):
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected CIDR and access level", "write http-access 127.0.0.1 admin")
+    problem = _check_cidr(parts[0])
+    if problem:
+        return problem
+    levels = parts[1].lower().split(",")
+    if levels[0] not in ("none", "monitor", "operator", "admin") or (levels[1:] and levels[1:] != ["deny-logs"]):
+        return _bad("invalid access level %r" % parts[1], "use none, monitor, monitor,deny-logs, operator or admin")
+    return None
+
+
+def _check_domain_key(value):
+    fields = [field.strip() for field in value.split(",")]
+    if len(fields) != 3:
+        return _bad(
+            "domain-key takes 3 comma-separated fields, found %d" % len(fields),
+            "write domain-key SELECTOR,DOMAIN,KEYFILE (e.g. s1,example.com,/etc/pmta/dkim/s1.example.com.pem)",
+        )
+    selector, domain, keyfile = fields
+    looks_like_path = "/" in keyfile or "\\" in keyfile or keyfile.endswith((".pem", ".key"))
+    if not looks_like_path:
+        if "/" in selector or selector.endswith((".pem", ".key")):
+            return _bad(
+                "the key file must be the last field",
+                "write domain-key %s,%s,%s" % (domain, keyfile, selector),
+            )
+        return _bad("the last field %r is not a key file path" % keyfile, "write domain-key SELECTOR,DOMAIN,KEYFILE")
+    if "." in selector and domain != "*" and "." not in domain:
+        return _bad("selector and domain look swapped", "write domain-key %s,%s,%s" % (domain, selector, keyfile))
+    if not selector or not domain:
+        return _bad("empty selector or domain", "write domain-key SELECTOR,DOMAIN,KEYFILE")
+    return None
+
+
+def _check_domain_macro(value):
+    parts = value.split(None, 1)
+    if len(parts) < 2:
+        return _bad("argument missing", "write domain-macro NAME domain1,domain2")
+    return None
+
+
+def _check_email(value):
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    if not _EMAIL.match(value):
+        return _bad("invalid email address %r" % value, "use user@example.com")
+    return None
+
+
+def _check_email_list(value):
+    for item in value.split(","):
+        problem = _check_email(item.strip())
+        if problem:
+            return problem
+    return None
+
+
+def _check_email_or_regex(value):
+    if value.startswith("/"):
+        return _check_regex_words(value, 0)
+    return _check_email(value)
+
+
+def _check_hostname(value):
+    if not _HOSTNAME.match(value):
+        return _bad("invalid host name %r" % value, "use a fully qualified host name such as mta1.example.com")
+    return None
+
+
+def _check_name(value):
+    if not _NAME.match(value):
+        return _bad("expected one name, got %r" % value, "give a single name without spaces")
+    return None
+
+
+def _check_names(value):
+    for item in value.split(","):
+        if not item.strip():
+            return _bad("empty name in the list %r" % value, "separate names with single commas")
+    return None
+
+
+def _check_api_key(value):
+    if not _API_KEY.match(value):
+        return _bad("invalid API key", "use 32 to 128 characters from A-Z, a-z, 0-9 and _")
+    return None
+
+
+def _check_records(value):
+    for item in value.split(","):
+        item = item.strip().lower()
+        if item not in _RECORD_TYPES:
+            return _bad("unknown record type %r" % item, "use d, b, t, tq, r, f, rb, rs (or their long names)")
+    return None
+
+
+def _check_record_fields(value):
+    parts = value.split(None, 1)
+    if len(parts) < 2:
+        return _bad("argument missing", "write record-fields TYPE FIELDS, e.g. record-fields d *,header_Message-Id")
+    return _check_records(parts[0])
+
+
+def _split_regex(value):
+    """Split ``/re/ rest`` → (regex, rest) or None when the regex is not closed."""
+    if not value.startswith("/"):
+        return None
+    index = 1
+    while index < len(value):
+        char = value[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == "/":
+            return value[1:index], value[index + 1 :].strip()
+        index += 1
+    return None
+
+
+def _check_regex_words(value, words_after):
+    split = _split_regex(value)
+    if split is None:
+        return _bad("expected a /REGEX/", "enclose the pattern in slashes, e.g. /^421 .* too many/")
+    if words_after and not split[1]:
+        return _bad("argument missing after the pattern", "add the result after /REGEX/")
+    return None
+
+
+def _check_reply(value):
+    split = _split_regex(value)
+    if split is None:
+        return _bad("expected reply /REGEX/ ACTIONS", "write e.g. reply /too many connections/ mode=backoff")
+    if not split[1]:
+        return _bad("no action after the pattern", "add an action such as mode=backoff")
+    for action in split[1].split():
+        key = action.split("=", 1)[0].lower()
+        if key not in _REPLY_ACTIONS:
+            return _bad(
+                "unknown reply action %r" % action,
+                "use mode=backoff|normal, backoff-to-normal-after=T, skip-mx, bounce-queue, bounce-rcpt, "
+                "disable-source-ip, reenable-after=T or defer-queue",
+            )
+    return None
+
+
+def _check_header_pattern(value):
+    parts = value.split(None, 1)
+    if len(parts) < 2:
+        return _bad("argument missing", "write header NAME /REGEX/ RESULT")
+    return _check_regex_words(parts[1], 1)
+
+
+def _check_bool_or_time(value):
+    if value.lower() in _BOOL or value.lower() == "never":
+        return None
+    return _check_time(value)
+
+
+def _check_string(value):
+    return None
+
+
+def _enum_checker(choices, extra_words=0):
+    allowed = frozenset(choice.lower() for choice in choices)
+
+    def check(value):
+        parts = value.split()
+        if parts[0].lower() not in allowed or len(parts) > 1 + extra_words:
+            return _bad("invalid value %r" % value, "use one of: %s" % ", ".join(choices))
+        return None
+
+    return check
+
+
+def _words_checker(low, high):
+    def check(value):
+        count = len(value.split())
+        if count < low:
+            return _bad("argument missing", "expected %d argument%s" % (low, "s" if low > 1 else ""))
+        if high is not None and count > high:
+            return _bad("too many arguments", "expected at most %d argument%s" % (high, "s" if high > 1 else ""))
+        return None
+
+    return check
+
+
+def _check_mx_limit(value):
+    parts = value.split()
+    if len(parts) != 2 or not parts[1].isdigit():
+        return _bad("expected MX-PATTERN N", "write e.g. mx-connection-limit *.example.com 20")
+    return None
+
+
+def _check_mx_rollup(value):
+    parts = value.split()
+    if len(parts) < 2 or len(parts) > 3 or (len(parts) == 3 and parts[2].lower() != "rollup-by-ip"):
+        return _bad("expected MX-PATTERN NAME [rollup-by-ip]", "write e.g. mx *.mx.example.com example.rollup")
+    return None
+
+
+_FIXED = {
+    "bool": _check_bool,
+    "int": _int_checker(),
+    "time": _check_time,
+    "time-or-never": _check_time_or_never,
+    "time-list": _check_time_list,
+    "rate": _check_rate,
+    "rate-list": _check_rate_list,
+    "volume-rate": _check_volume_rate,
+    "size": _check_size,
+    "size-or-unlimited": _check_size_or_unlimited,
+    "cidr": _check_cidr,
+    "cidr-rate": _check_cidr_then(_check_rate, "a rate"),
+    "cidr-volume-rate": _check_cidr_then(_check_volume_rate, "a data volume rate"),
+    "cidr-int": _check_cidr_then(_int_checker(), "a number"),
+    "source-host": _check_source_host,
+    "listener": _check_listener,
+    "http-access": _check_http_access,
+    "domain-key": _check_domain_key,
+    "domain-macro": _check_domain_macro,
+    "email": _check_email,
+    "email-list": _check_email_list,
+    "email-or-regex": _check_email_or_regex,
+    "hostname": _check_hostname,
+    "name": _check_name,
+    "names": _check_names,
+    "api-key": _check_api_key,
+    "records": _check_records,
+    "record-fields": _check_record_fields,
+    "reply": _check_reply,
+    "regex-result": lambda value: _check_regex_words(value, 1),
+    "header-pattern": _check_header_pattern,
+    "bool-or-time": _check_bool_or_time,
+    "mx-limit": _check_mx_limit,
+    "mx-rollup": _check_mx_rollup,
+    "port": _int_checker(0, 65535),
+    "string": _check_string,
+    "path": _check_string,
+}
+
+_FIXED["privacy-policy"] = _enum_checker(
+    ("retain", "redact", "siphash", "siphash-hexkey", "hmac-sha256", "hmac-sha256-hexkey"), extra_words=1
+)
+
+_CACHE = {}
+
+
+def checker(type_name):
+    """The checker for a schema type name; raises KeyError for an unknown type."""
+    found = _CACHE.get(type_name)
+    if found is not None:
+        return found
+    kind, _, argument = type_name.partition(":")
+    if type_name in _FIXED:
+        found = _FIXED[type_name]
+    elif kind == "int":
+        low, _, high = argument.partition("-")
+        found = _int_checker(int(low), int(high) if high else None)
+    elif kind == "int-or":
+        found = _int_checker(words=tuple(argument.split("|")))
+    elif kind == "enum":
+        found = _enum_checker(argument.split("|"))
+    elif kind == "enum+1":
+        found = _enum_checker(argument.split("|"), extra_words=1)
+    elif kind == "words":
+        low, _, high = argument.partition("-")
+        found = _words_checker(int(low), int(high) if high else None)
+    else:
+        raise KeyError(type_name)
+    _CACHE[type_name] = found
+    return found
