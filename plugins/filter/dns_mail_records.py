@@ -1,0 +1,64 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters that build mail DNS records (for mailops.powermta.dns_records) from the fleet model."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
+
+
+def _wrap(function):
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except builders.RecordBuildError as exc:
+            raise AnsibleFilterError(str(exc)) from exc
+
+    run.__name__ = function.__name__
+    run.__doc__ = function.__doc__
+    return run
+
+
+def _mail_dns_records(domains, vmtas, dkim_keys=None, ttl=builders.DEFAULT_TTL, spf_all="-all", bounce_mx=None,
+                      require_dkim=True):
+    """``domains | mailops.powermta.mail_dns_records(vmtas, dkim_keys)``."""
+    return builders.mail_records(domains, vmtas, dkim_keys, ttl=ttl, spf_all=spf_all, bounce_mx=bounce_mx,
+                                 require_dkim=require_dkim)
+
+
+def _spf_records(ips, domain, extra_terms=None, all_qualifier="-all", ttl=builders.DEFAULT_TTL):
+    """``ips | mailops.powermta.spf_records('example.com')``."""
+    return builders.spf_records(domain, ips, extra_terms, all_qualifier, ttl)
+
+
+def _dkim_record(public_key, domain, selector, ttl=builders.DEFAULT_TTL):
+    """``pem | mailops.powermta.dkim_record('example.com', 's2026a')``."""
+    return builders.dkim_record(domain, selector, public_key, ttl)
+
+
+def _dmarc_record(domain, policy="none", rua=None, subdomain_policy=None, ttl=builders.DEFAULT_TTL):
+    """``'example.com' | mailops.powermta.dmarc_record('quarantine', 'mailto:d@example.com')``."""
+    return builders.dmarc_record(domain, policy, rua, subdomain_policy, ttl=ttl)
+
+
+def _ptr_records(vmtas, ttl=builders.DEFAULT_TTL):
+    """``vmtas | mailops.powermta.ptr_records``."""
+    return builders.ptr_records(vmtas, ttl)
+
+
+def _address_records(vmtas, ttl=builders.DEFAULT_TTL):
+    """``vmtas | mailops.powermta.address_records``."""
+    return builders.address_records(vmtas, ttl)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "mail_dns_records": _wrap(_mail_dns_records),
+            "spf_records": _wrap(_spf_records),
+            "dkim_record": _wrap(_dkim_record),
+            "dmarc_record": _wrap(_dmarc_record),
+            "ptr_records": _wrap(_ptr_records),
+            "address_records": _wrap(_address_records),
+        }

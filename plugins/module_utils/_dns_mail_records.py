@@ -1,0 +1,373 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Mail DNS record builders: SPF, DKIM, DMARC, MX, A/AAAA, PTR, MTA-STS, TLS-RPT.
+
+PRIVATE to the collection: no compatibility promise outside it.
+Standard library only (no dnspython, no Ansible), so filters, modules and
+tests share it. Every builder returns records in the ``dns_records`` shape:
+``{name, type, ttl, values}`` with absolute names without the trailing dot and
+rdata targets with it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+
+DEFAULT_TTL = 3600
+SPF_LOOKUP_LIMIT = 10
+# RFC 7208 §3.4: keep an SPF answer small enough for a 512-byte UDP response.
+SPF_MAX_LENGTH = 450
+DMARC_POLICIES = ("none", "quarantine", "reject")
+SPF_LOOKUP_MECHANISMS = ("include", "a", "mx", "ptr", "exists", "redirect")
+RSA_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1 rsaEncryption
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+class RecordBuildError(ValueError):
+    """Inputs cannot make valid records; the message names the input and the fix."""
+
+
+# ---------------------------------------------------------------- helpers
+
+def fqdn(name, what="name"):
+    """Lower-case absolute name without the trailing dot; validates label syntax."""
+    if not isinstance(name, str) or not name.strip(". "):
+        raise RecordBuildError("%s must be a DNS name, got %r" % (what, name))
+    text = name.strip().rstrip(".").lower()
+    for label in text.split("."):
+        if not label or len(label) > 63 or not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9])?", label):
+            raise RecordBuildError("%s %r has an invalid label %r" % (what, name, label))
+    return text
+
+
+def target(name, what="target"):
+    """A name used inside rdata: absolute, with the trailing dot."""
+    return fqdn(name, what) + "."
+
+
+def record(name, rtype, values, ttl=DEFAULT_TTL):
+    return {"name": name, "type": rtype, "ttl": ttl, "values": list(values)}
+
+
+def parse_ip(value, what="ip"):
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError as exc:
+        raise RecordBuildError("%s %r is not an IPv4 or IPv6 address" % (what, value)) from exc
+
+
+def reverse_name(ip):
+    """``10.2.0.192.in-addr.arpa`` / nibble ``...ip6.arpa`` name of an address."""
+    return parse_ip(ip).reverse_pointer
+
+
+# ---------------------------------------------------------------- SPF
+
+def spf_lookup_count(terms):
+    """DNS-querying terms among SPF ``terms`` (RFC 7208 §4.6.4); nested includes count as one here."""
+    count = 0
+    for term in terms:
+        mechanism = term.lstrip("+-~?").split(":", 1)[0].split("=", 1)[0].split("/", 1)[0].lower()
+        if mechanism in SPF_LOOKUP_MECHANISMS:
+            count += 1
+    return count
+
+
+def spf_ip_terms(ips):
+    """``ip4:``/``ip6:`` terms for ``ips``, adjacent addresses collapsed into exact CIDRs."""
+    v4, v6 = [], []
+    for ip in ips:
+        address = parse_ip(ip, "SPF sending IP")
+        (v4 if address.version == 4 else v6).append(ipaddress.ip_network(address))
+    terms = []
+    for prefix, networks in (("ip4", v4), ("ip6", v6)):
+        for net in ipaddress.collapse_addresses(networks):
+            single = net.prefixlen == net.max_prefixlen
+            terms.append("%s:%s" % (prefix, net.network_address if single else net))
+    return terms
+
+
+def spf_records(domain, ips, extra_terms=None, all_qualifier="-all", ttl=DEFAULT_TTL,
+                max_length=SPF_MAX_LENGTH, include_prefix="_spf"):
+    """SPF TXT for ``domain`` authorising every IP in ``ips``; split over includes when too long.
+
+    ``extra_terms`` (e.g. ``include:_spf.example.net``) go first and count towards
+    the 10-lookup limit. ``ptr`` is refused (RFC 7208 §5.5: do not use).
+    Overflow records are ``<include_prefix><n>.<domain>`` with ``v=spf1 <ip terms> -all``.
+    """
+    domain = fqdn(domain, "SPF domain")
+    extra = [str(t).strip() for t in (extra_terms or []) if str(t).strip()]
+    for term in extra:
+        bare = term.lstrip("+-~?").split(":", 1)[0].lower()
+        if bare == "ptr":
+            raise RecordBuildError("SPF of %s: the ptr mechanism is deprecated (RFC 7208 §5.5); remove it" % domain)
+        if bare == "all" or term.lower().startswith("v=spf1"):
+            raise RecordBuildError("SPF of %s: extra term %r is added by the builder; remove it" % (domain, term))
+    if all_qualifier not in ("-all", "~all", "?all"):
+        raise RecordBuildError("SPF all qualifier must be -all, ~all or ?all, got %r" % all_qualifier)
+    ip_terms = spf_ip_terms(ips)
+    head = "v=spf1"
+    main = " ".join([head] + extra + ip_terms + [all_qualifier])
+    if len(main.encode()) <= max_length:
+        records = [record(domain, "TXT", [main], ttl)]
+    else:
+        chunks, current = [], []
+        budget = max_length - len("v=spf1  -all")
+        for term in ip_terms:
+            if current and len(" ".join(current + [term])) > budget:
+                chunks.append(current)
+                current = []
+            current.append(term)
+        if current:
+            chunks.append(current)
+        include_names = ["%s%d.%s" % (include_prefix, n + 1, domain) for n in range(len(chunks))]
+        main = " ".join([head] + extra + ["include:%s" % n for n in include_names] + [all_qualifier])
+        if len(main.encode()) > max_length:
+            raise RecordBuildError("SPF of %s is still %d bytes after splitting; reduce extra_terms"
+                                   % (domain, len(main.encode())))
+        records = [record(domain, "TXT", [main], ttl)]
+        for name, chunk in zip(include_names, chunks, strict=True):
+            records.append(record(name, "TXT", [" ".join(["v=spf1"] + chunk + ["-all"])], ttl))
+    lookups = spf_lookup_count(main.split()[1:])
+    if lookups > SPF_LOOKUP_LIMIT:
+        raise RecordBuildError(
+            "SPF of %s needs %d DNS lookups, more than the limit of %d (RFC 7208 §4.6.4): fewer include/a/mx "
+            "terms, or group sending IPs into fewer CIDRs" % (domain, lookups, SPF_LOOKUP_LIMIT)
+        )
+    return records
+
+
+def helo_spf_record(hostname, ttl=DEFAULT_TTL):
+    """``v=spf1 a -all`` at a vMTA HELO name (its own A/AAAA authorises it)."""
+    return record(fqdn(hostname, "HELO hostname"), "TXT", ["v=spf1 a -all"], ttl)
+
+
+# ---------------------------------------------------------------- DKIM
+
+def _der_length(data, pos):
+    first = data[pos]
+    if first < 0x80:
+        return first, pos + 1
+    count = first & 0x7F
+    return int.from_bytes(data[pos + 1:pos + 1 + count], "big"), pos + 1 + count
+
+
+def _der_element(data, pos):
+    tag = data[pos]
+    length, start = _der_length(data, pos + 1)
+    return tag, data[start:start + length], start + length
+
+
+def public_key_der(public_key):
+    """DER SubjectPublicKeyInfo from a PEM text, a base64 DER string or bytes."""
+    if isinstance(public_key, bytes):
+        return public_key
+    text = str(public_key or "").strip()
+    if not text:
+        raise RecordBuildError("DKIM public key is empty")
+    if "-----BEGIN" in text:
+        if "PRIVATE KEY" in text:
+            raise RecordBuildError("DKIM public key: got a PRIVATE key; give the public key, never publish the private")
+        text = "".join(line for line in text.splitlines() if line and not line.startswith("-----"))
+    try:
+        return base64.b64decode(re.sub(r"\s+", "", text), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RecordBuildError("DKIM public key is not PEM or base64 DER: %s" % exc) from exc
+
+
+def key_info(public_key):
+    """``(k, bits, p)``: DKIM key type, size and the ``p=`` value for a public key."""
+    der = public_key_der(public_key)
+    if der.startswith(ED25519_SPKI_PREFIX) and len(der) == len(ED25519_SPKI_PREFIX) + 32:
+        return "ed25519", 256, base64.b64encode(der[-32:]).decode()  # RFC 8463: raw key, not SPKI
+    try:
+        tag, spki, _ = _der_element(der, 0)
+        _tag, _algorithm, pos = _der_element(spki, 0)
+        tag_bits, bit_string, _ = _der_element(spki, pos)
+        _tag, rsa_key, _ = _der_element(bit_string[1:], 0)
+        tag_n, modulus, _ = _der_element(rsa_key, 0)
+        if tag != 0x30 or tag_bits != 0x03 or tag_n != 0x02 or RSA_OID not in _algorithm:
+            raise ValueError("not an RSA SubjectPublicKeyInfo")
+    except (IndexError, ValueError) as exc:
+        raise RecordBuildError("DKIM public key is neither an RSA nor an Ed25519 public key: %s" % exc) from exc
+    bits = len(modulus.lstrip(b"\0")) * 8
+    return "rsa", bits, base64.b64encode(der).decode()
+
+
+def dkim_record(domain, selector, public_key, ttl=DEFAULT_TTL, min_bits=1024, testing=False):
+    """``v=DKIM1; k=rsa; p=...`` at ``<selector>._domainkey.<domain>``."""
+    domain = fqdn(domain, "DKIM domain")
+    selector = fqdn(selector, "DKIM selector of %s" % domain)
+    kind, bits, p_value = key_info(public_key)
+    if kind == "rsa" and bits < min_bits:
+        raise RecordBuildError("DKIM key %s._domainkey.%s is %d bits; RFC 8301 requires at least %d (2048 recommended)"
+                               % (selector, domain, bits, min_bits))
+    tags = ["v=DKIM1", "k=%s" % kind]
+    if testing:
+        tags.append("t=y")
+    tags.append("p=%s" % p_value)
+    return record("%s._domainkey.%s" % (selector, domain), "TXT", ["; ".join(tags)], ttl)
+
+
+# ---------------------------------------------------------------- DMARC
+
+def _mailto_list(value, what):
+    items = value if isinstance(value, list) else [v for v in str(value or "").split(",")]
+    uris = []
+    for item in items:
+        item = str(item).strip()
+        if not item:
+            continue
+        if not item.lower().startswith("mailto:"):
+            item = "mailto:" + item
+        if "@" not in item:
+            raise RecordBuildError("%s %r is not a mailto: address" % (what, item))
+        uris.append(item)
+    return uris
+
+
+def dmarc_record(domain, policy, rua, subdomain_policy=None, adkim=None, aspf=None, ruf=None, fo=None,
+                 ttl=DEFAULT_TTL):
+    """``v=DMARC1; p=...; rua=...`` at ``_dmarc.<domain>``; ``rua`` is required (staging needs reports)."""
+    domain = fqdn(domain, "DMARC domain")
+    if policy not in DMARC_POLICIES:
+        raise RecordBuildError("dmarc_policy of %s must be one of none, quarantine, reject (staged in that order), "
+                               "got %r" % (domain, policy))
+    rua_uris = _mailto_list(rua, "dmarc_rua of %s" % domain)
+    if not rua_uris:
+        raise RecordBuildError("dmarc_rua of %s is required: set it to mailto:<address> to receive the aggregate "
+                               "reports that tell you when it is safe to move the policy on" % domain)
+    tags = ["v=DMARC1", "p=%s" % policy]
+    if subdomain_policy:
+        if subdomain_policy not in DMARC_POLICIES:
+            raise RecordBuildError("DMARC sp of %s must be none, quarantine or reject" % domain)
+        tags.append("sp=%s" % subdomain_policy)
+    for tag, value in (("adkim", adkim), ("aspf", aspf)):
+        if value:
+            if value not in ("r", "s"):
+                raise RecordBuildError("DMARC %s of %s must be r or s, got %r" % (tag, domain, value))
+            tags.append("%s=%s" % (tag, value))
+    tags.append("rua=%s" % ",".join(rua_uris))
+    if ruf:
+        tags.append("ruf=%s" % ",".join(_mailto_list(ruf, "dmarc_ruf of %s" % domain)))
+        if fo:
+            tags.append("fo=%s" % fo)
+    return record("_dmarc.%s" % domain, "TXT", ["; ".join(tags)], ttl)
+
+
+# ---------------------------------------------------------------- MX, A/AAAA, PTR, MTA-STS, TLS-RPT
+
+def mx_record(name, exchanges, ttl=DEFAULT_TTL):
+    """MX at ``name``: ``exchanges`` is a list of host names or ``{exchange, preference}``."""
+    values = []
+    for item in exchanges or []:
+        if isinstance(item, dict):
+            exchange, preference = item.get("exchange"), item.get("preference", 10)
+        else:
+            exchange, preference = item, 10
+        if not isinstance(preference, int) or not 0 <= preference <= 65535:
+            raise RecordBuildError("MX preference for %s must be 0..65535, got %r" % (name, preference))
+        values.append("%d %s" % (preference, target(exchange, "MX exchange of %s" % name)))
+    if not values:
+        raise RecordBuildError("MX of %s needs at least one exchange" % name)
+    return record(fqdn(name, "MX name"), "MX", sorted(set(values)), ttl)
+
+
+def address_records(vmtas, ttl=DEFAULT_TTL):
+    """A/AAAA per vMTA hostname (several vMTAs may share a name: one RRset with all IPs)."""
+    by_key = {}
+    for vmta in vmtas:
+        hostname = fqdn(vmta.get("hostname"), "hostname of vMTA %s" % vmta.get("name"))
+        address = parse_ip(vmta.get("ip"), "ip of vMTA %s" % vmta.get("name"))
+        rtype = "A" if address.version == 4 else "AAAA"
+        by_key.setdefault((hostname, rtype), set()).add(str(address))
+    return [record(name, rtype, sorted(ips), ttl) for (name, rtype), ips in sorted(by_key.items())]
+
+
+def ptr_records(vmtas, ttl=DEFAULT_TTL):
+    """One PTR per sending IP = its vMTA hostname (forward-confirmed by ``address_records``)."""
+    by_ip = {}
+    for vmta in vmtas:
+        address = parse_ip(vmta.get("ip"), "ip of vMTA %s" % vmta.get("name"))
+        hostname = fqdn(vmta.get("hostname"), "hostname of vMTA %s" % vmta.get("name"))
+        if by_ip.get(address, hostname) != hostname:
+            raise RecordBuildError("IP %s is used with two hostnames (%s, %s): one PTR per IP, make them equal"
+                                   % (address, by_ip[address], hostname))
+        by_ip[address] = hostname
+    return [record(address.reverse_pointer, "PTR", [hostname + "."], ttl)
+            for address, hostname in sorted(by_ip.items(), key=lambda kv: (kv[0].version, kv[0]))]
+
+
+def mta_sts_record(domain, policy_id, ttl=DEFAULT_TTL):
+    domain = fqdn(domain, "MTA-STS domain")
+    if not re.fullmatch(r"[A-Za-z0-9]{1,32}", str(policy_id)):
+        raise RecordBuildError("MTA-STS id of %s must be 1-32 letters/digits, got %r" % (domain, policy_id))
+    return record("_mta-sts.%s" % domain, "TXT", ["v=STSv1; id=%s" % policy_id], ttl)
+
+
+def tls_rpt_record(domain, rua, ttl=DEFAULT_TTL):
+    domain = fqdn(domain, "TLS-RPT domain")
+    uris = _mailto_list(rua, "tls_rpt_rua of %s" % domain)
+    if not uris:
+        raise RecordBuildError("tls_rpt_rua of %s must name at least one mailto: address" % domain)
+    return record("_smtp._tls.%s" % domain, "TXT", ["v=TLSRPTv1; rua=%s" % ",".join(uris)], ttl)
+
+
+# ---------------------------------------------------------------- the whole set
+
+def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all", bounce_mx=None,
+                 require_dkim=True):
+    """Every record a fleet needs, from the fleet model.
+
+    ``domains``: ``[{name, dkim_selectors, dmarc_policy, dmarc_rua, bounce_domain, spf_extra_terms,
+    spf_ips, dmarc_subdomain_policy, mta_sts_id, tls_rpt_rua}]``; ``vmtas``: ``[{name, ip, hostname}]``;
+    ``dkim_keys``: ``[{domain, selector, public_key_pem}]``. Each domain's SPF lists every vMTA IP
+    unless the domain gives ``spf_ips``. ``bounce_mx``: exchanges for bounce domains (default: the
+    vMTA hostnames). Duplicate name+type from different builders is an error.
+    """
+    vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
+    all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
+    keys = {}
+    for key in dkim_keys or []:
+        ident = (fqdn(key.get("domain"), "DKIM key domain"), fqdn(key.get("selector"), "DKIM key selector"))
+        pem = key.get("public_key_pem") or key.get("public_key")
+        if ident in keys and public_key_der(keys[ident]) != public_key_der(pem):
+            raise RecordBuildError("DKIM selector %s._domainkey.%s has different public keys on different hosts; "
+                                   "use one key per selector across the fleet" % (ident[1], ident[0]))
+        keys[ident] = pem
+    # Addresses first: BIND checks in-zone MX targets have A/AAAA within the same UPDATE.
+    records = address_records(vmtas, ttl)
+    for domain in domains or []:
+        name = fqdn(domain.get("name"), "domain name")
+        records.extend(spf_records(name, domain.get("spf_ips") or all_ips, domain.get("spf_extra_terms"),
+                                   spf_all, ttl))
+        for selector in domain.get("dkim_selectors") or []:
+            ident = (name, fqdn(selector, "DKIM selector of %s" % name))
+            if ident not in keys:
+                if require_dkim:
+                    raise RecordBuildError("no DKIM public key for selector %s of %s: run the powermta role first "
+                                           "(it exports powermta_dkim_public_keys)" % (ident[1], name))
+                continue
+            records.append(dkim_record(name, ident[1], keys[ident], ttl))
+        records.append(dmarc_record(name, domain.get("dmarc_policy", "none"), domain.get("dmarc_rua"),
+                                    domain.get("dmarc_subdomain_policy"), ttl=ttl))
+        if domain.get("bounce_domain"):
+            exchanges = domain.get("bounce_mx") or bounce_mx or sorted({v["hostname"] for v in vmtas})
+            records.append(mx_record(domain["bounce_domain"], exchanges, ttl))
+        if domain.get("mta_sts_id"):
+            records.append(mta_sts_record(name, domain["mta_sts_id"], ttl))
+        if domain.get("tls_rpt_rua"):
+            records.append(tls_rpt_record(name, domain["tls_rpt_rua"], ttl))
+    records.extend(helo_spf_record(h, ttl) for h in sorted({fqdn(v["hostname"]) for v in vmtas}))
+    records.extend(ptr_records(vmtas, ttl))
+    seen = {}
+    for item in records:
+        key = (item["name"], item["type"])
+        if key in seen:
+            raise RecordBuildError("two records for %s %s (e.g. a vMTA hostname equal to a sending domain, whose "
+                                   "SPF would clash with the HELO SPF); use distinct names" % key)
+        seen[key] = item
+    return records

@@ -1,0 +1,257 @@
+#!/usr/bin/python
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Publish DNS RRsets with RFC 2136 dynamic updates signed with TSIG."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: dns_records
+short_description: Publish DNS RRsets with RFC 2136 dynamic updates (TSIG), one atomic UPDATE per zone
+version_added: 0.1.0
+author: mailops.powermta contributors
+description:
+  - Reads the current RRsets of O(records) from the primary server over TCP (TSIG-signed queries),
+    plans the changes, and sends B(one UPDATE per zone) carrying them all.
+  - Each UPDATE's prerequisites are the RRsets as read (value-dependent, or "does not exist"), so a change
+    made by someone else between the read and the write makes the server reject the whole UPDATE;
+    the module then fails with "changed concurrently, re-run" and nothing is changed.
+  - TXT values are logical strings; the module splits them into strings of at most 255 bytes
+    (on UTF-8 bytes), so 2048- and 4096-bit DKIM keys publish as given.
+  - The zone of each name is found by walking SOA queries up the name on O(server) unless O(zone) is set.
+  - Refuses to write beside a CNAME (BIND would silently drop the data).
+  - "Runs on the controller (use C(delegate_to: localhost)); needs dnspython there."
+  - UPDATE messages larger than 60 kB are split into several UPDATEs for the same zone, each still guarded
+    by its own prerequisites.
+options:
+  server:
+    description: Primary DNS server (IP address or host name) that accepts the UPDATEs.
+    type: str
+    required: true
+  port:
+    description: TCP port of O(server).
+    type: int
+    default: 53
+  key_name:
+    description: TSIG key name. Without it queries and UPDATEs are unsigned (rarely accepted).
+    type: str
+  key_secret:
+    description: TSIG secret (base64), as in the server's C(key) statement. Keep it in Ansible Vault.
+    type: str
+  key_algorithm:
+    description: TSIG algorithm.
+    type: str
+    default: hmac-sha256
+    choices: [hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512]
+  zone:
+    description:
+      - Zone that holds every record. Leave unset to find each record's zone by SOA queries (CNAME-safe).
+    type: str
+  records:
+    description:
+      - The RRsets to manage. Names are FQDNs (trailing dot optional); names inside rdata (PTR, MX,
+        CNAME targets) are always absolute.
+      - With O(state=present) each RRset is replaced by exactly O(records[].values); other RRsets at the
+        same name are not touched.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Owner name (FQDN).
+        type: str
+        required: true
+      type:
+        description: Record type.
+        type: str
+        required: true
+        choices: [A, AAAA, CNAME, MX, NS, PTR, SRV, TXT, CAA]
+      ttl:
+        description: TTL in seconds. A TTL difference alone counts as a change.
+        type: int
+        default: 3600
+      values:
+        description:
+          - Rdata in presentation format (C(192.0.2.10), C(10 mx.example.com.)); for TXT, the logical string
+            without quotes. Required for O(state=present); leave out for O(state=absent).
+        type: list
+        elements: str
+  state:
+    description: C(present) makes the RRsets equal to the values; C(absent) deletes the whole RRsets.
+    type: str
+    default: present
+    choices: [present, absent]
+  max_changes:
+    description:
+      - Refuse (before sending anything) when more than this many existing RRsets would be replaced or
+        deleted. Creating new RRsets does not count. A guard against a wrong inventory wiping a zone.
+    type: int
+    default: 100
+  force:
+    description: Send the plan even when it exceeds O(max_changes).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each answer.
+    type: float
+    default: 10
+attributes:
+  check_mode:
+    support: full
+    details: Reads the current state and returns the plan; sends no UPDATE.
+  diff_mode:
+    support: full
+    details: Before and after of the changed RRsets, in zone-file form.
+  idempotent:
+    support: full
+requirements:
+  - dnspython >= 2.0 on the controller
+notes:
+  - NS records at a zone apex and SOA records are not managed (the server owns them).
+  - BIND refuses an UPDATE that adds an in-zone MX or SRV target without address records; publish the
+    A/AAAA records in the same task.
+seealso:
+  - module: mailops.powermta.mail_dns_verify
+  - module: community.general.nsupdate
+"""
+
+EXAMPLES = r"""
+- name: Publish SPF, DKIM and a PTR
+  mailops.powermta.dns_records:
+    server: 192.0.2.53
+    key_name: ansible-key
+    key_secret: "{{ vault_dns_key_secret }}"
+    records:
+      - name: example.com
+        type: TXT
+        ttl: 3600
+        values: ["v=spf1 ip4:203.0.113.10 -all"]
+      - name: s2026a._domainkey.example.com
+        type: TXT
+        values: ["v=DKIM1; k=rsa; p=MIIBIjANBgkqh..."]
+      - name: 10.113.0.203.in-addr.arpa
+        type: PTR
+        values: [mta10.example.com.]
+  delegate_to: localhost
+  run_once: true
+
+- name: Remove an old selector
+  mailops.powermta.dns_records:
+    server: 192.0.2.53
+    key_name: ansible-key
+    key_secret: "{{ vault_dns_key_secret }}"
+    state: absent
+    records:
+      - {name: s2025a._domainkey.example.com, type: TXT}
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+changes:
+  description: The RRsets changed (or that would change in check mode).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    zone: {description: Zone of the RRset., type: str}
+    name: {description: Owner name (absolute)., type: str}
+    type: {description: Record type., type: str}
+    action: {description: "C(create), C(update) or C(delete).", type: str}
+    before: {description: "C({ttl, values}) as read, or null.", type: dict}
+    after: {description: "C({ttl, values}) as wanted, or null.", type: dict}
+  sample:
+    - zone: example.com.
+      name: example.com.
+      type: TXT
+      action: create
+      before: null
+      after: {ttl: 3600, values: ["v=spf1 ip4:203.0.113.10 -all"]}
+zones:
+  description: Zones the records belong to.
+  returned: always
+  type: list
+  elements: str
+updates_sent:
+  description: Number of UPDATE messages sent (0 when nothing changed or in check mode).
+  returned: always
+  type: int
+queries_sent:
+  description: Number of queries sent to read the current state.
+  returned: always
+  type: int
+rcode:
+  description: DNS response code or TSIG error behind a failure (NOTAUTH, REFUSED, BADSIG, YXRRSET, TIMEOUT...).
+  returned: failure
+  type: str
+"""
+
+import traceback  # noqa: E402 - Ansible modules import after their documentation
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+
+try:
+    from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu
+except ImportError:  # dnspython missing
+    dnsu = None
+    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
+else:
+    DNSPYTHON_IMPORT_ERROR = None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "server": {"type": "str", "required": True},
+            "port": {"type": "int", "default": 53},
+            "key_name": {"type": "str", "no_log": False},
+            "key_secret": {"type": "str", "no_log": True},
+            "key_algorithm": {
+                "type": "str", "default": "hmac-sha256",
+                "choices": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
+            },
+            "zone": {"type": "str"},
+            "records": {
+                "type": "list", "elements": "dict", "required": True,
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "type": {"type": "str", "required": True,
+                             "choices": ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]},
+                    "ttl": {"type": "int", "default": 3600},
+                    "values": {"type": "list", "elements": "str"},
+                },
+            },
+            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "max_changes": {"type": "int", "default": 100},
+            "force": {"type": "bool", "default": False},
+            "timeout": {"type": "float", "default": 10},
+        },
+        required_together=[["key_name", "key_secret"]],
+        supports_check_mode=True,
+    )
+    if dnsu is None:
+        module.fail_json(msg=missing_required_lib("dnspython"), exception=DNSPYTHON_IMPORT_ERROR)
+
+    params = module.params
+    records = [{k: v for k, v in item.items() if v is not None} for item in params["records"]]
+    client = None
+    try:
+        client = dnsu.DnsClient(params["server"], params["port"], params["key_name"], params["key_secret"],
+                                params["key_algorithm"], params["timeout"])
+        with client:
+            result = dnsu.sync_records(
+                client, records, state=params["state"], zone=params["zone"],
+                max_changes=params["max_changes"], force=params["force"], check_mode=module.check_mode,
+            )
+    except dnsu.DnsError as exc:
+        applied = [z.to_text() for z in client.applied_zones] if client else []
+        module.fail_json(msg=str(exc), rcode=exc.rcode, changed=bool(applied), zones_updated=applied)
+
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
