@@ -1,0 +1,380 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Host tuning preflight: probe block devices, RAM and sysctl keys, and check the plan.
+
+PRIVATE to the collection: no compatibility promise outside it.
+Plain Python, no Ansible imports. The pure checks (``check_*``) take data, the
+probes (``probe_*``) read /proc, /sys and ``blkid``; both are used by the
+``host_tuning_probe`` module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+
+# Mount points a spool or log disk must never take over.
+FORBIDDEN_MOUNT_POINTS = frozenset(
+    [
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root",
+        "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/log", "/var/spool",
+        "/var/tmp",
+    ]
+)
+
+# sysctl keys whose value is a word, not integers (everything else must be integers).
+WORD_VALUED_SYSCTLS = frozenset(["net.core.default_qdisc", "net.ipv4.tcp_congestion_control"])
+
+# MemTotal excludes memory the firmware and kernel keep, so a 16 GiB host reports
+# about 15.6 GiB. The RAM check allows this much below the requested size.
+RAM_ALLOWANCE_PERCENT = 5
+
+_SYSCTL_NAME = re.compile(r"^[a-z0-9_]+([./][A-Za-z0-9_:@-]+)+$")
+_INTEGERS = re.compile(r"^-?[0-9]+(\s+-?[0-9]+)*$")
+_WORD = re.compile(r"^[a-z0-9_]+$")
+
+
+# ---------------------------------------------------------------- pure checks
+
+
+def check_sysctl_items(items, variable="host_tuning_sysctl"):
+    """Return problems for sysctl items ``{name, value}`` (values must be integers)."""
+    problems = []
+    for item in items:
+        name = str(item.get("name", ""))
+        value = item.get("value")
+        if not _SYSCTL_NAME.match(name):
+            problems.append(
+                "%s: %r is not a sysctl key; use dotted names such as net.core.somaxconn" % (variable, name)
+            )
+            continue
+        if isinstance(value, bool) or value is None:
+            text = None
+        else:
+            text = " ".join(str(value).split())
+        if name in WORD_VALUED_SYSCTLS:
+            if text is None or not _WORD.match(text):
+                problems.append("%s: %s = %r must be one lower-case word (e.g. bbr, fq)" % (variable, name, value))
+        elif text is None or not _INTEGERS.match(text):
+            problems.append(
+                "%s: %s = %r is not an integer; give an integer or space-separated integers"
+                " (e.g. '10240 65535')" % (variable, name, value)
+            )
+    return problems
+
+
+def normalize_sysctl_value(value):
+    """Render a value the way /proc/sys prints it (tabs between integers)."""
+    return "\t".join(str(value).split())
+
+
+def minimum_ram_mb(min_ram_mb):
+    """The lowest MemTotal (MiB) accepted for ``min_ram_mb`` of installed RAM."""
+    return (int(min_ram_mb) * (100 - RAM_ALLOWANCE_PERCENT)) // 100
+
+
+def check_ram(memtotal_mb, min_ram_mb, variable="host_tuning_min_ram_mb"):
+    floor = minimum_ram_mb(min_ram_mb)
+    if memtotal_mb < floor:
+        return [
+            "%s: the host has %d MiB of RAM (MemTotal) but %d MiB is required (%d MiB minus %d%% the kernel"
+            " reserves); PowerMTA must not swap. Add RAM, or lower %s for a lab host."
+            % (variable, memtotal_mb, floor, int(min_ram_mb), RAM_ALLOWANCE_PERCENT, variable)
+        ]
+    return []
+
+
+def _is_within(path, parent):
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def check_mount_points(disks):
+    """Problems with the requested mount points, independent of the host.
+
+    ``disks``: list of ``{label, device, mount_point}``.
+    """
+    problems = []
+    seen = {}
+    for disk in disks:
+        label, mount_point = disk["label"], disk.get("mount_point") or ""
+        if not mount_point.startswith("/"):
+            problems.append("%s.mount_point: %r must be an absolute path" % (label, mount_point))
+            continue
+        normalized = os.path.normpath(mount_point)
+        if normalized != mount_point.rstrip("/") or "//" in mount_point:
+            problems.append("%s.mount_point: write %r as %r" % (label, mount_point, normalized))
+        if normalized in FORBIDDEN_MOUNT_POINTS:
+            problems.append(
+                "%s.mount_point: %s is a system directory; use a directory of its own such as /var/spool/pmta1"
+                % (label, normalized)
+            )
+        if normalized in seen:
+            problems.append("%s.mount_point: %s is also the mount point of %s" % (label, normalized, seen[normalized]))
+        seen.setdefault(normalized, label)
+    ordered = [(d["label"], os.path.normpath(d.get("mount_point") or "")) for d in disks]
+    for label, mount_point in ordered:
+        for other_label, other in ordered:
+            nested = other != mount_point and other.startswith("/") and _is_within(mount_point, other)
+            if other_label != label and nested:
+                problems.append(
+                    "%s.mount_point: %s lies inside %s, the mount point of %s; nested disks break mount order"
+                    " and hide each other's data. Use a sibling directory such as %s2"
+                    % (label, mount_point, other, other_label, other.rstrip("/"))
+                )
+    devices = {}
+    for disk in disks:
+        device = disk.get("device") or ""
+        if device in devices:
+            problems.append("%s.device: %s is also used by %s" % (disk["label"], device, devices[device]))
+        devices.setdefault(device, disk["label"])
+    return problems
+
+
+def check_disk(disk, probe, root_disks):
+    """Problems with one disk against what the host has; ``probe`` from :func:`probe_device`."""
+    label, device = disk["label"], disk["device"]
+    mount_point = os.path.normpath(disk["mount_point"])
+    if not probe["exists"]:
+        return [
+            "%s.device: %s does not exist on this host; check the path (ls -l /dev/disk/by-id/)" % (label, device)
+        ]
+    if not probe["is_block"]:
+        return ["%s.device: %s is not a block device" % (label, device)]
+    real = probe["real_device"]
+    problems = []
+    if probe["name"] in root_disks or probe["disk"] in root_disks:
+        return [
+            "%s.device: %s (%s) holds the root filesystem; never use the root disk for spool" % (label, device, real)
+        ]
+    if probe["holders"]:
+        problems.append(
+            "%s.device: %s is in use by %s (LVM, RAID or device mapper); free it first"
+            % (label, device, ", ".join(probe["holders"]))
+        )
+    if probe["swap"]:
+        problems.append("%s.device: %s is active swap; run swapoff and remove it from fstab first" % (label, device))
+    if probe["partitions"]:
+        problems.append(
+            "%s.device: %s has partitions (%s); give the whole empty disk, or wipe it yourself (wipefs -a)"
+            % (label, device, ", ".join(probe["partitions"]))
+        )
+    elsewhere = [m for m in probe["mounted_at"] if m != mount_point]
+    if elsewhere:
+        problems.append(
+            "%s.device: %s is mounted at %s; unmount it before using it as %s"
+            % (label, device, ", ".join(elsewhere), mount_point)
+        )
+    other = probe.get("mount_point_source")
+    if other and other != probe["majmin"]:
+        problems.append(
+            "%s.mount_point: %s already has another filesystem mounted (%s); unmount it or choose another directory"
+            % (label, mount_point, probe.get("mount_point_device") or other)
+        )
+    fstype, pttype = probe["fstype"], probe["pttype"]
+    foreign = (fstype and fstype != "xfs") or (not fstype and pttype)
+    if foreign and not disk.get("force_format"):
+        what = ("a %s filesystem" % fstype) if fstype else ("a %s partition table" % pttype)
+        problems.append(
+            "%s.device: %s holds %s; refusing to format it. If its data may be destroyed, set"
+            " force_format: true on this disk" % (label, device, what)
+        )
+    return problems
+
+
+def plan_disk(disk, probe):
+    """What the role will do with a disk that passed :func:`check_disk`."""
+    fstype = probe.get("fstype") or ""
+    return {
+        "label": disk["label"],
+        "purpose": disk.get("purpose", "spool"),
+        "device": disk["device"],
+        "real_device": probe.get("real_device"),
+        "mount_point": os.path.normpath(disk["mount_point"]),
+        "fstype": fstype,
+        "uuid": probe.get("uuid") or "",
+        "format": fstype != "xfs",
+        "force": bool(fstype and fstype != "xfs") or bool(not fstype and probe.get("pttype")),
+        "mkfs_options": disk.get("mkfs_options") or "",
+        "mount_options": disk.get("mount_options") or "noatime",
+    }
+
+
+# ---------------------------------------------------------------- parsers
+
+
+def parse_meminfo_mb(text):
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    raise ValueError("MemTotal missing from /proc/meminfo")
+
+
+def _unescape(path):
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+def parse_mountinfo(text):
+    """Return a list of ``{majmin, mount_point, fstype, source}`` from /proc/self/mountinfo."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        sep = fields.index("-")
+        mounts.append(
+            {
+                "majmin": fields[2],
+                "mount_point": _unescape(fields[4]),
+                "fstype": fields[sep + 1],
+                "source": _unescape(fields[sep + 2]),
+            }
+        )
+    return mounts
+
+
+def parse_blkid_export(text):
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def sysctl_path(name, proc_sys="/proc/sys"):
+    """/proc/sys path of a key (``net.ipv4.conf.eth0/1.rp_filter`` style allowed)."""
+    if "/" in name and "." in name:
+        parts = name.split(".")
+        return os.path.join(proc_sys, *[p.replace("/", ".") for p in parts])
+    return os.path.join(proc_sys, *name.replace(".", "/").split("/"))
+
+
+# ---------------------------------------------------------------- probes (read the host)
+
+
+def _read(path, default=""):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return default
+
+
+def _majmin(rdev):
+    return "%d:%d" % (os.major(rdev), os.minor(rdev))
+
+
+def _sys_block(majmin, sys="/sys"):
+    path = os.path.join(sys, "dev", "block", majmin)
+    return os.path.realpath(path) if os.path.exists(path) else None
+
+
+def backing_disks(majmin, sys="/sys", _depth=0):
+    """Names of the block devices (partitions, their disks, dm slaves) behind ``majmin``."""
+    real = _sys_block(majmin, sys)
+    if real is None or _depth > 8:
+        return set()
+    names = {os.path.basename(real)}
+    if os.path.exists(os.path.join(real, "partition")):
+        names.add(os.path.basename(os.path.dirname(real)))
+    slaves = os.path.join(real, "slaves")
+    if os.path.isdir(slaves):
+        for slave in os.listdir(slaves):
+            dev = _read(os.path.join(slaves, slave, "dev")).strip()
+            if dev:
+                names |= backing_disks(dev, sys, _depth + 1)
+    return names
+
+
+def root_disks(mounts, sys="/sys"):
+    """Block devices that hold / (and /boot, /usr when separate)."""
+    names = set()
+    for mount in mounts:
+        if mount["mount_point"] in ("/", "/boot", "/boot/efi", "/usr"):
+            names |= backing_disks(mount["majmin"], sys)
+    try:
+        names |= backing_disks(_majmin(os.stat("/").st_dev), sys)
+    except OSError:
+        pass
+    return names
+
+
+def _blkid(device, run):
+    rc, out, err = run(["blkid", "-p", "-o", "export", device])
+    if rc == 0:
+        return parse_blkid_export(out)
+    if rc == 2:  # nothing detected: an empty device
+        return {}
+    raise RuntimeError("blkid -p %s failed (rc %d): %s" % (device, rc, err.strip()))
+
+
+def _run(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def probe_device(device, mount_point, mounts, swaps, sys="/sys", run=_run):
+    """Everything the checks need to know about ``device`` on this host."""
+    result = {
+        "exists": os.path.exists(device), "is_block": False, "real_device": None, "name": None,
+        "disk": None, "majmin": None, "partitions": [], "holders": [], "mounted_at": [], "swap": False,
+        "fstype": "", "pttype": "", "uuid": "", "mount_point_source": None, "mount_point_device": None,
+    }
+    mount_point = os.path.normpath(mount_point)
+    for mount in mounts:
+        if mount["mount_point"] == mount_point:
+            result["mount_point_source"] = mount["majmin"]
+            result["mount_point_device"] = mount["source"]
+    if not result["exists"]:
+        return result
+    real = os.path.realpath(device)
+    st = os.stat(real)
+    result["real_device"] = real
+    if not stat.S_ISBLK(st.st_mode):
+        return result
+    result["is_block"] = True
+    majmin = _majmin(st.st_rdev)
+    result["majmin"] = majmin
+    sys_path = _sys_block(majmin, sys)
+    name = os.path.basename(sys_path) if sys_path else os.path.basename(real)
+    result["name"] = name
+    result["disk"] = name
+    own = {majmin}
+    if sys_path:
+        if os.path.exists(os.path.join(sys_path, "partition")):
+            result["disk"] = os.path.basename(os.path.dirname(sys_path))
+        for entry in sorted(os.listdir(sys_path)):
+            if entry.startswith(name) and os.path.exists(os.path.join(sys_path, entry, "partition")):
+                result["partitions"].append("/dev/" + entry)
+                own.add(_read(os.path.join(sys_path, entry, "dev")).strip())
+        holders = os.path.join(sys_path, "holders")
+        if os.path.isdir(holders):
+            result["holders"] = sorted(os.listdir(holders))
+    result["mounted_at"] = sorted({m["mount_point"] for m in mounts if m["majmin"] in own})
+    real_paths = {real} | set(result["partitions"])
+    result["swap"] = any(os.path.realpath(s) in real_paths for s in swaps)
+    ids = _blkid(real, run)
+    result["fstype"] = ids.get("TYPE", "")
+    result["pttype"] = ids.get("PTTYPE", "")
+    result["uuid"] = ids.get("UUID", "") if result["fstype"] else ""
+    return result
+
+
+def probe_swaps(text):
+    return [line.split()[0] for line in text.splitlines()[1:] if line.strip()]
+
+
+def probe_sysctl(items, proc_sys="/proc/sys"):
+    """Split items into ``(writable, skipped)``; skipped items carry a ``reason``."""
+    writable, skipped = [], []
+    for item in items:
+        path = sysctl_path(item["name"], proc_sys)
+        if not os.path.exists(path):
+            skipped.append(dict(item, reason="not present on this kernel or network namespace"))
+        elif not os.access(path, os.W_OK):
+            skipped.append(dict(item, reason="read-only here (container)"))
+        else:
+            writable.append(dict(item))
+    return writable, skipped

@@ -1,0 +1,283 @@
+#!/usr/bin/python
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_tuning_probe
+short_description: Check a PowerMTA host before tuning it (disks, RAM, sysctl keys)
+version_added: 0.1.0
+description:
+  - Reads the host without changing it and reports what the P(mailops.powermta.host_tuning#role) role may do.
+  - For each disk it resolves the device (C(/dev/disk/by-id/...) links too), reads its signature with
+    C(blkid -p), its mounts, partitions, holders and swap use, and refuses the root disk, a device mounted
+    elsewhere, a mount point nested in another disk's, and a device holding another filesystem or a
+    partition table unless O(spool_disks[].force_format=true).
+  - Checks that MemTotal reaches O(min_ram_mb) (less 5% the kernel keeps) and that every sysctl value is an
+    integer (or integers), and sorts sysctl keys into writable ones and ones a container cannot write.
+  - Returns the problems as a list instead of failing, so the role can report them all at once.
+author: mailops.powermta contributors
+attributes:
+  check_mode:
+    support: full
+    description: The module never changes anything.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  spool_disks:
+    description: Spool disks to check, as in the role's C(host_tuning_spool_disks); named so in messages.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      device:
+        description: Block device path, e.g. C(/dev/nvme0n1) or C(/dev/disk/by-id/nvme-...).
+        type: str
+        required: true
+      mount_point:
+        description: Where the disk will be mounted.
+        type: str
+        required: true
+      force_format:
+        description: Allow formatting a device that holds another filesystem or a partition table.
+        type: bool
+        default: false
+      mkfs_options:
+        description: Extra C(mkfs.xfs) options, passed through to RV(disks).
+        type: str
+        default: ""
+      mount_options:
+        description: Mount options, passed through to RV(disks); O(mount_options) when unset.
+        type: str
+  log_disk:
+    description: Optional disk for C(/var/log/pmta), as in the role's C(host_tuning_log_disk).
+    type: dict
+    default: {}
+  mount_options:
+    description: Mount options of disks that set none.
+    type: str
+    default: noatime,nofail
+  sysctl:
+    description:
+      - sysctl items C({name, value}) to validate and probe for writability.
+      - Keys the host cannot set are returned in RV(sysctl_skipped) with a warning each.
+    type: list
+    elements: dict
+    default: []
+  min_ram_mb:
+    description: Installed RAM the host must have, in MiB. V(0) skips the check.
+    type: int
+    default: 0
+  variable_prefix:
+    description: Prefix of the variable names used in messages (C(host_tuning_spool_disks[0].device)).
+    type: str
+    default: host_tuning_
+  user:
+    description: Account whose existence is reported in RV(user_exists).
+    type: str
+    default: pmta
+  group:
+    description: Group whose existence is reported in RV(group_exists).
+    type: str
+    default: pmta
+"""
+
+EXAMPLES = r"""
+- name: Check the spool disks and sysctl values before changing anything
+  mailops.powermta.host_tuning_probe:
+    spool_disks:
+      - device: /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_spool1
+        mount_point: /var/spool/pmta1
+    sysctl:
+      - {name: net.core.somaxconn, value: 4096}
+    min_ram_mb: 16384
+  register: probe
+
+- name: Stop on any problem
+  ansible.builtin.assert:
+    that: probe.problems | length == 0
+    fail_msg: "{{ probe.problems | join('; ') }}"
+"""
+
+RETURN = r"""
+problems:
+  description: Every reason not to go on, each naming the variable and the fix. Empty when all is well.
+  returned: always
+  type: list
+  elements: str
+disks:
+  description: One entry per disk with what the role will do.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    label:
+      description: The variable that asked for the disk (C(host_tuning_spool_disks[1]))
+      type: str
+    purpose:
+      description: C(spool) or C(log).
+      type: str
+    device:
+      description: The device as given.
+      type: str
+    real_device:
+      description: The resolved device node.
+      type: str
+    mount_point:
+      description: The normalised mount point.
+      type: str
+    fstype:
+      description: Filesystem found on the device; empty when none.
+      type: str
+    uuid:
+      description: Filesystem UUID; empty when none.
+      type: str
+    format:
+      description: Whether an XFS filesystem must be created.
+      type: bool
+    force:
+      description: Whether creating it overwrites other content (allowed by force_format).
+      type: bool
+    mkfs_options:
+      description: Extra mkfs.xfs options.
+      type: str
+    mount_options:
+      description: Mount options.
+      type: str
+memtotal_mb:
+  description: MemTotal of the host in MiB.
+  returned: always
+  type: int
+swaps:
+  description: Active swap devices and files (from /proc/swaps).
+  returned: always
+  type: list
+  elements: str
+sysctl_writable:
+  description: sysctl items this host can set.
+  returned: always
+  type: list
+  elements: dict
+sysctl_skipped:
+  description: sysctl items this host cannot set (read-only in a container, or absent), with a C(reason).
+  returned: always
+  type: list
+  elements: dict
+user_exists:
+  description: Whether O(user) exists.
+  returned: always
+  type: bool
+group_exists:
+  description: Whether O(group) exists.
+  returned: always
+  type: bool
+"""
+
+import grp  # noqa: E402
+import pwd  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils import _host_tuning as ht  # noqa: E402
+
+
+def _exists(lookup, name):
+    try:
+        lookup(name)
+    except KeyError:
+        return False
+    return True
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "spool_disks": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "device": {"type": "str", "required": True},
+                    "mount_point": {"type": "str", "required": True},
+                    "force_format": {"type": "bool", "default": False},
+                    "mkfs_options": {"type": "str", "default": ""},
+                    "mount_options": {"type": "str"},
+                },
+            },
+            "log_disk": {"type": "dict", "default": {}},
+            "mount_options": {"type": "str", "default": "noatime,nofail"},
+            "sysctl": {"type": "list", "elements": "dict", "default": []},
+            "min_ram_mb": {"type": "int", "default": 0},
+            "user": {"type": "str", "default": "pmta"},
+            "variable_prefix": {"type": "str", "default": "host_tuning_"},
+            "group": {"type": "str", "default": "pmta"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    problems = []
+
+    memtotal_mb = ht.parse_meminfo_mb(ht._read("/proc/meminfo"))
+    if params["min_ram_mb"]:
+        problems += ht.check_ram(memtotal_mb, params["min_ram_mb"])
+
+    problems += ht.check_sysctl_items(params["sysctl"])
+    writable, skipped = ht.probe_sysctl([i for i in params["sysctl"] if "name" in i])
+    for item in skipped:
+        module.warn("sysctl %s = %s skipped: %s" % (item["name"], item.get("value"), item["reason"]))
+
+    disks = [
+        dict(disk, label="spool_disks[%d]" % index, purpose="spool")
+        for index, disk in enumerate(params["spool_disks"])
+    ]
+    if params["log_disk"]:
+        log_disk = dict(params["log_disk"])
+        log_disk.setdefault("mount_point", "/var/log/pmta")
+        if not log_disk.get("device"):
+            problems.append(
+                params["variable_prefix"] + "log_disk.device: give the device of the log disk, or leave log_disk empty"
+            )
+        else:
+            disks.append(dict(log_disk, label="log_disk", purpose="log"))
+    for disk in disks:
+        disk["label"] = params["variable_prefix"] + disk["label"]
+        disk["force_format"] = bool(disk.get("force_format"))
+        disk["mount_options"] = disk.get("mount_options") or params["mount_options"]
+        disk.setdefault("mkfs_options", "")
+    problems += ht.check_mount_points(disks)
+    mounts = ht.parse_mountinfo(ht._read("/proc/self/mountinfo"))
+    swaps = ht.probe_swaps(ht._read("/proc/swaps"))
+    roots = ht.root_disks(mounts)
+    planned = []
+
+    def run(argv):
+        return module.run_command(argv)
+
+    for disk in disks:
+        try:
+            probe = ht.probe_device(disk["device"], disk["mount_point"], mounts, swaps, run=run)
+        except (OSError, RuntimeError) as exc:
+            problems.append("%s.device: cannot read %s: %s" % (disk["label"], disk["device"], exc))
+            continue
+        disk_problems = ht.check_disk(disk, probe, roots)
+        problems += disk_problems
+        if not disk_problems:
+            planned.append(ht.plan_disk(disk, probe))
+
+    module.exit_json(
+        changed=False,
+        problems=problems,
+        disks=planned,
+        memtotal_mb=memtotal_mb,
+        swaps=swaps,
+        sysctl_writable=writable,
+        sysctl_skipped=skipped,
+        user_exists=_exists(pwd.getpwnam, params["user"]),
+        group_exists=_exists(grp.getgrnam, params["group"]),
+    )
+
+
+if __name__ == "__main__":
+    main()
