@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds the PowerMTA TEST DOUBLE package (never the product) with dpkg-deb.
+# Usage: tests/pmta_test_double/build.sh [OUTPUT_DIR]   (default: build/pmta-test-double)
+# Prints the path of the .deb. Same sources -> byte-identical .deb, so roles stay idempotent.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out=${1:-$repo/build/pmta-test-double}
+grammar=$repo/plugins/module_utils/_pmta_config
+
+if [ ! -f "$grammar/__init__.py" ]; then
+    echo "build.sh: $grammar/__init__.py is missing: the config grammar is needed by the test double" >&2
+    exit 1
+fi
+
+# The version carries a hash of everything packaged, so a change upgrades the test hosts.
+hash=$(cd "$repo" && find tests/pmta_test_double plugins/module_utils/_pmta_config -type f \
+    \( -name '*.py' -o -name '*.service' -o -name 'post*' -o -name 'pre*' -o -name 'config' -o -name build.sh \) \
+    -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-10)
+version="0.1.0+td.$hash"
+
+root=$out/root
+rm -rf "$root"
+lib=$root/usr/lib/pmta-test-double
+install -d "$root/DEBIAN" "$root/usr/sbin" "$lib" "$root/lib/systemd/system" "$root/usr/share/pmta-test-double" \
+    "$root/usr/share/doc/pmta-test-double" "$root/etc/pmta/conf.d" "$root/var/spool/pmta" "$root/var/log/pmta"
+install -m 0755 "$here"/sbin/pmtad "$here"/sbin/pmta "$here"/sbin/pmtahttpd "$root/usr/sbin/"
+install -m 0644 "$here"/systemd/pmta.service "$here"/systemd/pmtahttp.service "$root/lib/systemd/system/"
+install -m 0644 "$here/etc/config" "$root/usr/share/pmta-test-double/config.sample"
+install -m 0644 "$here/README.md" "$root/usr/share/doc/pmta-test-double/README.md"
+for package in pmta_test_double _pmta_config; do
+    src=$here/pmta_test_double
+    [ "$package" = _pmta_config ] && src=$grammar
+    install -d "$lib/$package"
+    find "$src" -maxdepth 1 -name '*.py' -exec install -m 0644 {} "$lib/$package/" \;
+done
+install -m 0755 "$here"/debian/postinst "$here"/debian/prerm "$here"/debian/postrm "$root/DEBIAN/"
+installed_kb=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+cat > "$root/DEBIAN/control" <<CONTROL
+Package: pmta-test-double
+Version: $version
+Architecture: all
+Maintainer: mailops.powermta contributors <maintainers@example.com>
+Depends: python3 (>= 3.9), passwd
+Conflicts: powermta
+Section: mail
+Priority: optional
+Installed-Size: $installed_kb
+Description: TEST DOUBLE — not PowerMTA
+ A stand-in for PowerMTA used only by the mailops.powermta test suite.
+ It installs pmtad, pmta and pmtahttpd look-alikes that check the config with
+ the collection's grammar, accept SMTP and write accounting records, and never
+ deliver mail anywhere. It is not PowerMTA and contains no PowerMTA code.
+CONTROL
+
+# The bundled grammar must import standalone, as the daemon imports it.
+PYTHONPATH=$lib python3 -c 'from _pmta_config import lint_path' || {
+    echo "build.sh: the bundled _pmta_config has no lint_path()" >&2; exit 1; }
+
+export SOURCE_DATE_EPOCH=1700000000
+find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+deb=$out/pmta-test-double_${version}_all.deb
+dpkg-deb --root-owner-group -Zgzip --build "$root" "$deb" >/dev/null
+# A stable name for playbooks and Molecule.
+cp -f "$deb" "$out/pmta-test-double_all.deb"
+echo "$out/pmta-test-double_all.deb"
