@@ -77,6 +77,7 @@ class _Linter:
         self.macros = {}
         self.references = []  # (kind, name, node, scope_block)
         self.source_hosts = {}  # ip -> (vmta name, directive)
+        self.forward_pattern_lists = []
         seen_by_block = {}
         lookup = schema.lookup
         blocks_spec = schema.BLOCKS
@@ -142,6 +143,8 @@ class _Linter:
                 hint = "did you mean <%s>?" % close[0] if close else "see the User's Guide §3.3 for valid blocks"
             self.error(block, "unknown block <%s>" % block.tag, hint, "unknown-block")
             return
+        if block.tag in schema.UNCERTAIN_BLOCKS:
+            self.warning(block, "<%s> is not well documented" % block.tag, schema.UNCERTAIN_BLOCKS[block.tag], "legacy")
         if parent.tag not in spec.parents:
             allowed = ", ".join(_where(p) for p in sorted(spec.parents))
             self.error(
@@ -259,6 +262,10 @@ class _Linter:
             for item in names:
                 if item.strip():
                     self.references.append((tag, item.strip(), node, parent))
+            if name == "pattern-list" and parent.tag == "source":
+                # §3.3.7.39: the pattern list must precede the <source> that uses it.
+                if names[0] not in self.defined.get("pattern-list", ()):
+                    self.forward_pattern_lists.append((names[0], node))
         elif name == "source" and parent.tag in ("smtp-user", "smtp-listener"):
             self.references.append(("source", value.split()[0], node, parent))
         elif name == "smtp-listener":
@@ -330,8 +337,23 @@ class _Linter:
                         "domain macro $%s is not defined" % name,
                         "add domain-macro %s domain1,domain2 at the global level (§3.3.1.33.4)" % name,
                     )
+            elif kind == "address-list":
+                if name not in defined.get("address-list", ()) and name not in defined.get("suppression-list", ()):
+                    self._undefined(
+                        node, "address list %s is not defined" % name, "define <address-list %s> (§10.16)" % name
+                    )
             elif name not in defined.get(kind, ()):
                 self._undefined(node, "%s %s is not defined" % (kind, name), "define <%s %s>" % (kind, name))
+        for name, node in self.forward_pattern_lists:
+            later = defined.get("pattern-list", {}).get(name)
+            if later is not None:
+                self.error(
+                    node,
+                    "pattern-list %s is used before it is defined (%s line %d)"
+                    % (name, os.path.basename(later.file), later.line),
+                    "move <pattern-list %s> above the <source> that uses it (§3.3.7.39)" % name,
+                    "order",
+                )
         self._cold_vmta_checks(root)
         self._pool_overlap()
 

@@ -22,7 +22,7 @@ from .findings import Finding
 
 # Tag names and directive names: letters, digits, "-", "_" and "." (tlsv1.2).
 _OPEN_TAG = re.compile(r"<\s*([A-Za-z][\w.-]*)(?:\s+([^>]*?))?\s*>")
-_CLOSE_TAG = re.compile(r"</\s*([A-Za-z][\w.-]*)\s*>")
+_CLOSE_TAG = re.compile(r"</\s*([A-Za-z][\w.-]*)(\s+[^>]*)?\s*>")
 _NAME = re.compile(r"[A-Za-z][\w.-]*\Z")
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -187,6 +187,14 @@ class _Parser:
                     self.error(path, number, "malformed closing tag %r" % rest, "write it as </tag>")
                     return block
                 tag = match.group(1).lower()
+                if match.group(2):
+                    self.warning(
+                        path,
+                        number,
+                        "closing tag </%s> has an argument" % tag,
+                        "write just </%s>" % tag,
+                        "syntax",
+                    )
                 if block is start_block:
                     self.error(
                         path,
