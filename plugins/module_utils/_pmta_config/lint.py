@@ -100,7 +100,15 @@ class _Linter:
                     message, hint = problem
                     if hint:
                         hint += " (§%s)" % spec.section
-                    self.error(node, "%s: %s" % (name, message), hint, "bad-value")
+                    if name == "/":
+                        self.error(
+                            node,
+                            "bad bounce category pattern: %s" % message,
+                            "write /REGEX/ category, the whole pattern on one line (§10.8)",
+                            "bad-value",
+                        )
+                    else:
+                        self.error(node, "%s: %s" % (name, message), hint, "bad-value")
             if spec.status != "current":
                 if spec.status == "deprecated":
                     self.warning(
@@ -123,7 +131,7 @@ class _Linter:
                         node,
                         "duplicate %s in %s (first at %s line %d)"
                         % (name, _where(scope), os.path.basename(first.file), first.line),
-                        "keep one %s; PowerMTA uses only one of them" % name,
+                        "keep one %s; the values do not add up" % name,
                         "duplicate",
                     )
             self._facts(node, parent)
@@ -312,7 +320,9 @@ class _Linter:
             self.error(node, message, hint, code)
 
     def _cross_checks(self, root):
-        self.unfollowed = bool(root.includes and root.includes.unfollowed)
+        self.unfollowed = bool(root.includes and root.includes.unfollowed) or any(
+            finding.code == "include-missing" for finding in root.findings
+        )
         defined = self.defined
         for kind, name, node, _scope in self.references:
             if kind == "vmta":
@@ -347,7 +357,7 @@ class _Linter:
         for name, node in self.forward_pattern_lists:
             later = defined.get("pattern-list", {}).get(name)
             if later is not None:
-                self.error(
+                self.warning(
                     node,
                     "pattern-list %s is used before it is defined (%s line %d)"
                     % (name, os.path.basename(later.file), later.line),

@@ -255,12 +255,19 @@ class _Parser:
         parts = line.split(None, 1)
         name = parts[0]
         value = parts[1].strip() if len(parts) > 1 else ""
-        if name[0] == "/":
+        if name[0] == "/" or block.tag == "bounce-category-patterns":
             # Pattern lines such as "/regex/ category" in <bounce-category-patterns>.
             block.children.append(Directive("/", line, path, number))
             return
         if not _NAME.match(name):
-            self.error(path, number, "malformed directive name %r" % name, "directive names are letters, digits, '-'")
+            shown = name if len(name) <= 40 else name[:37] + "..."
+            self.error(
+                path,
+                number,
+                "line does not start with a directive name: %r" % shown,
+                "a directive and its whole value must be on one line (no continuation lines); "
+                "join it with the line above or remove it",
+            )
             return
         name = name.lower()
         if name == "include" and block.tag in INCLUDE_SCOPES:

@@ -141,7 +141,7 @@ add-message-id-header              source                 bool                 -
 add-received-header                source                 bool                 -        3.3.7.5
 allow-auth                         source                 bool                 -        3.3.7.6
 smtp-max-auth-failure-rate         source                 rate                 -        3.3.7.7
-remove-header                      source                 names                -        3.3.7.8
+remove-header                      source,domain          names                -        3.3.7.8
 require-auth                       source                 bool                 -        3.3.7.9
 allow-mailmerge                    source                 bool                 -        3.3.7.10
 allow-unencrypted-plain-auth       source                 bool                 -        3.3.7.11
@@ -327,6 +327,9 @@ add-x-msys-api-header              domain                 bool                 -
 sparkpost-sandbox                  domain                 bool                 -        3.3.10.99.2
 sparkpost-ip-pool                  domain                 string               -        3.3.10.99.3
 log-messages                       domain                 bool                 -        12.6
+mx-connection-attempts             domain                 int                  -        6.3.15
+smtp-client-certificate            domain                 words:1-2            -        6.3.15
+smtp-multiple-line-response-timeout domain                time                 -        6.3.15
 second-dkim-add-body-limit         domain                 bool                 -        10.6.4
 second-dkim-add-timestamp          domain                 bool                 -        10.6.4
 second-dkim-algorithm              domain                 enum:rsa-sha1|rsa-sha256|ed25519-sha256  -  10.6.4
@@ -351,7 +354,7 @@ iso-times                          acct-file              bool                 -
 user-string                        acct-file              string               -        3.3.11.8
 write-timeout                      acct-file              time                 -        3.3.11.9
 map-header-to-field                acct-file              words:3              rep      3.3.11.10
-records                            acct-file              records              -        3.3.11.11
+records                            acct-file              records              rep      3.3.11.11
 record-fields                      acct-file              record-fields        rep      3.3.11.12
 world-readable                     acct-file              bool                 -        3.3.11.13
 count-moved-records                acct-file              bool                 -        3.3.11.14
