@@ -103,7 +103,7 @@ def check_mount_points(disks):
             problems.append("%s.mount_point: %r must be an absolute path" % (label, mount_point))
             continue
         normalized = os.path.normpath(mount_point)
-        if normalized != mount_point.rstrip("/") or "//" in mount_point:
+        if normalized != (mount_point.rstrip("/") or "/") or "//" in mount_point:
             problems.append("%s.mount_point: write %r as %r" % (label, mount_point, normalized))
         if normalized in FORBIDDEN_MOUNT_POINTS:
             problems.append(
