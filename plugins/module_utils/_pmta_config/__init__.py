@@ -15,11 +15,13 @@ and the test double):
 - ``Finding(file, line, message, hint, code)`` with ``.format_pmta()`` →
   ``Error in line 11 of /etc/pmta/config: argument missing``
 - ``parse_text(text, path, include_root=None) -> Block`` (the block tree with line numbers)
+- ``Finding.refused_by_pmta``: False for the collection's policy errors
+  (open relay, wide admin access) that PowerMTA itself would load
 """
 
 from __future__ import annotations
 
-from .findings import Finding, LintResult
+from .findings import POLICY_CODES, Finding, LintResult
 from .lint import lint_path, lint_text, lint_tree
 from .parser import Block, Directive, parse_path, parse_text
 
@@ -27,6 +29,7 @@ __all__ = [
     "Block",
     "Directive",
     "Finding",
+    "POLICY_CODES",
     "LintResult",
     "lint_path",
     "lint_text",

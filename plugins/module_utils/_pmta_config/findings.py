@@ -11,6 +11,11 @@ from __future__ import annotations
 # Codes PowerMTA itself reports as "Parse error in line N of FILE: ...".
 PARSE_ERROR_CODES = frozenset({"syntax", "unknown-directive", "unknown-block", "unbalanced-block"})
 
+# Error codes of the collection's own policy: PowerMTA itself loads such a
+# config (an open relay works, sadly). A test double that mimics PowerMTA
+# should refuse only the other errors (see Finding.refused_by_pmta).
+POLICY_CODES = frozenset({"open-relay", "http-access-open"})
+
 
 class Finding:
     """One problem at ``file``:``line``: ``message`` says what, ``hint`` how to fix it.
@@ -28,6 +33,11 @@ class Finding:
         self.hint = hint
         self.code = code
         self.severity = severity
+
+    @property
+    def refused_by_pmta(self):
+        """True for an error PowerMTA itself is expected to refuse (not a policy error)."""
+        return self.severity == "error" and self.code not in POLICY_CODES
 
     def format_pmta(self):
         """The line as PowerMTA prints it, e.g.
@@ -102,6 +112,11 @@ class LintResult:
             "errors": [f.to_dict() for f in self.errors],
             "warnings": [f.to_dict() for f in self.warnings],
         }
+
+    @property
+    def refused_by_pmta(self):
+        """True for an error PowerMTA itself is expected to refuse (not a policy error)."""
+        return self.severity == "error" and self.code not in POLICY_CODES
 
     def format_pmta(self):
         """All findings, one per line, PowerMTA style (errors first)."""

@@ -37,6 +37,8 @@ _NAMED_REFERENCES = {
     "suppression-lists": ("address-list", True),
 }
 _SCOPE_WORDS = {"global": "the global level"}
+_MISS = object()
+_VALUE_CACHE_SIZE = 65536
 # Wider than this (and not loopback) counts as a "wide" range for relaying and admin access.
 _WIDE_V4_PREFIX = 24
 _WIDE_V6_PREFIX = 64
@@ -79,6 +81,7 @@ class _Linter:
         self.source_hosts = {}  # ip -> (vmta name, directive)
         self.forward_pattern_lists = []
         seen_by_block = {}
+        value_cache = {}
         lookup = schema.lookup
         blocks_spec = schema.BLOCKS
         for node, parent in root.walk():
@@ -95,7 +98,13 @@ class _Linter:
             if value == "" and spec.type != "-" and not spec.optional:
                 self.error(node, "argument missing", "%s needs a value (§%s)" % (name, spec.section), "bad-value")
             elif value and value != '""':
-                problem = checker(spec.type)(value)
+                # Generated configs repeat the same values thousands of times.
+                key = (spec.type, value)
+                problem = value_cache.get(key, _MISS)
+                if problem is _MISS:
+                    problem = checker(spec.type)(value)
+                    if len(value_cache) < _VALUE_CACHE_SIZE:
+                        value_cache[key] = problem
                 if problem is not None:
                     message, hint = problem
                     if hint:

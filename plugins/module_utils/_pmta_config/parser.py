@@ -128,6 +128,7 @@ class _Parser:
         self.include_root = include_root
         self.findings = []
         self.includes = IncludeInfo()
+        self.valid_names = set()
 
     def error(self, file, line, message, hint="", code="syntax"):
         self.findings.append(Finding(file, line, message, hint, code, "error"))
@@ -259,7 +260,7 @@ class _Parser:
             # Pattern lines such as "/regex/ category" in <bounce-category-patterns>.
             block.children.append(Directive("/", line, path, number))
             return
-        if not _NAME.match(name):
+        if name not in self.valid_names and not _NAME.match(name):
             shown = name if len(name) <= 40 else name[:37] + "..."
             self.error(
                 path,
@@ -269,6 +270,7 @@ class _Parser:
                 "join it with the line above or remove it",
             )
             return
+        self.valid_names.add(name)
         name = name.lower()
         if name == "include" and block.tag in INCLUDE_SCOPES:
             block.children.append(Directive(name, value, path, number))
