@@ -1,0 +1,232 @@
+#!/usr/bin/python
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pmta_config_lint
+short_description: Check a PowerMTA configuration before it is installed
+version_added: 0.1.0
+description:
+  - Parses a PowerMTA config (blocks, C(#) comments, C(include) with wildcards) and checks it against the
+    directive schema of the PowerMTA v5.0 User's Guide, without PowerMTA or a licence.
+  - Reports unknown directives (with a suggestion), directives in the wrong block, bad values, duplicate
+    non-repeatable directives, unbalanced or unknown blocks.
+  - Cross-checks names, e.g. every vMTA named in a pool, C(default-virtual-mta), C(cold-virtual-mta) or
+    C(backoff-reroute-to-virtual-mta) exists, C(smtp-pattern-list) and C(pattern-list) names exist, a vMTA
+    is not in two pools that both hold C(<domain>) blocks, C(domain-key) fields are in order.
+  - Security checks, e.g. C(always-allow-relaying yes) on C(0/0) or another wide range and C(http-access 0/0 admin)
+    are errors; C(run-as-root) unset or yes is a warning.
+  - Deprecated directives are warnings naming the replacement; see C(docs/config-lint.md) for every check.
+  - Pure Python, runs wherever the module runs (the controller with C(delegate_to=localhost), or the host).
+author: mailops.powermta contributors
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; it behaves the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  path:
+    description:
+      - The main config file to check, e.g. C(/etc/pmta/config).
+      - Its C(include) lines are followed; relative include paths resolve against its directory.
+      - Mutually exclusive with O(content).
+    type: path
+  content:
+    description:
+      - Config text to check, e.g. a rendered template (C(lookup('template', ...))).
+      - Mutually exclusive with O(path). It may hold passwords, so it is not logged.
+    type: str
+  filename:
+    description:
+      - The file name O(content) is reported under, and relative includes in O(content) resolve against.
+    type: str
+    default: /etc/pmta/config
+  include_root:
+    description:
+      - Where included files are looked up. With O(content) and no O(include_root), includes are not followed
+        (then names defined only in included files give warnings instead of errors).
+      - V(/) reads the real file system. Another directory is used like a chroot
+        (C(include /etc/pmta/conf.d/*.conf) reads C(<include_root>/etc/pmta/conf.d/*.conf)), for a staging tree.
+      - With O(path), the default is V(/).
+    type: path
+  fragment:
+    description:
+      - Check a file meant to be included rather than a whole config, so whole-config checks
+        (C(run-as-root), C(http-mgmt-port) without C(http-access)) are skipped and undefined names only warn.
+    type: bool
+    default: false
+  fail_on:
+    description:
+      - V(error) fails when there is at least one error; V(warning) also fails on warnings.
+    type: str
+    choices: [error, warning]
+    default: error
+notes:
+  - The schema covers the v5.0 User's Guide directive index (§3.3, §10, §14). Names seen in working configs
+    but missing from it (C(dk-sign), C(sync-msg-create), ...) are warnings, not errors.
+  - It does not replace C(pmta test config) on a licensed host; it catches mistakes before the file gets there.
+seealso:
+  - name: PowerMTA config linter
+    description: docs/config-lint.md in the collection lists every check and its code.
+    link: https://github.com/mailops/powermta/blob/main/docs/config-lint.md
+"""
+
+EXAMPLES = r"""
+- name: Check the rendered config on the controller before copying it
+  mailops.powermta.pmta_config_lint:
+    content: "{{ lookup('ansible.builtin.template', 'etc/pmta/config.j2') }}"
+  delegate_to: localhost
+
+- name: Check the installed config and its conf.d includes, warnings fail too
+  mailops.powermta.pmta_config_lint:
+    path: /etc/pmta/config
+    fail_on: warning
+
+- name: Check a config rendered into a staging tree (includes read below /tmp/stage)
+  mailops.powermta.pmta_config_lint:
+    path: /tmp/stage/etc/pmta/config
+    include_root: /tmp/stage
+
+- name: Check an include fragment on its own
+  mailops.powermta.pmta_config_lint:
+    path: /etc/pmta/conf.d/warmup.d/vmta1.conf
+    fragment: true
+"""
+
+RETURN = r"""
+errors:
+  description: Errors, in file and line order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: File the finding is in (an included file where relevant).
+      type: str
+      sample: /etc/pmta/config
+    line:
+      description: Line number (1-based).
+      type: int
+      sample: 44
+    message:
+      description: What is wrong.
+      type: str
+      sample: unknown directive throttle
+    hint:
+      description: How to fix it.
+      type: str
+      sample: throttle does not exist in PowerMTA; use max-msg-rate or max-connect-rate in <domain>
+    code:
+      description: Stable identifier of the check, see docs/config-lint.md.
+      type: str
+      sample: unknown-directive
+  sample:
+    - file: /etc/pmta/config
+      line: 44
+      message: unknown directive throttle
+      hint: "throttle does not exist in PowerMTA; use max-msg-rate or max-connect-rate in <domain>"
+      code: unknown-directive
+lint_warnings:
+  description:
+    - Warnings, same shape as RV(errors). (C(warnings) is Ansible's own result key, so the structured list
+      is returned under this name; each warning is also shown as an Ansible warning, so C(warnings)
+      holds them as text.)
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - file: /etc/pmta/config
+      line: 12
+      message: max-msg-per-hour is deprecated (§3.3.10.35)
+      hint: use max-msg-rate (e.g. 500/h) instead
+      code: deprecated
+ok:
+  description: True when there are no errors.
+  returned: always
+  type: bool
+  sample: true
+files:
+  description: Files read, the main one first, then the included ones.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/pmta/config, /etc/pmta/conf.d/vmtas.conf]
+"""
+
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import lint_path, lint_text  # noqa: E402
+
+MAX_LISTED = 20
+
+
+def _summary(result, fail_on):
+    listed = result.errors + (result.warnings if fail_on == "warning" else [])
+    lines = [finding.format() for finding in listed[:MAX_LISTED]]
+    if len(listed) > MAX_LISTED:
+        lines.append("... and %d more (see errors and warnings)" % (len(listed) - MAX_LISTED))
+    return "PowerMTA config check failed: %d error(s), %d warning(s):\n%s" % (
+        len(result.errors),
+        len(result.warnings),
+        "\n".join(lines),
+    )
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path"),
+            content=dict(type="str", no_log=True),
+            filename=dict(type="str", default="/etc/pmta/config"),
+            include_root=dict(type="path"),
+            fragment=dict(type="bool", default=False),
+            fail_on=dict(type="str", choices=["error", "warning"], default="error"),
+        ),
+        mutually_exclusive=[("path", "content")],
+        required_one_of=[("path", "content")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["path"] is not None:
+        path = params["path"]
+        if not os.path.isfile(path):
+            module.fail_json(msg="path: %s is not a readable file; give the main PowerMTA config file" % path)
+        include_root = params["include_root"] or "/"
+        if include_root != "/" and not os.path.isdir(include_root):
+            module.fail_json(msg="include_root: %s is not a directory" % include_root)
+        try:
+            result = lint_path(path, include_root=include_root, fragment=params["fragment"])
+        except OSError as exc:
+            module.fail_json(msg="path: cannot read %s: %s" % (path, exc.strerror))
+        main_file = result.tree.file
+    else:
+        include_root = params["include_root"]
+        if include_root is not None and include_root != "/" and not os.path.isdir(include_root):
+            module.fail_json(msg="include_root: %s is not a directory" % include_root)
+        main_file = params["filename"]
+        result = lint_text(params["content"], main_file, include_root=include_root, fragment=params["fragment"])
+
+    out = result.to_dict()
+    # "warnings" is Ansible's own key (strings it prints); the dicts go to lint_warnings.
+    out["lint_warnings"] = out.pop("warnings")
+    out["files"] = [main_file] + list(result.tree.includes.followed)
+    out["changed"] = False
+    for finding in result.warnings[:MAX_LISTED]:
+        module.warn(finding.format())
+    if len(result.warnings) > MAX_LISTED:
+        hidden = len(result.warnings) - MAX_LISTED
+        module.warn("... and %d more PowerMTA config warnings (see lint_warnings)" % hidden)
+    failed = bool(result.errors) or (params["fail_on"] == "warning" and bool(result.warnings))
+    if failed:
+        module.fail_json(msg=_summary(result, params["fail_on"]), **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()
