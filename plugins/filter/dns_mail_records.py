@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
+from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
 
 
 def _wrap(function):
@@ -25,6 +26,11 @@ def _mail_dns_records(domains, vmtas, dkim_keys=None, ttl=builders.DEFAULT_TTL, 
     """``domains | mailops.powermta.mail_dns_records(vmtas, dkim_keys)``."""
     return builders.mail_records(domains, vmtas, dkim_keys, ttl=ttl, spf_all=spf_all, bounce_mx=bounce_mx,
                                  require_dkim=require_dkim)
+
+
+def _mail_dns_verify_spec(domains, vmtas, dkim_keys=None):
+    """``domains | mailops.powermta.mail_dns_verify_spec(vmtas, dkim_keys)`` -> {domains, ips}."""
+    return builders.verify_spec(domains, vmtas, dkim_keys)
 
 
 def _spf_records(ips, domain, extra_terms=None, all_qualifier="-all", ttl=builders.DEFAULT_TTL):
@@ -52,10 +58,35 @@ def _address_records(vmtas, ttl=builders.DEFAULT_TTL):
     return builders.address_records(vmtas, ttl)
 
 
+def _layers(hostvars_of_host, name):
+    return [hostvars_of_host.get("powermta_%s" % name) or [], hostvars_of_host.get("powermta_group_%s" % name) or [],
+            hostvars_of_host.get("powermta_host_%s" % name) or []]
+
+
+def _mail_fleet_model(hosts, hostvars):
+    """``groups['pmta_fleet'] | mailops.powermta.mail_fleet_model(hostvars)`` -> {domains, vmtas, dkim_keys}."""
+    domains, vmtas, dkim_keys = None, [], []
+    try:
+        for host in hosts or []:
+            host_vars = hostvars[host]
+            effective = host_vars.get("powermta_effective_vmtas")
+            if effective is None:  # the powermta role did not run in this play: merge the inventory layers
+                effective = merge_by_name(*_layers(host_vars, "vmtas"))
+            vmtas.extend(dict(v, inventory_host=host) for v in effective)
+            dkim_keys.extend(host_vars.get("powermta_dkim_public_keys") or [])
+            if domains is None:
+                domains = merge_by_name(*_layers(host_vars, "domains"))
+    except LayerError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+    return {"domains": domains or [], "vmtas": vmtas, "dkim_keys": dkim_keys}
+
+
 class FilterModule:
     def filters(self):
         return {
             "mail_dns_records": _wrap(_mail_dns_records),
+            "mail_fleet_model": _mail_fleet_model,
+            "mail_dns_verify_spec": _wrap(_mail_dns_verify_spec),
             "spf_records": _wrap(_spf_records),
             "dkim_record": _wrap(_dkim_record),
             "dmarc_record": _wrap(_dmarc_record),

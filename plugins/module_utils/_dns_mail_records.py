@@ -318,6 +318,15 @@ def tls_rpt_record(domain, rua, ttl=DEFAULT_TTL):
 
 # ---------------------------------------------------------------- the whole set
 
+def _default_exchanges(vmtas):
+    """One MX per PowerMTA host (its first vMTA's name) when hosts are known, else every vMTA name."""
+    first_per_host = {}
+    for vmta in vmtas:
+        if vmta.get("inventory_host"):
+            first_per_host.setdefault(vmta["inventory_host"], vmta["hostname"])
+    return sorted(set(first_per_host.values()) or {v["hostname"] for v in vmtas})
+
+
 def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all", bounce_mx=None,
                  require_dkim=True):
     """Every record a fleet needs, from the fleet model.
@@ -355,7 +364,7 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
         records.append(dmarc_record(name, domain.get("dmarc_policy", "none"), domain.get("dmarc_rua"),
                                     domain.get("dmarc_subdomain_policy"), ttl=ttl))
         if domain.get("bounce_domain"):
-            exchanges = domain.get("bounce_mx") or bounce_mx or sorted({v["hostname"] for v in vmtas})
+            exchanges = domain.get("bounce_mx") or bounce_mx or _default_exchanges(vmtas)
             records.append(mx_record(domain["bounce_domain"], exchanges, ttl))
         if domain.get("mta_sts_id"):
             records.append(mta_sts_record(name, domain["mta_sts_id"], ttl))
@@ -371,3 +380,29 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
                                    "SPF would clash with the HELO SPF); use distinct names" % key)
         seen[key] = item
     return records
+
+
+def verify_spec(domains, vmtas, dkim_keys=None):
+    """``{domains, ips}`` options for ``mail_dns_verify`` from the same fleet model."""
+    vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
+    all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
+    keys = {(fqdn(k["domain"]), fqdn(k["selector"])): k.get("public_key_pem") or k.get("public_key")
+            for k in dkim_keys or []}
+    spec_domains = []
+    for domain in domains or []:
+        name = fqdn(domain.get("name"), "domain name")
+        dkim = []
+        for selector in domain.get("dkim_selectors") or []:
+            entry = {"selector": fqdn(selector)}
+            if keys.get((name, entry["selector"])):
+                entry["public_key"] = keys[(name, entry["selector"])]
+            dkim.append(entry)
+        item = {"name": name, "spf_ips": [str(parse_ip(i)) for i in domain.get("spf_ips") or all_ips],
+                "dkim": dkim, "dmarc_policy": domain.get("dmarc_policy", "none")}
+        if domain.get("bounce_domain"):
+            item["bounce_domain"] = fqdn(domain["bounce_domain"])
+        spec_domains.append(item)
+    ips = {}
+    for vmta in vmtas:
+        ips.setdefault(str(parse_ip(vmta["ip"])), fqdn(vmta["hostname"]))
+    return {"domains": spec_domains, "ips": [{"ip": ip, "hostname": host} for ip, host in sorted(ips.items())]}

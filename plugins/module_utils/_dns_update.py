@@ -283,7 +283,7 @@ class DnsClient:
                                rcode="BADTIME") from exc
             except dns.tsig.PeerError as exc:
                 raise DnsError("TSIG error from %s: %s" % (self.server, exc), rcode="TSIG") from exc
-            except dns.exception.Timeout as exc:
+            except (dns.exception.Timeout, TimeoutError) as exc:
                 self.close()
                 raise DnsError("DNS server %s port %s did not answer the %s within %ss (timeout)"
                                % (self.server, self.port, what, self.timeout), rcode="TIMEOUT") from exc
@@ -400,7 +400,7 @@ class DnsClient:
             name, rdtype = change.record.name, change.record.rdtype
             # Prerequisites: the RRset is exactly what we read (value-dependent), or it does not exist.
             if change.before is not None:
-                update.present(name, change.before)
+                update.present(name, *change.before)  # rdatas, so the prerequisite TTL is 0 (RFC 2136 §2.4)
             else:
                 update.absent(name, rdtype)
             if rdtype != dns.rdatatype.CNAME and change.after is not None:

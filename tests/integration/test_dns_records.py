@@ -1,0 +1,228 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dns_records against a real BIND 9: changes, idempotence, check mode, races, errors.
+
+Tests on the session server write only below their own unique label in example.test.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import dns.query
+import dns.tsigkeyring
+import dns.update
+import pytest
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu
+from dns_helpers import query, run_adhoc, serial, txt_values, unique_label
+
+
+def client_for(server, **overrides):
+    args = dict(server.module_args(), timeout=5)
+    args.update(overrides)
+    return dnsu.DnsClient(**args)
+
+
+def raw_update(server, zone, build):
+    """A change made by 'someone else', with plain dnspython."""
+    keyring = dns.tsigkeyring.from_text({server.key_name: (server.key_algorithm, server.key_secret)})
+    update = dns.update.UpdateMessage(zone, keyring=keyring, keyname=server.key_name)
+    build(update)
+    response = dns.query.tcp(update, server.address, port=server.port, timeout=5)
+    assert response.rcode() == 0
+
+
+def test_create_then_idempotent_then_update_via_ansible(bind9):
+    name = "%s.example.test" % unique_label()
+    long_text = "v=DKIM1; k=rsa; p=" + "é" * 300  # 618 bytes: three strings, split inside no character
+    args = dict(bind9.module_args(), records=[
+        {"name": name, "type": "A", "ttl": 300, "values": ["192.0.2.10", "192.0.2.11"]},
+        {"name": name, "type": "TXT", "values": [long_text]},
+        {"name": "mail." + name, "type": "AAAA", "values": ["2001:db8::25"]},
+    ])
+    rc, result = run_adhoc("dns_records", args, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True
+    assert result["updates_sent"] == 1  # one zone, one UPDATE
+    assert {c["action"] for c in result["changes"]} == {"create"}
+    assert sorted(rd.address for rd in query(bind9, name, "A")) == ["192.0.2.10", "192.0.2.11"]
+    assert query(bind9, name, "A").ttl == 300
+    assert txt_values(bind9, name) == [long_text]
+    assert [len(s) for s in query(bind9, name, "TXT")[0].strings] == [255, 255, 108]
+
+    rc, again = run_adhoc("dns_records", args)
+    assert rc == 0 and again["changed"] is False and again["updates_sent"] == 0
+
+    args["records"][0]["ttl"] = 600  # a TTL change alone is a change
+    rc, ttl_change = run_adhoc("dns_records", args)
+    assert rc == 0 and ttl_change["changed"] is True
+    assert [(c["name"], c["action"]) for c in ttl_change["changes"]] == [(name + ".", "update")]
+    assert query(bind9, name, "A").ttl == 600
+
+
+def test_check_mode_sends_no_update(bind9):
+    name = "%s.example.test" % unique_label()
+    serial_before = serial(bind9, "example.test")
+    args = dict(bind9.module_args(), records=[{"name": name, "type": "TXT", "values": ["check mode"]}])
+    rc, result = run_adhoc("dns_records", args, check=True, diff=True)
+    assert rc == 0, result
+    assert result["changed"] is True and result["updates_sent"] == 0
+    assert result["changes"][0]["after"] == {"ttl": 3600, "values": ["check mode"]}
+    assert serial(bind9, "example.test") == serial_before
+    assert query(bind9, name, "TXT") is None
+
+
+def test_absent_removes_rrsets(bind9):
+    name = "%s.example.test" % unique_label()
+    with client_for(bind9) as client:
+        dnsu.sync_records(client, [{"name": name, "type": "TXT", "values": ["x"]}])
+    with client_for(bind9) as client:
+        result = dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent")
+    assert result["changed"] and result["changes"][0]["action"] == "delete"
+    assert query(bind9, name, "TXT") is None
+    with client_for(bind9) as client:
+        assert dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent")["changed"] is False
+
+
+def test_concurrent_change_between_read_and_write_is_detected(bind9):
+    name = "%s.example.test" % unique_label()
+    other = "other." + name
+    with client_for(bind9) as client:
+        dnsu.sync_records(client, [{"name": name, "type": "A", "values": ["192.0.2.1"]}])
+    serial_after_setup = serial(bind9, "example.test")
+
+    def someone_else_changes_it(zone, update):
+        raw_update(bind9, "example.test", lambda u: u.replace(name + ".", 300, "A", "192.0.2.99"))
+
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsConcurrentChange, match="re-run") as caught:
+        dnsu.sync_records(client, [
+            {"name": name, "type": "A", "values": ["192.0.2.2"]},
+            {"name": other, "type": "TXT", "values": ["same update"]},
+        ], before_send=someone_else_changes_it)
+    assert caught.value.rcode == "NXRRSET"
+    # The concurrent value survives and the rest of the UPDATE was not applied either.
+    assert [rd.address for rd in query(bind9, name, "A")] == ["192.0.2.99"]
+    assert query(bind9, other, "TXT") is None
+    assert serial(bind9, "example.test") == serial_after_setup + 1  # only the concurrent change
+
+
+def test_concurrent_creation_is_detected(bind9):
+    name = "%s.example.test" % unique_label()
+
+    def someone_else_creates_it(zone, update):
+        raw_update(bind9, "example.test", lambda u: u.add(name + ".", 300, "TXT", '"theirs"'))
+
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsConcurrentChange) as caught:
+        dnsu.sync_records(client, [{"name": name, "type": "TXT", "values": ["ours"]}],
+                          before_send=someone_else_creates_it)
+    assert caught.value.rcode == "YXRRSET"
+    assert txt_values(bind9, name) == ["theirs"]
+
+
+def test_refuses_to_write_beside_a_cname(bind9):
+    label = unique_label()
+    alias = "%s.example.test" % label
+    raw_update(bind9, "example.test", lambda u: u.add(alias + ".", 300, "CNAME", "target.%s.example.test." % label))
+    serial_before = serial(bind9, "example.test")
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="is a CNAME"):
+        dnsu.sync_records(client, [{"name": alias, "type": "TXT", "values": ["v=DKIM1; p=x"]}])
+    raw_update(bind9, "example.test", lambda u: u.add("data." + alias + ".", 300, "TXT", '"x"'))
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="already holds"):
+        dnsu.sync_records(client, [{"name": "data." + alias, "type": "CNAME", "values": ["x.example.test."]}])
+    assert serial(bind9, "example.test") == serial_before + 1
+
+
+def test_max_changes_guard_and_force(bind9):
+    names = ["%s.example.test" % unique_label() for _ in range(3)]
+    with client_for(bind9) as client:
+        dnsu.sync_records(client, [{"name": n, "type": "TXT", "values": ["old"]} for n in names])
+    serial_before = serial(bind9, "example.test")
+    wanted = [{"name": n, "type": "TXT", "values": ["new"]} for n in names]
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsSafetyError, match="max_changes=2"):
+        dnsu.sync_records(client, wanted, max_changes=2)
+    assert serial(bind9, "example.test") == serial_before
+    with client_for(bind9) as client:
+        assert dnsu.sync_records(client, wanted, max_changes=2, force=True)["changed"]
+    assert all(txt_values(bind9, n) == ["new"] for n in names)
+
+
+def test_zone_found_by_soa_walk_for_reverse_names(bind9):
+    label = unique_label()
+    records = [
+        {"name": "77.113.0.203.in-addr.arpa", "type": "PTR", "values": ["%s.example.net" % label]},
+        {"name": "7.7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", "type": "PTR",
+         "values": ["%s.example.net." % label]},
+    ]
+    with client_for(bind9) as client:
+        result = dnsu.sync_records(client, records, state="present")
+    assert result["zones"] == ["113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa."]
+    assert result["updates_sent"] == 2
+    # Targets given without the trailing dot are still absolute (no zone suffix appended).
+    assert query(bind9, records[0]["name"], "PTR")[0].target.to_text() == "%s.example.net." % label
+
+
+# ---------------------------------------------------------------- errors: clear message, nothing changed
+
+def test_wrong_tsig_secret(bind9):
+    name = "%s.example.test" % unique_label()
+    serial_before = serial(bind9, "example.test")
+    args = dict(bind9.module_args(), key_secret="c2VjcmV0LWJ1dC13cm9uZy0xMjM0NTY3ODkwMTIzNDU2Nzg=",
+                records=[{"name": name, "type": "TXT", "values": ["x"]}])
+    rc, result = run_adhoc("dns_records", args)
+    assert rc != 0
+    assert result["rcode"] == "BADSIG" and "key_secret does not match" in result["msg"]
+    assert result["changed"] is False
+    assert args["key_secret"] not in str(result)
+    assert serial(bind9, "example.test") == serial_before and query(bind9, name, "TXT") is None
+
+
+def test_unknown_key_name(bind9):
+    with client_for(bind9, key_name="nobody-key") as client, pytest.raises(dnsu.DnsError, match="BADKEY"):
+        dnsu.sync_records(client, [{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
+
+
+def test_unknown_zone(bind9):
+    args = dict(bind9.module_args(), records=[{"name": "mta1.example.org", "type": "A", "values": ["192.0.2.1"]}])
+    rc, result = run_adhoc("dns_records", args)
+    assert rc != 0 and result["changed"] is False
+    assert "no zone on" in result["msg"] and "example.org" in result["msg"]
+
+
+def test_zone_without_updates_is_refused(bind9):
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsError, match="REFUSED: .*does not allow updates"):
+        dnsu.sync_records(client, [{"name": "9.9.9.198.zen.dnsbl.test", "type": "A", "values": ["127.0.0.2"]}])
+    assert query(bind9, "9.9.9.198.zen.dnsbl.test", "A") is None
+
+
+def test_explicit_wrong_zone_is_notzone(bind9):
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="not inside zone"):
+        dnsu.sync_records(client, [{"name": "x.example.com", "type": "TXT", "values": ["x"]}], zone="example.test")
+
+
+def test_server_down(fresh_bind9):
+    args = dict(fresh_bind9.module_args(), records=[{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
+    fresh_bind9.stop()
+    rc, result = run_adhoc("dns_records", args)
+    assert rc != 0 and result["changed"] is False
+    assert result["rcode"] == "CONNECTION" and "is it running" in result["msg"]
+
+
+def test_timeout_names_the_server():
+    # A TCP listener that never answers.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    accepted = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
+    thread.start()
+    try:
+        client = dnsu.DnsClient("127.0.0.1", port, "k", "c2VjcmV0", timeout=0.5)
+        with client, pytest.raises(dnsu.DnsError, match="timeout") as caught:
+            dnsu.sync_records(client, [{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
+        assert caught.value.rcode == "TIMEOUT"
+    finally:
+        for conn, _addr in accepted:
+            conn.close()
+        listener.close()
