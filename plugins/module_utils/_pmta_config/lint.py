@@ -78,7 +78,7 @@ class _Linter:
         self.defined = {}  # block tag -> {name: block}
         self.macros = {}
         self.references = []  # (kind, name, node, scope_block)
-        self.source_hosts = {}  # ip -> (vmta name, directive)
+        self.source_hosts = {}  # ip -> [(vmta name, directive)]
         self.forward_pattern_lists = []
         seen_by_block = {}
         value_cache = {}
@@ -90,6 +90,8 @@ class _Linter:
                 continue
             name = node.name
             scope = parent.tag
+            if scope not in blocks_spec and parent is not root:
+                continue  # inside an unknown block: already reported once
             spec = lookup(name, scope)
             if spec is None:
                 self._not_allowed(node, scope)
@@ -297,17 +299,7 @@ class _Linter:
         elif name == "smtp-source-host" and parent.tag == "virtual-mta":
             address = value.split()[0]
             if is_ip_or_cidr(address):
-                other = self.source_hosts.get(address)
-                if other is None:
-                    self.source_hosts[address] = (parent.arg, node)
-                elif other[0] != parent.arg:
-                    self.warning(
-                        node,
-                        "source IP %s is also used by <virtual-mta %s> (%s line %d)"
-                        % (address, other[0], os.path.basename(other[1].file), other[1].line),
-                        "give each vMTA its own IP unless the sharing is deliberate (e.g. a backoff vMTA)",
-                        "duplicate-source-ip",
-                    )
+                self.source_hosts.setdefault(address, []).append((parent.arg, node))
 
     def _pattern_result(self, node, parent):
         value = node.value
@@ -375,6 +367,33 @@ class _Linter:
                 )
         self._cold_vmta_checks(root)
         self._pool_overlap()
+        self._shared_source_ips()
+
+    def _shared_source_ips(self):
+        # A backoff/reroute twin on the same IP is a common, deliberate pattern.
+        twins = set()
+        for _kind, name, node, scope_block in self.references:
+            if isinstance(node, Directive) and node.name in (
+                "backoff-reroute-to-virtual-mta",
+                "reroute-to-virtual-mta",
+            ):
+                owner = scope_block
+                while owner is not None and owner.tag != "virtual-mta":
+                    owner = owner.parent
+                if owner is not None:
+                    twins.add(frozenset((owner.arg, name)))
+        for address, users in self.source_hosts.items():
+            first_vmta, first_node = users[0]
+            for vmta, node in users[1:]:
+                if vmta == first_vmta or frozenset((first_vmta, vmta)) in twins:
+                    continue
+                self.warning(
+                    node,
+                    "source IP %s is also used by <virtual-mta %s> (%s line %d)"
+                    % (address, first_vmta, os.path.basename(first_node.file), first_node.line),
+                    "give each vMTA its own IP unless the sharing is deliberate (e.g. a backoff vMTA)",
+                    "duplicate-source-ip",
+                )
 
     def _cold_vmta_checks(self, root):
         has_cold = {}

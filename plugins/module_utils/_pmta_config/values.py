@@ -369,7 +369,12 @@ def _check_reply(value):
     if not split[1]:
         return _bad("no action after the pattern", "add an action such as mode=backoff")
     for action in split[1].split():
-        key = action.split("=", 1)[0].lower()
+        key, _, argument = action.partition("=")
+        key = key.lower()
+        if key == "mode" and argument.lower() not in ("backoff", "normal"):
+            return _bad("invalid mode %r" % action, "use mode=backoff or mode=normal")
+        if key.endswith("-after") and argument and not _TIME.match(argument):
+            return _bad("invalid time in %r" % action, "use " + TIME_HINT)
         if key not in _REPLY_ACTIONS:
             return _bad(
                 "unknown reply action %r" % action,
