@@ -5,6 +5,7 @@
 ``bind9``        one BIND 9 named for the whole session (tests must use their own names
                  in it, e.g. a label unique to the test, so they do not interfere);
 ``fresh_bind9``  a new named for one test (for tests that stop it, reset zones or count serials);
+``bind9_module`` a named per test module (for modules that own whole zones);
 ``bind9_factory`` call it to start more servers; all are stopped at the end of the test.
 See tests/testbed/bind9.py for the zones served.
 """
@@ -46,6 +47,16 @@ def bind9(tmp_path_factory):
     """One named shared by the session."""
     _require_named()
     server = Bind9Server(tmp_path_factory.mktemp("bind9-session"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bind9_module(tmp_path_factory):
+    """A named for one test module (for modules that own whole zones)."""
+    _require_named()
+    server = Bind9Server(tmp_path_factory.mktemp("bind9-module"))
     server.start()
     yield server
     server.stop()
