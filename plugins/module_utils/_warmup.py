@@ -306,6 +306,9 @@ def normalize_state(state):
                 "stage_totals": normalize_counters(pair.get("stage_totals"), name + ".stage_totals"),
                 "history": list(pair.get("history") or [])[-HISTORY_LENGTH:],
             }
+            for key in ("last_action", "last_reason"):
+                if isinstance(pair.get(key), str):
+                    clean[key] = pair[key]
             result["ips"].setdefault(ip, {})[str(isp)] = clean
     return result
 
@@ -434,22 +437,54 @@ def _decide(pair, window, stages, listed_zones, now, limits):
 
 
 def plan(state=None, observations=None, blocklisted=None, now=None, schedule=None, thresholds=None,
-         ips=None, isps=None):
-    """One warm-up step. Returns ``{"state": new_state, "decisions": [...]}``.
+         ips=None, isps=None, min_interval_hours=0):
+    """One warm-up step. Returns ``{"state", "decisions", "skipped"}``.
 
     ``ips``: the warm-up IPs to plan (default: every IP in state, observations
     and blocklisted). ``isps``: the ISP group names (default: the shipped groups);
     groups seen only in state or observations are planned too, after them.
+    ``min_interval_hours``: when the previous step is more recent than this and
+    every pair is already known, nothing is planned: the state comes back
+    unchanged with the previous decisions (``skipped`` true), so running a step
+    twice changes nothing and counts no traffic twice.
     Inputs are validated before anything is computed.
     """
-    return _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps)
+    if isinstance(min_interval_hours, bool) or not isinstance(min_interval_hours, numbers.Real) \
+            or min_interval_hours < 0:
+        raise WarmupInputError("min_interval_hours must be a number >= 0, got %r" % (min_interval_hours,))
+    return _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps, min_interval_hours)
 
 
 def _default_isps():
     return _isp_groups.group_names()
 
 
-def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps):
+def _replay(old, planned_ips, all_isps, stages_by_isp, now_dt, min_interval_hours):
+    """The previous decisions when the last step is too recent, else None."""
+    if not old["updated_at"] or not min_interval_hours:
+        return None
+    age_hours = (now_dt - parse_time(old["updated_at"], "state.updated_at")).total_seconds() / 3600.0
+    if age_hours >= min_interval_hours:
+        return None
+    decisions = []
+    for ip in planned_ips:
+        for isp in all_isps:
+            pair = old["ips"].get(ip, {}).get(isp)
+            if pair is None:
+                return None  # a new IP or group must be planned now
+            stages = stages_by_isp[isp]
+            stage = min(pair["stage"], len(stages))
+            action = pair.get("last_action") or "hold"
+            decisions.append({
+                "ip": ip, "isp": isp, "action": action, "stage": stage, "stages": len(stages),
+                "daily_limit": 0 if pair["status"] == "paused" else stages[stage - 1],
+                "previous_stage": stage, "reason": pair.get("last_reason") or "",
+                "observed": _empty_counters(),
+            })
+    return decisions
+
+
+def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps, min_interval_hours=0):
     now_dt = parse_time(now, "now")
     old = normalize_state(state)
     window = normalize_observations(observations)
@@ -476,6 +511,10 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
         extra |= set(old["ips"].get(ip, {})) | set(window.get(ip, {}))
     all_isps = base_isps + sorted(extra - set(base_isps))
     stages_by_isp = normalize_schedule(schedule, all_isps)
+
+    replayed = _replay(old, planned_ips, all_isps, stages_by_isp, now_dt, min_interval_hours)
+    if replayed is not None:
+        return {"state": old, "decisions": replayed, "skipped": True}
 
     new_state = {"version": STATE_VERSION, "updated_at": format_time(now_dt), "ips": copy.deepcopy(old["ips"])}
     decisions = []
@@ -509,6 +548,8 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
                 "last_sent_at": format_time(now_dt) if counters["sent"] else pair["last_sent_at"],
                 "stage_totals": totals,
                 "history": history[-HISTORY_LENGTH:],
+                "last_action": action,
+                "last_reason": reason,
             }
             decisions.append({
                 "ip": ip,
@@ -521,4 +562,4 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
                 "reason": reason,
                 "observed": counters,
             })
-    return {"state": new_state, "decisions": decisions}
+    return {"state": new_state, "decisions": decisions, "skipped": False}

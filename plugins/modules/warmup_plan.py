@@ -64,6 +64,14 @@ options:
       - Default is the SparkPost Auto-Warmup stages, 200 to 1,000,000 per day in 20 stages.
     type: dict
     default: {}
+  min_interval_hours:
+    description:
+      - When the previous step (C(state.updated_at)) is more recent than this, and every IP and group is
+        already in the state, nothing is planned; the state and the previous decisions come back unchanged
+        and RV(skipped) is true. This makes a repeated run change nothing and never counts traffic twice.
+      - V(0) always plans.
+    type: float
+    default: 0
   thresholds:
     description:
       - Overrides of the decision thresholds; see docs/warmup.md for every key, its default and source.
@@ -141,6 +149,14 @@ decisions:
   sample:
     - {ip: 203.0.113.11, isp: gmail, action: advance, stage: 2, stages: 20, previous_stage: 1, daily_limit: 500,
        reason: "stage 1 delivered cleanly (195 delivered, bounce 1.01%, complaints 0.00%)"}
+decisions_by_ip:
+  description: The decisions grouped by IP, keyed by the IP text exactly as given in O(ips).
+  returned: when O(ips) is given
+  type: dict
+skipped:
+  description: True when the previous step was more recent than O(min_interval_hours) and nothing was planned.
+  returned: success
+  type: bool
 summary:
   description: Number of decisions per action.
   returned: success
@@ -155,6 +171,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._warmup import ( 
     ACTIONS,
     WarmupInputError,
     format_time,
+    normalize_ip,
     plan,
 )
 
@@ -170,6 +187,7 @@ def main():
             isps=dict(type="list", elements="str"),
             schedule=dict(type="dict", default={}),
             thresholds=dict(type="dict", default={}),
+            min_interval_hours=dict(type="float", default=0),
         ),
         supports_check_mode=True,
     )
@@ -185,13 +203,20 @@ def main():
             thresholds=params["thresholds"],
             ips=params["ips"],
             isps=params["isps"],
+            min_interval_hours=params["min_interval_hours"],
         )
     except WarmupInputError as exc:
         module.fail_json(msg=str(exc))
     summary = dict.fromkeys(ACTIONS, 0)
     for decision in result["decisions"]:
         summary[decision["action"]] += 1
-    module.exit_json(changed=False, state=result["state"], decisions=result["decisions"], summary=summary)
+    extra = {}
+    if params["ips"] is not None:
+        extra["decisions_by_ip"] = {
+            given: [d for d in result["decisions"] if d["ip"] == normalize_ip(given, "ips")] for given in params["ips"]
+        }
+    module.exit_json(changed=False, state=result["state"], decisions=result["decisions"], summary=summary,
+                     skipped=result["skipped"], **extra)
 
 
 if __name__ == "__main__":

@@ -331,3 +331,29 @@ def test_naive_time_is_utc_and_inputs_are_not_mutated():
     assert result["state"]["updated_at"] == T1
     assert json.dumps(state, sort_keys=True) == snapshot
     assert observations == {IP: {"gmail": obs(delivered=100)}}
+
+
+# ------------------------------------------------------------------ repeated runs
+
+def test_a_step_within_min_interval_replays_the_previous_plan():
+    first = step(state_at(1), {IP: {"gmail": obs(delivered=100)}})
+    again = step(first["state"], {IP: {"gmail": obs(delivered=500, throttled=50, deferred=50)}},
+                 now="2026-05-02T06:30:00Z", min_interval_hours=1)
+    assert again["skipped"] is True
+    assert again["state"] == first["state"]
+    strip = [{k: v for k, v in d.items() if k not in ("observed", "previous_stage")} for d in first["decisions"]]
+    assert [{k: v for k, v in d.items() if k not in ("observed", "previous_stage")} for d in again["decisions"]] == strip
+    later = step(first["state"], {}, now="2026-05-02T07:00:00Z", min_interval_hours=1)
+    assert later["skipped"] is False
+
+
+def test_a_new_ip_is_planned_even_within_min_interval():
+    first = step({}, now=T0)
+    result = plan(first["state"], {}, {}, "2026-05-01T06:10:00Z", schedule=SCHEDULE, ips=[IP, IP2],
+                  isps=["gmail", "yahoo"], min_interval_hours=1)
+    assert result["skipped"] is False and {d["ip"] for d in result["decisions"]} == {IP, IP2}
+
+
+def test_min_interval_must_be_a_non_negative_number():
+    with pytest.raises(WarmupInputError, match="min_interval_hours must be a number >= 0"):
+        step({}, now=T0, min_interval_hours=-1)

@@ -30,3 +30,12 @@ def test_module_fails_with_a_clear_message(capsys):
     out = run_module({"now": "2026-05-01T06:00:00Z", "thresholds": {"bounce_rate_hold": 7}}, capsys)
     assert out["failed"] is True
     assert "thresholds.bounce_rate_hold is a share" in out["msg"]
+
+
+def test_module_groups_by_given_ip_and_replays_within_min_interval(capsys):
+    args = {"now": "2026-05-01T06:00:00Z", "ips": ["2001:DB8::11", "203.0.113.11"], "isps": ["gmail"],
+            "min_interval_hours": 1}
+    first = run_module(args, capsys)
+    assert [d["ip"] for d in first["decisions_by_ip"]["2001:DB8::11"]] == ["2001:db8::11"]
+    again = run_module(dict(args, state=first["state"], now="2026-05-01T06:20:00Z"), capsys)
+    assert again["skipped"] is True and again["state"] == first["state"]
