@@ -52,10 +52,10 @@ class HealthError(ValueError):
 class CheckResult:
     """One check: a state, a human message and optional perfdata."""
 
-    __slots__ = ("name", "state", "message", "value", "warning", "critical", "minimum", "maximum", "unit")
+    __slots__ = ("name", "state", "message", "value", "warning", "critical", "minimum", "maximum", "unit", "subject")
 
     def __init__(self, name, state, message, value=None, warning=None, critical=None,
-                 minimum=None, maximum=None, unit=""):
+                 minimum=None, maximum=None, unit="", subject=None):
         self.name = name
         self.state = state
         self.message = message
@@ -65,6 +65,7 @@ class CheckResult:
         self.minimum = minimum
         self.maximum = maximum
         self.unit = unit
+        self.subject = subject  # what was checked (a path, a unit), for metrics labels
 
     def as_dict(self):
         return {
@@ -354,12 +355,12 @@ def evaluate_spool(path, total_bytes, free_bytes, thresholds):
     warning = thresholds["spool_free_percent_warning"]
     critical = thresholds["spool_free_percent_critical"]
     if total_bytes is None:
-        return CheckResult(label, UNKNOWN, "spool %s: %s" % (path, free_bytes))
+        return CheckResult(label, UNKNOWN, "spool %s: %s" % (path, free_bytes), subject=path)
     percent = 100.0 * free_bytes / total_bytes if total_bytes else 0.0
     percent = round(percent, 2)
     state = _threshold_state(percent, warning, critical, higher_is_worse=False)
     message = "spool %s %.1f%% free (%s)" % (path, percent, _human_bytes(free_bytes))
-    return CheckResult(label, state, message, percent, warning, critical, 0, 100, unit="%")
+    return CheckResult(label, state, message, percent, warning, critical, 0, 100, unit="%", subject=path)
 
 
 def _human_bytes(count):
