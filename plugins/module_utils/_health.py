@@ -573,7 +573,10 @@ def run_checks(options, today=None, now=None):
 
     pmta = options.get("pmta_binary")
     if options.get("check_backoff", True) and pmta:
+        # PowerMTA lists 20 queues unless told otherwise; a CLI that refuses --maxitems gets a second try
         output, error = probe_command([pmta, "--json", "show", "queues", "--mode=backoff", "--maxitems=1000"])
+        if output is None:
+            output, error = probe_command([pmta, "--json", "show", "queues", "--mode=backoff"])
         names = None
         if output is not None:
             try:

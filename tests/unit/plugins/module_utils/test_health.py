@@ -272,16 +272,16 @@ def test_probe_statvfs_and_file_age(tmp_path):
     assert error is None and age == 600
 
 
-def write_fake_pmta(tmp_path, queues, license_text):
+def write_fake_pmta(tmp_path, queues, license_text, queue_args="--json show queues --mode=backoff --maxitems=1000"):
     """A stand-in `pmta` CLI for the two read-only commands the check runs."""
     script = tmp_path / "pmta"
     script.write_text(
         "#!/bin/sh\n"
         'case "$*" in\n'
-        "  '--json show queues --mode=backoff --maxitems=1000') cat %s ;;\n"
+        "  '%s') cat %s ;;\n"
         "  'show license') cat %s ;;\n"
         "  *) echo unknown command >&2; exit 1 ;;\n"
-        "esac\n" % (tmp_path / "queues.json", tmp_path / "license.txt")
+        "esac\n" % (queue_args, tmp_path / "queues.json", tmp_path / "license.txt")
     )
     (tmp_path / "queues.json").write_text(json.dumps(queues))
     (tmp_path / "license.txt").write_text(license_text)
@@ -394,3 +394,11 @@ def test_bad_config_is_unknown_with_a_clear_message(tmp_path):
     code, line = run_main(["--config", str(config)])
     assert code == health.UNKNOWN
     assert "unknown keys status_ur" in line
+
+
+def test_backoff_falls_back_when_the_cli_refuses_maxitems(status_server, tmp_path):
+    config = write_config(tmp_path, status_server)
+    write_fake_pmta(tmp_path, {"data": {"queues": [{"name": "yahoo.com/tx-01", "mode": "backoff"}]}},
+                    "expires: 2100-01-01\n", queue_args="--json show queues --mode=backoff")
+    code, line = run_main(["--config", config])
+    assert code == health.WARNING and "1 queue in backoff (yahoo.com/tx-01)" in line
