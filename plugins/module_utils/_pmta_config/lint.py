@@ -246,6 +246,8 @@ class _Linter:
                     "include works only at the global level and in <source>, <domain>, <virtual-mta>, "
                     "<smtp-pattern-list> (§3.3.1.31)"
                 )
+            if name in schema.BLOCKS and schema.BLOCKS[name].parents & {scope}:
+                hint += "; to define one here, write <%s %s> … </%s>" % (name, node.value, name)
             self.error(node, "%s is not allowed in %s" % (name, _where(scope)), hint, "wrong-scope")
             return
         if name in schema.BLOCKS:
