@@ -1,0 +1,85 @@
+"""The pmta-config-lint CLI: the in-package main() and the tools/ script as users run it."""
+
+import io
+import json
+import pathlib
+import subprocess
+import sys
+
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import cli
+
+REPO = pathlib.Path(__file__).resolve().parents[4]
+TOOL = REPO / "tools" / "pmta-config-lint"
+FLEET = REPO / "tests" / "fixtures" / "pmta_configs" / "valid" / "fleet"
+MISTAKES = REPO / "tests" / "fixtures" / "pmta_configs" / "mistakes"
+
+
+def run(argv, stdin=""):
+    out, err = io.StringIO(), io.StringIO()
+    status = cli.main(argv, stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_clean_config_exits_zero():
+    status, out, _ = run(["--include-root", str(FLEET), str(FLEET / "etc/pmta/config")])
+    assert status == 0
+    assert out.endswith(": 0 error(s), 0 warning(s)\n")
+
+
+def test_findings_exit_one_with_file_line_and_hint():
+    status, out, _ = run([str(MISTAKES / "invented-directives.config")])
+    assert status == 1
+    assert "invented-directives.config:6: error: unknown directive throttle [unknown-directive]" in out
+
+
+def test_pmta_format_and_stdin_name():
+    status, out, _ = run(["--format", "pmta", "--stdin-name", "/etc/pmta/config", "-"], "run-as-root no\nfoo 1\n")
+    assert status == 1
+    assert out == "Parse error in line 2 of /etc/pmta/config: unknown directive foo\n"
+
+
+def test_json_format_is_one_document():
+    status, out, _ = run(["--format", "json", "-"], "run-as-root no\n<domain *>\nroute x\n</domain>\n")
+    document = json.loads(out)
+    assert status == 0 and document["ok"] is True
+    assert document["warnings"][0]["code"] == "deprecated" and document["files"] == ["/etc/pmta/config"]
+
+
+def test_fail_on_warning():
+    text = "run-as-root no\n<domain *>\nroute x\n</domain>\n"
+    assert run(["-"], text)[0] == 0
+    assert run(["--fail-on", "warning", "-"], text)[0] == 1
+
+
+def test_quiet_prints_errors_only():
+    status, out, _ = run(["-q", "-"], "<domain *>\nroute x\nmax-smtp-out x\n</domain>\n")
+    assert status == 1 and out.count("\n") == 1 and "max-smtp-out" in out
+
+
+def test_explain_and_schema():
+    status, out, _ = run(["--explain", "max-msg-per-hour"])
+    assert status == 0 and "deprecated: max-msg-rate" in out
+    assert run(["--explain", "throttle"])[0] == 1
+    assert "block" in run(["--explain", "<virtual-mta>"])[1]
+    status, out, _ = run(["--schema"])
+    names = {row["name"] for row in json.loads(out)["directives"]}
+    assert status == 0 and {"max-msg-rate", "smtp-source-host", "reply"} <= names
+
+
+def test_usage_errors_exit_two():
+    assert run([])[0] == 2
+    status, _, err = run(["/nonexistent/pmta/config"])
+    assert status == 2 and "cannot read" in err
+
+
+def test_tools_script_runs_standalone_without_ansible():
+    # The script must work with a bare interpreter (no collection path, no ansible import).
+    proc = subprocess.run(
+        [sys.executable, "-S", "-I", str(TOOL), "--format", "pmta", "-"],
+        input="run-as-root no\n<virtual-mta a>\nsmtp-source-host a.example.com 192.0.2.1\n</virtual-mta>\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.startswith("Error in line 3 of /etc/pmta/config: smtp-source-host: arguments reversed")
