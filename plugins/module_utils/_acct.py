@@ -235,7 +235,11 @@ class AcctStats:
         self.totals["filtered"] += counts["filtered"]
 
     def _read_rows(self, reader, info, state, totals):
-        """The hot loop: locals only, one dict lookup per classification."""
+        """The hot loop: locals only, one dict lookup per classification.
+
+        Consecutive rows usually share their ``timeLogged`` second, so the time
+        filter and the first/last bookkeeping run once per distinct time text.
+        """
         keys = self.keys
         since = self.since
         ips_filter = self.ips
@@ -250,11 +254,11 @@ class AcctStats:
         mx_cache = self._mx_cache
         classify_domain = self._classify_domain
         classify_mx = self._classify_mx
-        used_types = ("d", "b", "t", "tq", "f")
-        last_offset = None
-        last_prefix = ""
+        new_key = _Key
         first_time = self.first_time or "\uffff"
         last_time = self.last_time or ""
+        previous_time = None
+        previous_before = False
         rows = used = corrupt = old = filtered = 0
         width = state["width"]
         columns = state["columns"]
@@ -267,39 +271,55 @@ class AcctStats:
             column("dsnDiag"), column("dsnMta"), column("queue"))
         try:
             for row in reader:
-                if not row:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    if row[0] == "type":
+                        info["headers"] += 1
+                        columns = state["columns"] = {name: index for index, name in enumerate(row)}
+                        width = state["width"] = len(row)
+                        i_time, i_rcpt, i_ip, i_vmta, i_cat, i_diag, i_mta, i_queue = (
+                            column("timeLogged"), column("rcpt"), column("dlvSourceIp"), column("vmta"),
+                            column("bounceCat"), column("dsnDiag"), column("dsnMta"), column("queue"))
+                        previous_time = None
+                        continue
+                    rows += 1
+                    corrupt += 1
                     continue
                 kind = row[0]
-                if kind == "type":
+                if kind == "d" or kind == "t" or kind == "b" or kind == "tq" or kind == "f":
+                    pass
+                elif kind == "type":
+                    # a repeated header of the same width: it may still reorder the columns
                     info["headers"] += 1
                     columns = state["columns"] = {name: index for index, name in enumerate(row)}
-                    width = state["width"] = len(row)
                     i_time, i_rcpt, i_ip, i_vmta, i_cat, i_diag, i_mta, i_queue = (
                         column("timeLogged"), column("rcpt"), column("dlvSourceIp"), column("vmta"),
                         column("bounceCat"), column("dsnDiag"), column("dsnMta"), column("queue"))
+                    previous_time = None
                     continue
-                rows += 1
-                if len(row) != width:
-                    corrupt += 1
-                    continue
-                if kind not in used_types:
+                else:
+                    rows += 1
                     ignored[kind] = ignored.get(kind, 0) + 1
                     continue
+                rows += 1
                 time_text = row[i_time] if i_time >= 0 else ""
-                if since is not None:
-                    if time_text[19:] == last_offset:
-                        before = time_text[:19] < last_prefix
-                    else:
+                if time_text != previous_time:
+                    if since is not None:
                         before = before_since(time_text)
                         if before is None:
                             corrupt += 1
                             continue
-                        if time_text[19:] in self._since_text:
-                            last_offset = time_text[19:]
-                            last_prefix = self._since_text[last_offset]
-                    if before:
-                        old += 1
-                        continue
+                        previous_before = before
+                    previous_time = time_text
+                    if not previous_before and time_text:
+                        if time_text > last_time:
+                            last_time = time_text
+                        if time_text < first_time:
+                            first_time = time_text
+                if previous_before:
+                    old += 1
+                    continue
                 ip = row[i_ip] if i_ip >= 0 else ""
                 vmta = row[i_vmta] if i_vmta >= 0 else ""
                 if ips_filter is not None and ip not in ips_filter:
@@ -330,29 +350,31 @@ class AcctStats:
                 key = (ip, vmta, isp)
                 entry = keys.get(key)
                 if entry is None:
-                    entry = keys[key] = _Key()
+                    entry = keys[key] = new_key()
                 counts = entry.counts
                 if kind == "d":
                     counts[0] += 1
                     counts[1] += 1
+                elif kind == "t":
+                    counts[3] += 1
+                    if i_diag >= 0 and is_throttle(isp, row[i_diag]):
+                        counts[6] += 1
                 elif kind == "b":
                     counts[0] += 1
                     counts[2] += 1
                     category = (row[i_cat] if i_cat >= 0 else "") or "other"
                     categories = entry.categories
                     categories[category] = categories.get(category, 0) + 1
-                elif kind == "t":
-                    counts[3] += 1
-                    if i_diag >= 0 and is_throttle(isp, row[i_diag]):
-                        counts[6] += 1
                 elif kind == "tq":
                     counts[3] += 1
                     counts[4] += 1
                     if i_diag >= 0 and is_throttle(isp, row[i_diag]):
                         counts[6] += 1
+                    used += 1
+                    continue
                 else:
                     counts[5] += 1
-                if domain and kind != "tq":
+                if domain:
                     tally = entry.domains
                     seen = tally.get(domain)
                     if seen is None:
@@ -362,11 +384,6 @@ class AcctStats:
                     else:
                         tally[domain] = seen + 1
                 used += 1
-                if time_text:
-                    if time_text > last_time:
-                        last_time = time_text
-                    if time_text < first_time:
-                        first_time = time_text
         finally:
             totals["rows"] += rows
             totals["used"] += used
