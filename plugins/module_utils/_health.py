@@ -562,8 +562,17 @@ def run_checks(options, today=None, now=None):
     status = None
     status_error = None
     if options.get("status_url"):
-        document, status_error = probe_http_json(options["status_url"], options.get("timeout", 5.0),
-                                                 options.get("api_key"), options.get("insecure", False))
+        api_key = options.get("api_key")
+        document = None
+        if not api_key and options.get("api_key_file"):
+            try:
+                with open(options["api_key_file"], encoding="utf-8") as handle:
+                    api_key = handle.read().strip()
+            except OSError as exc:
+                status_error = "API key file %s: %s" % (options["api_key_file"], exc.strerror or exc)
+        if status_error is None:
+            document, status_error = probe_http_json(options["status_url"], options.get("timeout", 5.0),
+                                                     api_key, options.get("insecure", False))
         if document is not None:
             try:
                 status = parse_status(document)
@@ -609,6 +618,7 @@ def default_options():
         "status_url": "http://127.0.0.1:8080/status?format=json",
         "timeout": 5.0,
         "api_key": None,
+        "api_key_file": None,
         "insecure": False,
         "pmta_binary": "/usr/sbin/pmta",
         "check_backoff": True,
@@ -675,11 +685,7 @@ def options_from_args(args):
     if args.insecure:
         options["insecure"] = True
     if args.api_key_file:
-        try:
-            with open(args.api_key_file, encoding="utf-8") as handle:
-                options["api_key"] = handle.read().strip()
-        except OSError as exc:
-            raise HealthError("--api-key-file %s: %s" % (args.api_key_file, exc.strerror)) from exc
+        options["api_key_file"] = args.api_key_file
     if args.services:
         options["services"] = args.services
     if args.pmta is not None:

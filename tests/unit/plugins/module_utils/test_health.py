@@ -225,6 +225,9 @@ class _StatusHandler(http.server.BaseHTTPRequestHandler):
         if not self.path.startswith("/status"):
             self.send_error(404)
             return
+        if getattr(self.server, "api_key", None) and self.headers.get("X-API-Key") != self.server.api_key:
+            self.send_error(403)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -402,3 +405,16 @@ def test_backoff_falls_back_when_the_cli_refuses_maxitems(status_server, tmp_pat
                     "expires: 2100-01-01\n", queue_args="--json show queues --mode=backoff")
     code, line = run_main(["--config", config])
     assert code == health.WARNING and "1 queue in backoff (yahoo.com/tx-01)" in line
+
+
+def test_api_key_file_is_sent_as_header(status_server, tmp_path):
+    status_server.api_key = "k" * 32
+    config = write_config(tmp_path, status_server)
+    code, line = run_main(["--config", config])
+    assert code == health.UNKNOWN and "HTTP 403" in line
+    key_file = tmp_path / "status-api-key"
+    key_file.write_text("k" * 32 + "\n")
+    code, line = run_main(["--config", config, "--api-key-file", str(key_file)])
+    assert code == health.OK, line
+    code, line = run_main(["--config", config, "--api-key-file", str(tmp_path / "missing")])
+    assert code == health.UNKNOWN and "API key file" in line
