@@ -38,6 +38,12 @@ _NAMED_REFERENCES = {
 }
 _SCOPE_WORDS = {"global": "the global level"}
 _MISS = object()
+# Directives whose values feed the cross-reference checks.
+_FACT_NAMES = frozenset(
+    {"virtual-mta", "source", "smtp-listener", "domain-macro", "header", "mail-from", "rcpt-to", "smtp-source-host"}
+    | set(_VMTA_REFERENCES)
+    | set(_NAMED_REFERENCES)
+)
 _VALUE_CACHE_SIZE = 65536
 # Wider than this (and not loopback) counts as a "wide" range for relaying and admin access.
 _WIDE_V4_PREFIX = 24
@@ -80,26 +86,37 @@ class _Linter:
         self.references = []  # (kind, name, node, scope_block)
         self.source_hosts = {}  # ip -> [(vmta name, directive)]
         self.forward_pattern_lists = []
-        seen_by_block = {}
-        value_cache = {}
-        lookup = schema.lookup
+        self.value_cache = {}
+        self._visit(root, True)
+        self._cross_checks(root)
+        self._security(root)
+        self.errors.sort(key=Finding.sort_key)
+        self.warnings.sort(key=Finding.sort_key)
+        return LintResult(self.errors, self.warnings, root)
+
+    def _visit(self, parent, known_scope):
+        """Check the directives of ``parent`` in file order, descending into blocks as they come."""
+        value_cache = self.value_cache
+        directives = schema.DIRECTIVES
         blocks_spec = schema.BLOCKS
-        for node, parent in root.walk():
-            if isinstance(node, Block):
+        fact_names = _FACT_NAMES
+        scope = parent.tag
+        seen = {}
+        for node in parent.children:
+            if node.__class__ is Block:
                 self._block(node, parent, blocks_spec)
+                self._visit(node, node.tag in blocks_spec)
                 continue
-            name = node.name
-            scope = parent.tag
-            if scope not in blocks_spec and parent is not root:
+            if not known_scope:
                 continue  # inside an unknown block: already reported once
-            spec = lookup(name, scope)
+            name = node.name
+            by_scope = directives.get(name)
+            spec = by_scope.get(scope) if by_scope is not None else None
             if spec is None:
                 self._not_allowed(node, scope)
                 continue
             value = node.value
-            if value == "" and spec.type != "-" and not spec.optional:
-                self.error(node, "argument missing", "%s needs a value (§%s)" % (name, spec.section), "bad-value")
-            elif value and value != '""':
+            if value and value != '""':
                 # Generated configs repeat the same values thousands of times.
                 key = (spec.type, value)
                 problem = value_cache.get(key, _MISS)
@@ -108,32 +125,12 @@ class _Linter:
                     if len(value_cache) < _VALUE_CACHE_SIZE:
                         value_cache[key] = problem
                 if problem is not None:
-                    message, hint = problem
-                    if hint:
-                        hint += " (§%s)" % spec.section
-                    if name == "/":
-                        self.error(
-                            node,
-                            "bad bounce category pattern: %s" % message,
-                            "write /REGEX/ category, the whole pattern on one line (§10.8)",
-                            "bad-value",
-                        )
-                    else:
-                        self.error(node, "%s: %s" % (name, message), hint, "bad-value")
+                    self._bad_value(node, spec, problem)
+            elif not value and spec.type != "-" and not spec.optional:
+                self.error(node, "argument missing", "%s needs a value (§%s)" % (name, spec.section), "bad-value")
             if spec.status != "current":
-                if spec.status == "deprecated":
-                    self.warning(
-                        node,
-                        "%s is deprecated (§%s)" % (name, spec.section),
-                        "use %s instead" % spec.note,
-                        "deprecated",
-                    )
-                else:
-                    self.warning(node, "%s is not in the v5.0 User's Guide" % name, spec.note, "legacy")
+                self._status(node, spec)
             if not spec.repeatable:
-                seen = seen_by_block.get(id(parent))
-                if seen is None:
-                    seen = seen_by_block[id(parent)] = {}
                 first = seen.get(name)
                 if first is None:
                     seen[name] = node
@@ -145,12 +142,33 @@ class _Linter:
                         "keep one %s; the values do not add up" % name,
                         "duplicate",
                     )
-            self._facts(node, parent)
-        self._cross_checks(root)
-        self._security(root)
-        self.errors.sort(key=Finding.sort_key)
-        self.warnings.sort(key=Finding.sort_key)
-        return LintResult(self.errors, self.warnings, root)
+            if name in fact_names:
+                self._facts(node, parent)
+
+    def _bad_value(self, node, spec, problem):
+        message, hint = problem
+        if node.name == "/":
+            self.error(
+                node,
+                "bad bounce category pattern: %s" % message,
+                "write /REGEX/ category, the whole pattern on one line (§10.8)",
+                "bad-value",
+            )
+            return
+        if hint:
+            hint += " (§%s)" % spec.section
+        self.error(node, "%s: %s" % (node.name, message), hint, "bad-value")
+
+    def _status(self, node, spec):
+        if spec.status == "deprecated":
+            self.warning(
+                node,
+                "%s is deprecated (§%s)" % (node.name, spec.section),
+                "use %s instead" % spec.note,
+                "deprecated",
+            )
+        else:
+            self.warning(node, "%s is not in the v5.0 User's Guide" % node.name, spec.note, "legacy")
 
     def _block(self, block, parent, blocks_spec):
         spec = blocks_spec.get(block.tag)

@@ -128,7 +128,7 @@ class _Parser:
         self.include_root = include_root
         self.findings = []
         self.includes = IncludeInfo()
-        self.valid_names = set()
+        self.fast_names = {}  # raw directive name -> lower case, for names already validated
 
     def error(self, file, line, message, hint="", code="syntax"):
         self.findings.append(Finding(file, line, message, hint, code, "error"))
@@ -150,6 +150,7 @@ class _Parser:
     def _parse_into(self, text, path, block, chain):
         """Parse ``text`` (the file ``path``) into ``block``; return the innermost open block."""
         start_block = block
+        fast_names = self.fast_names
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line[0] == "#":
@@ -160,8 +161,14 @@ class _Parser:
                     continue
             if line[0] == "<":
                 block = self._tag_line(line, path, number, block, start_block, chain)
-            else:
+                continue
+            # Fast path for the common case: a known-good name seen before.
+            parts = line.split(None, 1)
+            name = fast_names.get(parts[0])
+            if name is None or block.tag == "bounce-category-patterns":
                 self._directive(line, path, number, block, chain)
+            else:
+                block.children.append(Directive(name, parts[1] if len(parts) > 1 else "", path, number))
         if block is not start_block:
             open_blocks = []
             while block is not start_block:
@@ -260,7 +267,7 @@ class _Parser:
             # Pattern lines such as "/regex/ category" in <bounce-category-patterns>.
             block.children.append(Directive("/", line, path, number))
             return
-        if name not in self.valid_names and not _NAME.match(name):
+        if not _NAME.match(name):
             shown = name if len(name) <= 40 else name[:37] + "..."
             self.error(
                 path,
@@ -270,8 +277,10 @@ class _Parser:
                 "join it with the line above or remove it",
             )
             return
-        self.valid_names.add(name)
-        name = name.lower()
+        lowered = name.lower()
+        if lowered != "include":
+            self.fast_names[name] = lowered
+        name = lowered
         if name == "include" and block.tag in INCLUDE_SCOPES:
             block.children.append(Directive(name, value, path, number))
             self._include(value, path, number, block, chain)
