@@ -418,3 +418,13 @@ def test_api_key_file_is_sent_as_header(status_server, tmp_path):
     assert code == health.OK, line
     code, line = run_main(["--config", config, "--api-key-file", str(tmp_path / "missing")])
     assert code == health.UNKNOWN and "API key file" in line
+
+
+def test_monitoring_role_knows_every_threshold_name():
+    import pathlib
+
+    import yaml
+
+    role_vars = pathlib.Path(__file__).parents[4] / "roles" / "monitoring" / "vars" / "main.yml"
+    names = yaml.safe_load(role_vars.read_text())["__monitoring_threshold_names"]
+    assert sorted(names) == sorted(health.DEFAULT_THRESHOLDS)
