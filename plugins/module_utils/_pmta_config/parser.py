@@ -129,6 +129,7 @@ class _Parser:
         self.findings = []
         self.includes = IncludeInfo()
         self.fast_names = {}  # raw directive name -> lower case, for names already validated
+        self.fast_tags = {}  # raw tag name -> lower case, for tags already parsed by the full path
 
     def error(self, file, line, message, hint="", code="syntax"):
         self.findings.append(Finding(file, line, message, hint, code, "error"))
@@ -151,6 +152,7 @@ class _Parser:
         """Parse ``text`` (the file ``path``) into ``block``; return the innermost open block."""
         start_block = block
         fast_names = self.fast_names
+        fast_tags = self.fast_tags
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line[0] == "#":
@@ -160,6 +162,22 @@ class _Parser:
                 if not line:
                     continue
             if line[0] == "<":
+                # Fast paths for a lone well-formed tag with a tag name seen before.
+                if line[-1] == ">" and line.count(">") == 1 and line.count("<") == 1:
+                    if line[1] == "/":
+                        tag = fast_tags.get(line[2:-1].strip())
+                        if tag is not None and tag == block.tag and block is not start_block:
+                            block.end_line = number
+                            block = block.parent
+                            continue
+                    else:
+                        head, _, arg = line[1:-1].strip().partition(" ")
+                        tag = fast_tags.get(head)
+                        if tag is not None:
+                            new = Block(tag, arg.strip(), path, number, block)
+                            block.children.append(new)
+                            block = new
+                            continue
                 block = self._tag_line(line, path, number, block, start_block, chain)
                 continue
             # Fast path for the common case: a known-good name seen before.
@@ -195,6 +213,7 @@ class _Parser:
                     self.error(path, number, "malformed closing tag %r" % rest, "write it as </tag>")
                     return block
                 tag = match.group(1).lower()
+                self.fast_tags[match.group(1)] = tag
                 if match.group(2):
                     self.warning(
                         path,
@@ -237,6 +256,7 @@ class _Parser:
                         path, number, "malformed block tag %r" % rest, "write it as <tag argument> on its own line"
                     )
                     return block
+                self.fast_tags[match.group(1)] = match.group(1).lower()
                 new = Block(match.group(1).lower(), (match.group(2) or "").strip(), path, number, block)
                 block.children.append(new)
                 block = new
