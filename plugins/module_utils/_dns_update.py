@@ -43,6 +43,8 @@ TSIG_ALGORITHMS = {
 # Types the module manages. SOA is the server's job; NS at the apex is deliberately left out.
 SUPPORTED_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA")
 TXT_CHUNK = 255
+# With at least this many records in one zone, one AXFR is cheaper than a query per record.
+AXFR_MIN_RECORDS = 32
 # Split an UPDATE well below the 65535-byte TCP message limit (TSIG adds ~100 bytes).
 MAX_UPDATE_BYTES = 60000
 
@@ -238,6 +240,7 @@ class DnsClient:
         self._sock = None
         self._zones = {}
         self.queries = 0
+        self.transfers = 0
         self.updates = 0
         self.applied_zones = []  # zones whose UPDATE succeeded (for partial failures)
 
@@ -265,49 +268,100 @@ class DnsClient:
     def __exit__(self, *exc_info):
         self.close()
 
-    def _send(self, message, what, reuse=True):
+    def _translate(self, exc, what):
+        """A DnsError with a clear message for a transport or TSIG exception."""
+        if isinstance(exc, dns.tsig.PeerBadKey):
+            return DnsError("TSIG key %s was rejected by %s (BADKEY): the server does not know this key name "
+                            "or it uses another algorithm; check key_name and key_algorithm"
+                            % (self.keyname, self.server), rcode="BADKEY")
+        if isinstance(exc, dns.tsig.PeerBadSignature):
+            return DnsError("TSIG signature rejected by %s (BADSIG): key_secret does not match the server's "
+                            "secret for key %s" % (self.server, self.keyname), rcode="BADSIG")
+        if isinstance(exc, dns.tsig.PeerBadTime):
+            return DnsError("TSIG time check failed at %s (BADTIME): the clocks of the controller and the DNS "
+                            "server differ by more than the fudge (300s); fix NTP" % self.server, rcode="BADTIME")
+        if isinstance(exc, dns.tsig.PeerError):
+            return DnsError("TSIG error from %s: %s" % (self.server, exc), rcode="TSIG")
+        self.close()
+        if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
+            return DnsError("DNS server %s port %s did not answer the %s within %ss (timeout)"
+                            % (self.server, self.port, what, self.timeout), rcode="TIMEOUT")
+        if isinstance(exc, (EOFError, ConnectionResetError, BrokenPipeError)):
+            return DnsError("DNS server %s port %s closed the connection during the %s: %s"
+                            % (self.server, self.port, what, exc), rcode="CONNECTION")
+        if isinstance(exc, OSError):
+            return DnsError("cannot talk to DNS server %s port %s: %s (is it running and reachable?)"
+                            % (self.server, self.port, exc.strerror or exc), rcode="CONNECTION")
+        return DnsError("DNS %s to %s failed: %s" % (what, self.server, exc))
+
+    _ERRORS = (dns.exception.DNSException, OSError, EOFError)
+
+    def _send(self, message, what):
         for attempt in (1, 2):
-            sock = self._connect() if reuse else None
+            sock = self._connect()
             try:
                 return dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port, sock=sock)
-            except dns.tsig.PeerBadKey as exc:
-                raise DnsError("TSIG key %s was rejected by %s (BADKEY): the server does not know this key name "
-                               "or it uses another algorithm; check key_name and key_algorithm"
-                               % (self.keyname, self.server), rcode="BADKEY") from exc
-            except dns.tsig.PeerBadSignature as exc:
-                raise DnsError("TSIG signature rejected by %s (BADSIG): key_secret does not match the server's "
-                               "secret for key %s" % (self.server, self.keyname), rcode="BADSIG") from exc
-            except dns.tsig.PeerBadTime as exc:
-                raise DnsError("TSIG time check failed at %s (BADTIME): the clocks of the controller and the DNS "
-                               "server differ by more than the fudge (300s); fix NTP" % self.server,
-                               rcode="BADTIME") from exc
-            except dns.tsig.PeerError as exc:
-                raise DnsError("TSIG error from %s: %s" % (self.server, exc), rcode="TSIG") from exc
-            except (dns.exception.Timeout, TimeoutError) as exc:
-                self.close()
-                raise DnsError("DNS server %s port %s did not answer the %s within %ss (timeout)"
-                               % (self.server, self.port, what, self.timeout), rcode="TIMEOUT") from exc
             except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
                 # The server closed an idle kept-alive connection: reconnect once.
-                self.close()
+                error = self._translate(exc, what)
                 if attempt == 2:
-                    raise DnsError("DNS server %s port %s closed the connection during the %s: %s"
-                                   % (self.server, self.port, what, exc)) from exc
-            except OSError as exc:
-                self.close()
-                raise DnsError("cannot talk to DNS server %s port %s: %s (is it running and reachable?)"
-                               % (self.server, self.port, exc.strerror or exc)) from exc
-            except dns.exception.DNSException as exc:
-                self.close()
-                raise DnsError("DNS %s to %s failed: %s" % (what, self.server, exc)) from exc
+                    raise error from exc
+            except self._ERRORS as exc:
+                raise self._translate(exc, what) from exc
         raise AssertionError("unreachable")
 
-    def query(self, name, rdtype):
+    def _new_query(self, name, rdtype):
         message = dns.message.make_query(name, rdtype)
+        message.flags &= ~dns.flags.RD  # we ask the primary, not a resolver
         if self.keyring:
             message.use_tsig(self.keyring, keyname=self.keyname)
+        return message
+
+    def query(self, name, rdtype):
         self.queries += 1
-        return self._send(message, "query for %s %s" % (name, dns.rdatatype.to_text(rdtype)))
+        return self._send(self._new_query(name, rdtype), "query for %s %s" % (name, dns.rdatatype.to_text(rdtype)))
+
+    def _read_exactly(self, sock, count):
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                raise EOFError("connection closed")
+            data += chunk
+        return data
+
+    def query_many(self, questions, window=64):
+        """Answers to ``[(name, rdtype)]`` in order, pipelined over one TCP connection (RFC 7766 §6.2.1)."""
+        answers = [None] * len(questions)
+        for first in range(0, len(questions), window):
+            batch = list(enumerate(questions[first:first + window], start=first))
+            pending = {}
+            wire = []
+            for index, (name, rdtype) in batch:
+                message = self._new_query(name, rdtype)
+                message.id = index & 0xFFFF
+                data = message.to_wire()
+                pending[message.id] = (index, message)
+                wire.append(len(data).to_bytes(2, "big") + data)
+            self.queries += len(batch)
+            what = "pipelined queries (%s %s ...)" % (batch[0][1][0], dns.rdatatype.to_text(batch[0][1][1]))
+            try:
+                sock = self._connect()
+                sock.sendall(b"".join(wire))
+                while pending:
+                    length = int.from_bytes(self._read_exactly(sock, 2), "big")
+                    data = self._read_exactly(sock, length)
+                    index, message = pending.pop(int.from_bytes(data[:2], "big"))
+                    response = dns.message.from_wire(data, keyring=message.keyring, request_mac=message.mac)
+                    if not message.is_response(response):
+                        raise dns.exception.FormError("answer does not match its query")
+                    answers[index] = response
+            except KeyError as exc:
+                self.close()
+                raise DnsError("DNS server %s sent an answer to a query we did not ask" % self.server) from exc
+            except self._ERRORS as exc:
+                raise self._translate(exc, what) from exc
+        return answers
 
     # -- zones
     def find_zone(self, name):
@@ -344,29 +398,124 @@ class DnsClient:
             self._zones[seen] = zone
         return zone
 
-    def read(self, records, zone=None):
-        """Current RRsets of ``records``: ``{key: rdataset or None}`` plus CNAME findings.
+    @staticmethod
+    def _zone_in_response(response, name):
+        """The zone named by an authoritative answer: SOA (negative) or NS (positive) owner in AUTHORITY."""
+        for rrset in response.authority:
+            if rrset.rdtype in (dns.rdatatype.SOA, dns.rdatatype.NS) and name.is_subdomain(rrset.name):
+                return rrset.name
+        return None
 
-        Returns ``(zones, before, cnames)`` where ``zones`` maps key → zone name and
-        ``cnames`` maps key → CNAME target for names that are aliases.
+    def read(self, records, zone=None, method="auto"):
+        """Current RRsets of ``records``: ``(zones, before, cnames)``.
+
+        ``method``: ``query`` asks one pipelined query per record; ``axfr`` transfers each zone
+        (TSIG-signed; falls back to queries where the server refuses); ``auto`` transfers zones that
+        receive at least ``AXFR_MIN_RECORDS`` records and queries the rest.
+        """
+        if method not in ("auto", "query", "axfr"):
+            raise DnsInputError("read_method must be auto, query or axfr, got %r" % method)
+        if method == "query" or (method == "auto" and len(records) < AXFR_MIN_RECORDS):
+            return self._read_by_query(records, zone)
+        zone_name = absolute_name(zone, "zone") if zone else None
+        zone_of = self._guess_zones(records) if zone_name is None else {r.key: zone_name for r in records}
+        by_zone = {}
+        for record in records:
+            by_zone.setdefault(zone_of.get(record.key), []).append(record)
+        zones, before, cnames = {}, {}, {}
+        rest = list(by_zone.pop(None, []))
+        for apex, members in by_zone.items():
+            data = None
+            if method == "axfr" or len(members) >= AXFR_MIN_RECORDS:
+                data = self.transfer(apex)
+            if data is None:
+                rest.extend(members)
+                continue
+            for record in members:
+                if self._below_delegation(record.name, apex, data):
+                    rest.append(record)
+                    continue
+                at_name = data.get(record.name, {})
+                zones[record.key] = apex
+                before[record.key] = at_name.get(record.rdtype)
+                if record.rdtype != dns.rdatatype.CNAME and dns.rdatatype.CNAME in at_name:
+                    cnames[record.key] = at_name[dns.rdatatype.CNAME][0].target.to_text()
+                elif record.rdtype == dns.rdatatype.CNAME and record.rdataset is not None:
+                    types = sorted(dns.rdatatype.to_text(t) for t in at_name
+                                   if t not in (dns.rdatatype.CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC))
+                    if types:
+                        cnames[record.key] = "other data (%s)" % ", ".join(types)
+        if rest:
+            more = self._read_by_query(rest, zone)
+            for mapping, extra in zip((zones, before, cnames), more, strict=True):
+                mapping.update(extra)
+        return zones, before, cnames
+
+    def _guess_zones(self, records):
+        """Zone of each record from one SOA query per distinct parent name (pipelined).
+
+        A name that is itself a zone apex, or whose parent is not served here, gets None and is
+        read by query. A child zone on the same server must be delegated in its parent (NS), as
+        DNS requires; such names are then read by query too (see ``_below_delegation``).
+        """
+        parents = sorted({r.name.parent() for r in records if r.name != dns.name.root})
+        found = {}
+        for parent, response in zip(parents, self.query_many([(p, dns.rdatatype.SOA) for p in parents]),
+                                    strict=True):
+            if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or not response.flags & dns.flags.AA:
+                continue
+            for rrset in response.answer + response.authority:
+                if rrset.rdtype == dns.rdatatype.SOA and parent.is_subdomain(rrset.name):
+                    found[parent] = rrset.name
+        return {r.key: found.get(r.name.parent()) if r.name != dns.name.root else None for r in records}
+
+    @staticmethod
+    def _below_delegation(name, apex, data):
+        candidate = name
+        while candidate != apex and candidate.is_subdomain(apex):
+            if dns.rdatatype.NS in data.get(candidate, {}):
+                return True
+            candidate = candidate.parent()
+        return False
+
+    def transfer(self, apex):
+        """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""
+        data = {}
+        try:
+            for message in dns.query.xfr(self.server, apex, port=self.port, keyring=self.keyring,
+                                         keyname=self.keyname, timeout=self.timeout, relativize=False,
+                                         lifetime=self.timeout * 6):
+                for rrset in message.answer:
+                    if rrset.rdtype == dns.rdatatype.SOA:
+                        continue
+                    rdataset = data.setdefault(rrset.name, {}).get(rrset.rdtype)
+                    if rdataset is None:
+                        rdataset = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
+                        data[rrset.name][rrset.rdtype] = rdataset
+                    rdataset.update(rrset)
+        except dns.query.TransferError:
+            return None  # transfers not allowed for this key: read by query
+        except self._ERRORS as exc:
+            raise self._translate(exc, "zone transfer of %s" % apex.to_text()) from exc
+        self.transfers += 1
+        return data
+
+    def _read_by_query(self, records, zone=None):
+        """Current RRsets of ``records``: ``(zones, before, cnames)``.
+
+        ``zones`` maps key → zone, ``before`` key → rdataset or None, ``cnames`` key → why the name
+        cannot hold the record (it is a CNAME, or a CNAME is wanted beside other data). One pipelined
+        query per record; the zone comes from the same answer, or from an SOA walk when the server
+        leaves the AUTHORITY section empty (``minimal-responses yes``).
         """
         zone_name = absolute_name(zone, "zone") if zone else None
         zones, before, cnames = {}, {}, {}
-        for record in records:
-            record_zone = zone_name or self.find_zone(record.name)
-            if not record.name.is_subdomain(record_zone):
-                raise DnsInputError("%s is not inside zone %s" % (record.label(), record_zone.to_text()))
-            zones[record.key] = record_zone
-            response = self.query(record.name, record.rdtype)
+        responses = self.query_many([(record.name, record.rdtype) for record in records])
+        for record, response in zip(records, responses, strict=True):
             rcode = response.rcode()
             if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                record_zone = zone_name or self.find_zone(record.name)
                 raise _rcode_error(rcode, record_zone, "query")
-            if not response.flags & dns.flags.AA:
-                raise DnsError(
-                    "%s port %s is not authoritative for %s (answer without the AA flag): point server at the "
-                    "primary of zone %s" % (self.server, self.port, record.label(), record_zone.to_text()),
-                    rcode="NOTAUTH",
-                )
             current = None
             for rrset in response.answer:
                 if rrset.name != record.name:
@@ -376,6 +525,19 @@ class DnsClient:
                     current.update(rrset)
                 elif rrset.rdtype == dns.rdatatype.CNAME:
                     cnames[record.key] = rrset[0].target.to_text()
+            record_zone = zone_name
+            if record_zone is None:
+                found = None if record.key in cnames else self._zone_in_response(response, record.name)
+                record_zone = found or self.find_zone(record.name)
+            if not record.name.is_subdomain(record_zone):
+                raise DnsInputError("%s is not inside zone %s" % (record.label(), record_zone.to_text()))
+            if not response.flags & dns.flags.AA:
+                raise DnsError(
+                    "%s port %s is not authoritative for %s (answer without the AA flag): point server at the "
+                    "primary of zone %s" % (self.server, self.port, record.label(), record_zone.to_text()),
+                    rcode="NOTAUTH",
+                )
+            zones[record.key] = record_zone
             before[record.key] = current
             if record.rdtype == dns.rdatatype.CNAME and record.rdataset is not None and current is None:
                 other = self.query(record.name, dns.rdatatype.ANY)
@@ -411,12 +573,35 @@ class DnsClient:
         return update
 
     def _batches(self, zone, changes):
+        """``[(update, wire)]``: rendered (and signed) once; split in halves while over the size limit."""
         update = self._build_update(zone, changes)
-        size = _wire_size(update)
-        if size <= MAX_UPDATE_BYTES or len(changes) == 1:
-            return [update]
+        try:
+            wire = update.to_wire(max_size=65535)
+        except dns.exception.TooBig:
+            wire = None
+        if wire is not None and (len(wire) <= MAX_UPDATE_BYTES or len(changes) == 1):
+            return [(update, wire)]
+        if len(changes) == 1:
+            raise DnsInputError("the change of %s does not fit in one DNS message" % changes[0].record.label())
         half = len(changes) // 2
         return self._batches(zone, changes[:half]) + self._batches(zone, changes[half:])
+
+    def _send_wire(self, update, wire, what):
+        for attempt in (1, 2):
+            sock = self._connect()
+            try:
+                dns.query.send_tcp(sock, wire)
+                response, _ = dns.query.receive_tcp(sock, keyring=update.keyring, request_mac=update.mac)
+                if not update.is_response(response):
+                    raise dns.exception.FormError("answer does not match the UPDATE")
+                return response
+            except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+                error = self._translate(exc, what)
+                if attempt == 2:
+                    raise error from exc
+            except self._ERRORS as exc:
+                raise self._translate(exc, what) from exc
+        raise AssertionError("unreachable")
 
     def apply(self, plan, before_send=None):
         """Send the plan: one UPDATE per zone (split only if over 60 kB). Returns the UPDATE count."""
@@ -425,11 +610,11 @@ class DnsClient:
             by_zone.setdefault(change.zone, []).append(change)
         sent = 0
         for zone, changes in by_zone.items():
-            for update in self._batches(zone, changes):
+            for update, wire in self._batches(zone, changes):
                 if before_send is not None:
                     before_send(zone, update)
                 self.updates += 1
-                response = self._send(update, "UPDATE of zone %s" % zone.to_text())
+                response = self._send_wire(update, wire, "UPDATE of zone %s" % zone.to_text())
                 if response.rcode() != dns.rcode.NOERROR:
                     error = _rcode_error(response.rcode(), zone, "update")
                     if self.applied_zones:
@@ -439,13 +624,6 @@ class DnsClient:
                 self.applied_zones.append(zone)
                 sent += 1
         return sent
-
-
-def _wire_size(message):
-    try:
-        return len(message.to_wire(max_size=65535 * 4))
-    except dns.exception.TooBig:
-        return 65535 * 4
 
 
 # ---------------------------------------------------------------- plan
@@ -525,11 +703,11 @@ def diff_text(plan):
 
 
 def sync_records(client, records, state="present", zone=None, max_changes=100, force=False, check_mode=False,
-                 before_send=None):
+                 before_send=None, read_method="auto"):
     """Read, plan, check safety and (unless ``check_mode``) apply. Returns a result dict."""
     started = time.monotonic()
     wanted = normalize_records(records, state=state)
-    zones, before, cnames = client.read(wanted, zone=zone)
+    zones, before, cnames = client.read(wanted, zone=zone, method=read_method)
     plan = plan_changes(wanted, zones, before, cnames)
     check_safety(plan, max_changes, force)
     updates = 0
@@ -542,5 +720,6 @@ def sync_records(client, records, state="present", zone=None, max_changes=100, f
         "zones": sorted({z.to_text() for z in zones.values()}),
         "updates_sent": updates,
         "queries_sent": client.queries,
+        "zone_transfers": client.transfers,
         "elapsed": round(time.monotonic() - started, 3),
     }

@@ -96,6 +96,16 @@ options:
     description: Seconds to wait for each answer.
     type: float
     default: 10
+  read_method:
+    description:
+      - How the current state is read. C(query) sends one TSIG-signed query per RRset, pipelined over one
+        TCP connection. C(axfr) transfers each zone with the TSIG key (falling back to queries where the
+        server refuses the transfer). C(auto) transfers the zones that receive at least 32 records and
+        queries the rest.
+      - With C(axfr)/C(auto), a child zone served by the same server must be delegated in its parent (NS).
+    type: str
+    default: auto
+    choices: [auto, query, axfr]
 attributes:
   check_mode:
     support: full
@@ -180,6 +190,10 @@ queries_sent:
   description: Number of queries sent to read the current state.
   returned: always
   type: int
+zone_transfers:
+  description: Number of zone transfers (AXFR) used to read the current state.
+  returned: always
+  type: int
 rcode:
   description: DNS response code or TSIG error behind a failure (NOTAUTH, REFUSED, BADSIG, YXRRSET, TIMEOUT...).
   returned: failure
@@ -225,6 +239,7 @@ def main():
             "max_changes": {"type": "int", "default": 100},
             "force": {"type": "bool", "default": False},
             "timeout": {"type": "float", "default": 10},
+            "read_method": {"type": "str", "default": "auto", "choices": ["auto", "query", "axfr"]},
         },
         required_together=[["key_name", "key_secret"]],
         supports_check_mode=True,
@@ -242,6 +257,7 @@ def main():
             result = dnsu.sync_records(
                 client, records, state=params["state"], zone=params["zone"],
                 max_changes=params["max_changes"], force=params["force"], check_mode=module.check_mode,
+                read_method=params["read_method"],
             )
     except dnsu.DnsError as exc:
         applied = [z.to_text() for z in client.applied_zones] if client else []

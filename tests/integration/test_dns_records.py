@@ -226,3 +226,52 @@ def test_timeout_names_the_server():
         for conn, _addr in accepted:
             conn.close()
         listener.close()
+
+
+# ---------------------------------------------------------------- the zone-transfer read path (many records)
+
+def test_many_records_are_read_by_zone_transfer_and_stay_race_safe(bind9):
+    label = unique_label()
+    records = [{"name": "h%02d.%s.example.test" % (n, label), "type": "A", "values": ["192.0.2.%d" % (n + 1)]}
+               for n in range(40)]
+    with client_for(bind9) as client:
+        first = dnsu.sync_records(client, records)
+    assert first["zone_transfers"] == 1 and first["queries_sent"] < 5 and first["updates_sent"] == 1
+    with client_for(bind9) as client:
+        again = dnsu.sync_records(client, records)
+    assert again["changed"] is False and again["zone_transfers"] == 1
+
+    # Both read paths see the same state.
+    records[0]["values"] = ["192.0.2.200"]
+    with client_for(bind9) as client:
+        by_query = dnsu.sync_records(client, records, check_mode=True, read_method="query")
+    with client_for(bind9) as client:
+        by_axfr = dnsu.sync_records(client, records, check_mode=True, read_method="axfr")
+    assert by_query["changes"] == by_axfr["changes"] and len(by_axfr["changes"]) == 1
+
+    def someone_else_changes_it(zone, update):
+        raw_update(bind9, "example.test", lambda u: u.replace(records[0]["name"] + ".", 300, "A", "192.0.2.99"))
+
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsConcurrentChange):
+        dnsu.sync_records(client, records, before_send=someone_else_changes_it)
+    assert [rd.address for rd in query(bind9, records[0]["name"], "A")] == ["192.0.2.99"]
+
+
+def test_cname_is_seen_through_zone_transfer(bind9):
+    label = unique_label()
+    alias = "alias.%s.example.test" % label
+    raw_update(bind9, "example.test", lambda u: u.add(alias + ".", 300, "CNAME", "elsewhere.example.test."))
+    records = [{"name": "h%02d.%s.example.test" % (n, label), "type": "TXT", "values": ["x"]} for n in range(40)]
+    records.append({"name": alias, "type": "TXT", "values": ["beside a CNAME"]})
+    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="is a CNAME"):
+        dnsu.sync_records(client, records, read_method="axfr")
+
+
+def test_zone_transfer_refused_falls_back_to_queries(bind9):
+    # The DNSBL zones allow no transfer: the read still works, by query.
+    with client_for(bind9) as client:
+        assert client.transfer(dnsu.absolute_name("zen.dnsbl.test")) is None
+        wanted = dnsu.normalize_records([{"name": "2.0.0.127.zen.dnsbl.test", "type": "A", "values": ["127.0.0.2"]}])
+        zones, before, _cnames = client.read(wanted, method="axfr")
+    assert zones[wanted[0].key].to_text() == "zen.dnsbl.test."
+    assert [rd.address for rd in before[wanted[0].key]] == ["127.0.0.2"]

@@ -24,10 +24,11 @@ CLI (for the lab and Molecule; named keeps running after the command returns)::
 Zones served (every name from the documentation ranges; SOA serial starts at 1;
 ``ns1.example.test.`` is the NS of every zone, ``ns1.<zone>`` A 127.0.0.1 in forward zones):
 
-Forward, updatable by the key (``update-policy { grant KEY zonesub ANY; }``):
+Forward, updatable by the key (``update-policy { grant KEY zonesub ANY; }``), and transferable
+(AXFR) with the key (``allow-transfer { key KEY; }``, as a primary usually allows its update key):
     example.com, example.net, example.test
 
-Reverse, updatable by the key (same policy):
+Reverse, updatable and transferable with the key (same policy):
     2.0.192.in-addr.arpa        192.0.2.0/24
     100.51.198.in-addr.arpa     198.51.100.0/24
     113.0.203.in-addr.arpa      203.0.113.0/24
@@ -253,8 +254,8 @@ class Bind9Server:
         for zone in UPDATABLE_ZONES:
             zones.append(
                 'zone "%s" { type primary; file "%s"; journal "%s.jnl";\n'
-                '  update-policy { grant %s zonesub ANY; }; };'
-                % (zone, self.zone_path(zone), self.zone_path(zone), self.key_name)
+                '  update-policy { grant %s zonesub ANY; }; allow-transfer { key %s; }; };'
+                % (zone, self.zone_path(zone), self.zone_path(zone), self.key_name, self.key_name)
             )
         for zone in DNSBL_ZONES:
             zones.append('zone "%s" { type primary; file "%s"; };' % (zone, self.zone_path(zone)))

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark: publish a fleet's mail DNS records three ways on a real BIND 9 and print the ratios.
+
+    .venv/bin/python tests/bench/bench_dns_publish.py [--ips 256] [--domains 8] [--repeat 3] [--skip-nsupdate]
+
+1. ``mailops.powermta.dns_records``: one task with every record (ansible-playbook), plus the
+   module's own core timed in-process (read + plan + one UPDATE per zone);
+2. ``community.general.nsupdate`` looping over the same RRsets (ansible-playbook, one item per RRset;
+   DKIM values pre-split into quoted 255-byte strings, since nsupdate cannot split them itself);
+3. raw dnspython: one UPDATE per zone with ``replace``, no reads, no checks (the floor).
+
+Every method starts from freshly reset zones, and after each one ``dns_records`` in check mode must
+report no change: all three published the same data. Targets (issue 6): dns_records >= 20x faster than
+the nsupdate loop, and <= 2x the raw UPDATE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
+
+import dns.query  # noqa: E402
+import dns.rdataset  # noqa: E402
+import dns.tsigkeyring  # noqa: E402
+import dns.update  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+
+
+def load_bind9():
+    spec = importlib.util.spec_from_file_location("bench_bind9", ROOT / "tests" / "testbed" / "bind9.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fleet(ip_count, domain_count):
+    """IPs spread over the three IPv4 documentation /24s and 2001:db8::/32; 8 sending domains."""
+    v4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+    vmtas = []
+    for index in range(ip_count):
+        if index % 4 == 3:
+            ip = ipaddress.ip_address("2001:db8::1000") + index
+        else:
+            network = v4[index % 4]
+            ip = network.network_address + 1 + index // 4
+        zone = ("example.com", "example.net", "example.test")[index % 3]
+        vmtas.append({"name": "vmta-%03d" % index, "ip": str(ip), "hostname": "mta%03d.%s" % (index, zone),
+                      "inventory_host": "pmta%d" % (index // 32)})
+    keys, domains = [], []
+    for number in range(domain_count):
+        name = "news%d.%s" % (number, ("example.com", "example.net")[number % 2])
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        keys.append({"domain": name, "selector": "s2026", "public_key_pem": pem})
+        domains.append({"name": name, "dkim_selectors": ["s2026"], "dmarc_policy": "none",
+                        "dmarc_rua": "mailto:dmarc@example.com", "bounce_domain": "bounces." + name})
+    return builders.mail_records(domains, vmtas, keys)
+
+
+def run_playbook(workdir, tasks, extra_vars):
+    playbook = workdir / "play.yml"
+    playbook.write_text(json.dumps([{"name": "bench", "hosts": "localhost", "gather_facts": False,
+                                     "tasks": tasks}]))
+    vars_file = workdir / "vars.json"
+    vars_file.write_text(json.dumps(extra_vars))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=%s" % (ROOT / ".venv" / "bin" / "python"),
+               "-e", "@%s" % vars_file, str(playbook)]
+    started = time.perf_counter()
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit("ansible-playbook failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
+    return elapsed, proc.stdout
+
+
+def connection(server):
+    return {"server": server.address, "port": server.port, "key_name": server.key_name,
+            "key_secret": server.key_secret, "key_algorithm": server.key_algorithm}
+
+
+def assert_published(server, records):
+    with dnsu.DnsClient(**connection(server)) as client:
+        result = dnsu.sync_records(client, records, check_mode=True, max_changes=10 ** 6)
+    if result["changed"]:
+        sys.exit("records differ after publishing: %s" % result["changes"][:3])
+
+
+def bench_dns_records_playbook(server, records, workdir):
+    task = {"name": "publish", "mailops.powermta.dns_records": dict(connection(server), records="{{ records }}"),
+            "register": "published"}
+    show = {"name": "elapsed", "ansible.builtin.debug": {"msg": "ELAPSED={{ published.elapsed }}"}}
+    elapsed, output = run_playbook(workdir, [task, show], {"records": records})
+    module_elapsed = float(output.split("ELAPSED=")[1].split('"')[0].split()[0].strip("'"))
+    return elapsed, module_elapsed
+
+
+def bench_dns_records_core(server, records):
+    started = time.perf_counter()
+    with dnsu.DnsClient(**connection(server)) as client:
+        result = dnsu.sync_records(client, records)
+    return time.perf_counter() - started, result
+
+
+def nsupdate_items(records):
+    items = []
+    for record in records:
+        values = record["values"]
+        if record["type"] == "TXT":
+            values = [" ".join('"%s"' % value[i:i + 255] for i in range(0, len(value), 255)) for value in values]
+        items.append({"record": record["name"] + ".", "type": record["type"], "ttl": record["ttl"],
+                      "value": values})
+    return items
+
+
+def bench_nsupdate(server, records, workdir):
+    task = {
+        "name": "publish with nsupdate",
+        "community.general.nsupdate": dict(
+            connection(server), record="{{ item.record }}", type="{{ item.type }}", ttl="{{ item.ttl }}",
+            value="{{ item.value }}", protocol="tcp"),
+        "loop": "{{ items }}",
+        "loop_control": {"label": "{{ item.record }} {{ item.type }}"},
+    }
+    elapsed, _output = run_playbook(workdir, [task], {"items": nsupdate_items(records)})
+    return elapsed
+
+
+def bench_raw(server, records):
+    """The floor: build and send one UPDATE per zone, zones known in advance (not timed), no reads."""
+    keyring = dns.tsigkeyring.from_text({server.key_name: (dnsu.TSIG_ALGORITHMS[server.key_algorithm],
+                                                           server.key_secret)})
+    zones = {}
+    with dnsu.DnsClient(**connection(server)) as client:
+        for record in dnsu.normalize_records(records):
+            zones[record.key] = client.find_zone(record.name)
+    started = time.perf_counter()
+    wanted = dnsu.normalize_records(records)  # rdata from text: part of any method
+    updates = {}
+    for record in wanted:
+        zone = zones[record.key]
+        if zone not in updates:
+            updates[zone] = dns.update.UpdateMessage(zone, keyring=keyring, keyname=server.key_name)
+        updates[zone].replace(record.name, record.rdataset)
+    for update in updates.values():
+        response = dns.query.tcp(update, server.address, port=server.port, timeout=30)
+        if response.rcode() != 0:
+            sys.exit("raw UPDATE failed: %s" % dns.rcode.to_text(response.rcode()))
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ips", type=int, default=256)
+    parser.add_argument("--domains", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3, help="in-process runs; the best is reported")
+    parser.add_argument("--skip-nsupdate", action="store_true", help="skip the slow nsupdate loop")
+    args = parser.parse_args()
+
+    bind9 = load_bind9()
+    records = fleet(args.ips, args.domains)
+    rrsets = len(records)
+    print("fleet: %d IPs, %d domains -> %d RRsets (%d values)"
+          % (args.ips, args.domains, rrsets, sum(len(r["values"]) for r in records)))
+    with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp:
+        workdir = Path(tmp)
+        server = bind9.Bind9Server(workdir / "bind9")
+        server.start()
+        try:
+            results = {}
+            playbook_time, module_time = bench_dns_records_playbook(server, records, workdir)
+            assert_published(server, records)
+            results["dns_records (ansible-playbook, one task)"] = playbook_time
+            results["dns_records inside the module (read+plan+UPDATE)"] = module_time
+
+            # In-process timings: best of --repeat runs (the machine may be shared), zones reset each time.
+            core_times, raw_times = [], []
+            for _run in range(args.repeat):
+                server.reset()
+                core_time, core_result = bench_dns_records_core(server, records)
+                assert_published(server, records)
+                core_times.append(core_time)
+                server.reset()
+                raw_times.append(bench_raw(server, records))
+                assert_published(server, records)
+            core_time, raw_time = min(core_times), min(raw_times)
+            results["dns_records core in-process (read+plan+UPDATE)"] = core_time
+            results["raw dnspython, one UPDATE per zone (no reads)"] = raw_time
+            print("dns_records sent %d UPDATEs after %d queries and %d zone transfers"
+                  % (core_result["updates_sent"], core_result["queries_sent"], core_result["zone_transfers"]))
+
+            if not args.skip_nsupdate:
+                server.reset()
+                results["community.general.nsupdate loop (ansible-playbook)"] = bench_nsupdate(server, records,
+                                                                                            workdir)
+                assert_published(server, records)
+        finally:
+            server.stop()
+
+    print()
+    width = max(len(k) for k in results)
+    for name, seconds in results.items():
+        print("%-*s %9.3f s" % (width, name, seconds))
+    print()
+    nsupdate = results.get("community.general.nsupdate loop (ansible-playbook)")
+    playbook = results["dns_records (ansible-playbook, one task)"]
+    if nsupdate:
+        print("nsupdate loop / dns_records (both ansible-playbook): %7.1fx  (target >= 20x)" % (nsupdate / playbook))
+    print("dns_records core / raw UPDATE (both in-process):   %7.2fx  (target <= 2x)" % (core_time / raw_time))
+    print("dns_records in module / raw UPDATE:                %7.2fx" % (module_time / raw_time))
+    print("dns_records ansible-playbook / raw UPDATE:         %7.2fx  (includes Ansible start-up)"
+          % (playbook / raw_time))
+
+
+if __name__ == "__main__":
+    main()
