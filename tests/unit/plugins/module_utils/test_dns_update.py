@@ -1,0 +1,115 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dns_records planning: validation, TXT splitting, plan, safety, diff (no network)."""
+
+from __future__ import annotations
+
+import dns.name
+import dns.rdataset
+import dns.rdatatype
+import pytest
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as u
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@given(st.text(max_size=1200))
+def test_txt_split_is_lossless_and_bounded(value):
+    rdata = u.txt_rdata(value)
+    assert all(len(s) <= 255 for s in rdata.strings)
+    assert b"".join(rdata.strings) == value.encode("utf-8")
+    assert u.txt_value(rdata) == value
+
+
+def test_long_txt_chunks():
+    rdata = u.txt_rdata("x" * 600)
+    assert [len(s) for s in rdata.strings] == [255, 255, 90]
+
+
+def test_normalize_validates_with_clear_messages():
+    with pytest.raises(u.DnsInputError, match=r"records\[0\].type 'SOA' is not supported"):
+        u.normalize_records([{"name": "example.com", "type": "SOA", "values": ["x"]}])
+    with pytest.raises(u.DnsInputError, match="values must be a non-empty list"):
+        u.normalize_records([{"name": "example.com", "type": "A"}])
+    with pytest.raises(u.DnsInputError, match="not valid A data"):
+        u.normalize_records([{"name": "example.com", "type": "A", "values": ["192.0.2.300"]}])
+    with pytest.raises(u.DnsInputError, match="put all values of an RRset in one item"):
+        u.normalize_records([{"name": "a.example.com", "type": "A", "values": ["192.0.2.1"]},
+                             {"name": "A.example.com.", "type": "A", "values": ["192.0.2.2"]}])
+    with pytest.raises(u.DnsInputError, match="leave values out"):
+        u.normalize_records([{"name": "a.example.com", "type": "A", "values": ["192.0.2.1"]}], state="absent")
+
+
+def test_targets_are_absolute_without_trailing_dot():
+    (record,) = u.normalize_records([{"name": "10.2.0.192.in-addr.arpa", "type": "PTR",
+                                      "values": ["mta1.example.com"]}])
+    assert record.rdataset[0].target == dns.name.from_text("mta1.example.com.")
+
+
+def make(name, rdtype, ttl, *values):
+    return u.normalize_records([{"name": name, "type": rdtype, "ttl": ttl, "values": list(values)}])[0]
+
+
+def rdataset(record):
+    copy = dns.rdataset.Rdataset(record.rdataset.rdclass, record.rdataset.rdtype, ttl=record.rdataset.ttl)
+    copy.update(record.rdataset)
+    return copy
+
+
+def test_plan_create_update_noop_and_ttl():
+    zone = dns.name.from_text("example.com.")
+    same = make("a.example.com", "A", 300, "192.0.2.1", "192.0.2.2")
+    new = make("b.example.com", "A", 300, "192.0.2.3")
+    ttl = make("c.example.com", "A", 600, "192.0.2.4")
+    records = [same, new, ttl]
+    zones = {r.key: zone for r in records}
+    old_ttl = rdataset(make("c.example.com", "A", 300, "192.0.2.4"))
+    before = {same.key: rdataset(make("a.example.com", "A", 300, "192.0.2.2", "192.0.2.1")), new.key: None,
+              ttl.key: old_ttl}
+    plan = u.plan_changes(records, zones, before, {})
+    assert [(c.record.name.to_text(), c.action) for c in plan] == [("b.example.com.", "create"),
+                                                                   ("c.example.com.", "update")]
+    diff = u.diff_text(plan)
+    assert diff["before"] == "c.example.com. 300 IN A 192.0.2.4\n"
+    assert "b.example.com. 300 IN A 192.0.2.3" in diff["after"]
+    assert plan[1].as_dict()["before"] == {"ttl": 300, "values": ["192.0.2.4"]}
+
+
+def test_plan_refuses_beside_cname():
+    record = make("www.example.com", "TXT", 300, "x")
+    with pytest.raises(u.DnsInputError, match="is a CNAME"):
+        u.plan_changes([record], {record.key: dns.name.from_text("example.com.")}, {record.key: None},
+                       {record.key: "elsewhere.example.net."})
+
+
+def test_safety_counts_only_replacements_and_deletions():
+    zone = dns.name.from_text("example.com.")
+    records = [make("r%d.example.com" % n, "TXT", 300, "new") for n in range(3)]
+    before = {r.key: rdataset(make(r.name.to_text(), "TXT", 300, "old")) for r in records}
+    plan = u.plan_changes(records, {r.key: zone for r in records}, before, {})
+    with pytest.raises(u.DnsSafetyError, match="replaces or deletes 3 existing RRsets"):
+        u.check_safety(plan, max_changes=2, force=False)
+    u.check_safety(plan, max_changes=2, force=True)
+    creations = u.plan_changes(records, {r.key: zone for r in records}, {r.key: None for r in records}, {})
+    u.check_safety(creations, max_changes=0, force=False)
+
+
+def test_update_prerequisites_are_the_before_state():
+    client = u.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
+    zone = dns.name.from_text("example.com.")
+    changed = make("a.example.com", "A", 300, "192.0.2.9")
+    created = make("b.example.com", "TXT", 300, "x")
+    before = {changed.key: rdataset(make("a.example.com", "A", 300, "192.0.2.1")), created.key: None}
+    plan = u.plan_changes([changed, created], {changed.key: zone, created.key: zone}, before, {})
+    update = client._build_update(zone, plan)
+    prerequisites = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.rdclass, r.ttl) for r in update.prerequisite}
+    assert ("a.example.com.", "A", 1, 0) in prerequisites  # value-dependent: exactly what we read, TTL 0
+    assert ("b.example.com.", "TXT", 254, 0) in prerequisites  # NONE class: RRset does not exist
+    assert ("a.example.com.", "CNAME", 254, 0) in prerequisites  # nobody made it an alias meanwhile
+
+
+def test_key_checks():
+    with pytest.raises(u.DnsInputError, match="key_secret is required"):
+        u.DnsClient("127.0.0.1", key_name="k")
+    with pytest.raises(u.DnsInputError, match="not valid base64"):
+        u.DnsClient("127.0.0.1", key_name="k", key_secret="not base64!")

@@ -1,0 +1,121 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""mail_dns_verify logic over fixed zone data (the real-server path is in tests/integration)."""
+
+from __future__ import annotations
+
+import ipaddress
+from types import SimpleNamespace
+
+import pytest
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as v
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+
+class FakeLookup:
+    """Zone data as {(name, type): [values]}; TXT values are logical strings."""
+
+    def __init__(self, data):
+        self.data = {(n.rstrip(".").lower(), t): vals for (n, t), vals in data.items()}
+
+    def _get(self, name, rdtype):
+        return self.data.get((str(name).rstrip(".").lower(), rdtype), [])
+
+    def txt(self, name):
+        return list(self._get(name, "TXT"))
+
+    def addresses(self, name):
+        return [ipaddress.ip_address(a) for t in ("A", "AAAA") for a in self._get(name, t)]
+
+    def rrset(self, name, rdtype):
+        values = self._get(name, rdtype)
+        if rdtype == "MX":
+            return [SimpleNamespace(exchange=SimpleNamespace(to_text=lambda x=x: x)) for x in values]
+        if rdtype == "PTR":
+            return [SimpleNamespace(target=SimpleNamespace(to_text=lambda x=x: x)) for x in values]
+        if rdtype == "CNAME":
+            return [SimpleNamespace(rdtype=5) for _ in values]
+        return values
+
+
+def test_spf_evaluation_follows_include_a_mx_and_redirect():
+    lookup = FakeLookup({
+        ("example.com", "TXT"): ["v=spf1 ip4:192.0.2.0/28 include:_spf.example.com mx a:relay.example.com -all"],
+        ("_spf.example.com", "TXT"): ["v=spf1 ip6:2001:db8::/64 -all"],
+        ("example.com", "MX"): ["mx1.example.com."],
+        ("mx1.example.com", "A"): ["198.51.100.7"],
+        ("relay.example.com", "A"): ["203.0.113.9"],
+        ("example.net", "TXT"): ["v=spf1 redirect=example.com"],
+    })
+    check = lambda ip, domain="example.com": v.SpfEvaluator(lookup).check(ip, domain)  # noqa: E731
+    assert check("192.0.2.5") == "pass"
+    assert check("2001:db8::40") == "pass"
+    assert check("198.51.100.7") == "pass"
+    assert check("203.0.113.9") == "pass"
+    assert check("203.0.113.10") == "fail"
+    assert check("192.0.2.5", "example.net") == "pass"
+    assert v.count_spf_lookups(lookup, "example.com") == 3
+    assert v.count_spf_lookups(lookup, "example.net") == 4
+
+
+def test_spf_more_than_ten_lookups_is_permerror():
+    data = {("example.com", "TXT"): ["v=spf1 " + " ".join("include:i%d.example.com" % n for n in range(11)) + " -all"]}
+    data.update({("i%d.example.com" % n, "TXT"): ["v=spf1 -all"] for n in range(11)})
+    lookup = FakeLookup(data)
+    with pytest.raises(v.SpfPermError, match="more than 10"):
+        v.SpfEvaluator(lookup).check("192.0.2.1", "example.com")
+    verifier = v.Verifier(lookup)
+    verifier.verify_spf("example.com", ["192.0.2.1"])
+    results = {c["check"]: c for c in verifier.checks}
+    assert results["spf_lookups"]["ok"] is False and "11 DNS lookups" in results["spf_lookups"]["detail"]
+    assert results["spf_authorizes_ip"]["ok"] is False
+
+
+def test_two_spf_records_fail():
+    lookup = FakeLookup({("example.com", "TXT"): ["v=spf1 -all", "v=spf1 ip4:192.0.2.1 -all", "other"]})
+    checks, failed = v.verify(lookup, [{"name": "example.com", "spf_ips": ["192.0.2.1"]}])
+    assert [c["check"] for c in failed] == ["spf_record", "dmarc_policy"]
+    assert "2 SPF" in failed[0]["detail"]
+
+
+def test_dkim_dmarc_ptr_fcrdns():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    dkim_value = builders.dkim_record("example.com", "s1", pem)["values"][0]
+    lookup = FakeLookup({
+        ("example.com", "TXT"): ["v=spf1 ip4:192.0.2.10 -all"],
+        ("s1._domainkey.example.com", "TXT"): [dkim_value],
+        ("_dmarc.example.com", "TXT"): ["v=DMARC1; p=quarantine; rua=mailto:d@example.com"],
+        ("10.2.0.192.in-addr.arpa", "PTR"): ["mta10.example.com."],
+        ("mta10.example.com", "A"): ["192.0.2.10"],
+        ("mta10.example.com", "TXT"): ["v=spf1 a -all"],
+        ("11.2.0.192.in-addr.arpa", "PTR"): ["mta11.example.com."],
+        ("mta11.example.com", "A"): ["192.0.2.99"],
+    })
+    domain = {"name": "example.com", "spf_ips": ["192.0.2.10"], "dmarc_policy": "quarantine",
+              "dkim": [{"selector": "s1", "public_key": pem}]}
+    checks, failed = v.verify(lookup, [domain], [{"ip": "192.0.2.10", "hostname": "mta10.example.com"}])
+    assert failed == [], failed
+    assert {c["check"] for c in checks} == {"spf_record", "spf_lookups", "spf_authorizes_ip", "dkim_key",
+                                            "dmarc_policy", "ptr", "fcrdns", "helo_spf"}
+
+    stricter = dict(domain, dmarc_policy="reject", dkim=[{"selector": "s1", "public_key": other}])
+    _checks, failed = v.verify(lookup, [stricter], [{"ip": "192.0.2.11", "hostname": "mta-x.example.com"}])
+    details = {c["check"]: c["detail"] for c in failed}
+    assert "differs from the key PowerMTA signs with" in details["dkim_key"]
+    assert "weaker than the configured stage reject" in details["dmarc_policy"]
+    assert "but the HELO name is mta-x.example.com" in details["ptr"]
+    assert "resolves to 192.0.2.99" in details["fcrdns"]
+
+
+def test_advisory_checks_do_not_fail():
+    lookup = FakeLookup({("10.2.0.192.in-addr.arpa", "PTR"): ["mta10.example.com."],
+                         ("mta10.example.com", "A"): ["192.0.2.10"]})
+    checks, failed = v.verify(lookup, [], [{"ip": "192.0.2.10", "hostname": "mta10.example.com"}])
+    helo = next(c for c in checks if c["check"] == "helo_spf")
+    assert helo["ok"] is False and helo["required"] is False and failed == []
