@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.mailops.powermta.plugins.filter.dns_mail_records import FilterModule
 
 FILTERS = FilterModule().filters()
