@@ -338,19 +338,17 @@ def _check_record_fields(value):
 
 
 def _split_regex(value):
-    """Split ``/re/ rest`` → (regex, rest) or None when the regex is not closed."""
+    """Split ``/re/ rest`` → (regex, rest), or None when there is no closing slash.
+
+    The pattern ends at the last slash: results and actions never contain one, and
+    real patterns do (``and/or``), escaped or not.
+    """
     if not value.startswith("/"):
         return None
-    index = 1
-    while index < len(value):
-        char = value[index]
-        if char == "\\":
-            index += 2
-            continue
-        if char == "/":
-            return value[1:index], value[index + 1 :].strip()
-        index += 1
-    return None
+    end = value.rfind("/")
+    if end <= 0:
+        return None
+    return value[1:end], value[end + 1 :].strip()
 
 
 def _check_regex_words(value, words_after):

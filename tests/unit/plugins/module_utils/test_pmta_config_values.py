@@ -67,6 +67,7 @@ VALID = [
     ("reply", "/too many connections/ mode=backoff"),
     ("reply", "/421 4\\.7\\.0 / disable-source-ip reenable-after=2h"),
     ("reply", "/a\\/b/ bounce-queue"),
+    ("reply", "/the content and/or the links/ mode=backoff"),
     ("regex-result", "/^customer/ virtual-mta=service"),
     ("header-pattern", "x-eval /^\\s*eval/ virtual-mta=evaluation"),
     ("bool-or-time", "true"),
