@@ -32,6 +32,7 @@ import datetime
 import email.utils
 import glob
 import gzip
+import ipaddress
 import os
 import sys
 
@@ -111,6 +112,19 @@ def expand_paths(patterns):
     return [path for _, path in sorted(found.values())]
 
 
+def _ip_filter(ips):
+    """The given texts plus their canonical forms (PowerMTA writes ``2001:db8::11``, users may not)."""
+    result = set()
+    for ip in ips:
+        text = str(ip).strip()
+        result.add(text)
+        try:
+            result.add(str(ipaddress.ip_address(text)))
+        except ValueError as exc:
+            raise AcctError("ips: %r is not an IPv4 or IPv6 address" % (ip,)) from exc
+    return result
+
+
 def _open(path):
     if path.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
@@ -146,7 +160,7 @@ class AcctStats:
                  top_domains=10, domain_capacity=DOMAIN_CAPACITY):
         self.classifier = classifier or _isp_groups.IspClassifier()
         self.since = parse_since(since)
-        self.ips = set(ips) if ips else None
+        self.ips = _ip_filter(ips) if ips else None
         self.vmtas = set(vmtas) if vmtas else None
         self.classify_by_mx = classify_by_mx
         self.top_domains = top_domains

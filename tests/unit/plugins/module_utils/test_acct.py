@@ -160,6 +160,10 @@ def test_other_record_types_and_filters(tmp_path):
     result = _acct.collect([str(tmp_path / "acct.csv")], ips=[IP], vmtas=["mk-01"])
     assert result["ignored_types"] == {"r": 1, "rb": 1}
     assert (result["used"], result["filtered"]) == (1, 2)
+    write(tmp_path / "v6.csv", [DBT, d("a@gmail.com", ip="2001:db8::11")])
+    assert _acct.collect([str(tmp_path / "v6.csv")], ips=["2001:DB8:0::11"])["used"] == 1
+    with pytest.raises(_acct.AcctError, match="'mta1' is not an IPv4 or IPv6"):
+        _acct.collect([str(tmp_path / "v6.csv")], ips=["mta1"])
 
 
 def test_domain_tallies_stay_bounded(tmp_path):
