@@ -160,7 +160,9 @@ class _Linter:
         self.error(node, "%s: %s" % (node.name, message), hint, "bad-value")
 
     def _status(self, node, spec):
-        if spec.status == "deprecated":
+        if spec.status == "newer":
+            self.warning(node, "%s is newer than the v5.0 User's Guide" % node.name, spec.note, "newer")
+        elif spec.status == "deprecated":
             self.warning(
                 node,
                 "%s is deprecated (§%s)" % (node.name, spec.section),
@@ -180,6 +182,8 @@ class _Linter:
                 hint = "did you mean <%s>?" % close[0] if close else "see the User's Guide §3.3 for valid blocks"
             self.error(block, "unknown block <%s>" % block.tag, hint, "unknown-block")
             return
+        if block.tag in schema.NEWER_BLOCKS:
+            self.warning(block, "<%s> is newer than the v5.0 User's Guide" % block.tag, schema.NEWER_NOTE, "newer")
         if block.tag in schema.UNCERTAIN_BLOCKS:
             self.warning(block, "<%s> is not well documented" % block.tag, schema.UNCERTAIN_BLOCKS[block.tag], "legacy")
         if parent.tag not in spec.parents:

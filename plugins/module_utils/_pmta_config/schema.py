@@ -16,7 +16,8 @@ Table columns: NAME  SCOPES  TYPE  FLAGS  SECTION
   (``global`` is the top level);
 - TYPE: a value type understood by ``values.checker`` (``-`` = no value);
 - FLAGS: ``rep`` repeatable, ``dep deprecated,
-  ``leg`` legacy (not in the v5.0 guide), ``opt`` value may be empty,
+  ``leg`` legacy (not in the v5.0 guide), ``new`` only in the later v5.0
+  guide (section numbers prefixed ``b``), ``opt`` value may be empty,
   ``-`` none; several flags are joined with ``;``.
 """
 
@@ -425,6 +426,44 @@ mx                                 mx-rollup-list         mx-rollup            r
 # ---- <bounce-category-patterns> (§10.8): "/regex/ category" lines
 /                                  bounce-category-patterns  regex-result      rep      10.8
 
+# ---- Only in the later v5.0 guide (Kira41/pmta "PMTA UsersGuide.html", (c)2020; sections refer to it):
+# accepted with a warning, because a 5.0 release older than that guide refuses them.
+smtp-server-tls-allow-tlsv1.3      global                 bool                 new      b3.3.1.15
+smtp-server-tls-v1.3-ciphersuites  global                 string               new      b3.3.1.17
+smtp-server-tls-dh-key-length      global                 int                  new      b3.3.1.18
+smtp-proxy-source-host             global,virtual-mta     string               rep;new  b3.3.1.20
+dsn-failed-from-template           global                 string               new      b3.3.1.26
+dsn-failed-subject-template        global                 string               new      b3.3.1.27
+dsn-failed-body-template-from      global                 string               new      b3.3.1.28
+track-time-first-attempt           global                 bool                 new      b3.3.1.38
+volume-audit-api-key               global                 string               new      b3.3.1.39
+edns-udp-length                    global                 int                  new      b3.3.1.40
+http-tls-allow-tlsv1.3             global                 bool                 new      b3.3.1.46.12
+http-tls-tlsv1.3-ciphersuites      global                 string               new      b3.3.1.46.14
+http-tls-dh-key-length             global                 int                  new      b3.3.1.46.15
+max-memory-usage-percent           global                 int:1-100            new      b3.3.1.50
+retry-after-dns-error              domain                 time                 new      b3.3.10.42
+use-mta-sts                        domain                 bool                 new      b3.3.10.95.4
+smtp-tls-allow-tlsv1.3             domain                 bool                 new      b3.3.10.95.9
+smtp-tls-tlsv1.3-ciphersuites      domain                 string               new      b3.3.10.95.14
+http-webhook-url                   acct-file              string               new      b3.3.11.17
+http-webhook-extra-headers         acct-file              path                 new      b3.3.11.18
+http-webhook-certificate           acct-file              words:1-2            new      b3.3.11.19
+http-webhook-ca-file               acct-file              path                 new      b3.3.11.20
+http-webhook-max-interval          acct-file              time                 new      b3.3.11.21
+http-webhook-transfer-encoding     acct-file              string               new      b3.3.11.22
+http-webhook-log-verbose           acct-file              bool                 new      b3.3.11.23
+http-webhook-connect-timeout       acct-file              time                 new      b3.3.11.24
+http-webhook-io-timeout            acct-file              time                 new      b3.3.11.25
+proxy-protocol                     virtual-mta            int:1-2              new      b3.3.12.8
+tls-allow-tlsv1.3                  listeners              bool                 new      b3.3.17.5
+tls-tlsv1.3-ciphersuites           listeners              string               new      b3.3.17.11
+tls-dh-key-length                  listeners              int                  new      b3.3.17.12
+protocol-version                   proxy                  int:1-2              new      b3.3.22.3
+server-url                         vault                  string               new      b3.3.23.1
+access-token                       vault                  string               new      b3.3.23.2
+cache-ttl                          vault                  time                 new      b3.3.23.3
+
 # ---- Seen in working public configs but not in the v5.0 guide: warnings only.
 dk-sign                            domain                 bool                 leg      -
 remove-received-headers            source                 bool                 leg      -
@@ -489,6 +528,7 @@ signals-filter              global                                     name     
 bounce-category-patterns    global                                     none      10.8
 aliases                     global                                     none      12.9
 suppression-list            global                                     name      3.3.7.38
+vault                       global                                     none      b3.3.23
 """
 
 # Names that do not exist, with what to use instead (pmta.md §1; seen on the web).
@@ -510,6 +550,11 @@ KNOWN_MISTAKES = {
     "http-mgmt-allow": "http-access CIDR LEVEL",
     "smtp-source-hostname": "smtp-source-host IP HOSTNAME",
 }
+
+NEWER_NOTE = "documented only in the later v5.0 guide (2020); older 5.0 releases refuse it, so check your version"
+
+# Blocks only the later guide documents (see NEWER_NOTE).
+NEWER_BLOCKS = frozenset({"vault"})
 
 # Blocks the guide shows once but documents elsewhere differently: accepted with a warning.
 UNCERTAIN_BLOCKS = {
@@ -550,6 +595,9 @@ class DirectiveSpec:
             elif key == "leg":
                 self.status = "legacy"
                 self.note = REPLACEMENTS[name]
+            elif key == "new":
+                self.status = "newer"
+                self.note = NEWER_NOTE
             else:
                 raise ValueError("unknown flag %r for %s" % (flag, name))
 

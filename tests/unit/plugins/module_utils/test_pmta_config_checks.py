@@ -390,6 +390,16 @@ def test_legacy_names_warn_not_error():
         assert (finding.severity, finding.code) == ("warning", "legacy")
 
 
+def test_directives_of_the_later_guide_warn_as_newer():
+    finding = only("<domain *>\nuse-mta-sts yes\n</domain>\n")
+    assert (finding.severity, finding.code) == ("warning", "newer") and "check your version" in finding.hint
+    assert found("<vault>\ncache-ttl 1h\n</vault>\n") == [(1, "warning", "newer"), (2, "warning", "newer")]
+    assert found("<domain *>\nretry-after-dns-error soon\n</domain>\n") == [
+        (2, "error", "bad-value"),
+        (2, "warning", "newer"),
+    ]
+
+
 # ---------------------------------------------------------------- fixtures
 
 
