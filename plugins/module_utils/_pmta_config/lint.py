@@ -389,6 +389,7 @@ class _Linter:
                     "move <pattern-list %s> above the <source> that uses it (§3.3.7.39)" % name,
                     "order",
                 )
+        self._macro_checks()
         self._cold_vmta_checks(root)
         self._pool_overlap()
         self._shared_source_ips()
@@ -418,6 +419,47 @@ class _Linter:
                     "give each vMTA its own IP unless the sharing is deliberate (e.g. a backoff vMTA)",
                     "duplicate-source-ip",
                 )
+
+    def _macro_checks(self):
+        """Macros may use other macros ($name in the list); a loop is a load error (§3.3.1.33.4)."""
+        uses = {}
+        for name, node in self.macros.items():
+            parts = node.value.split(None, 1)
+            items = parts[1].split(",") if len(parts) > 1 else []
+            uses[name] = [item.strip()[1:] for item in items if item.strip().startswith("$")]
+            for used in uses[name]:
+                if used not in self.macros:
+                    self._undefined(
+                        node,
+                        "domain macro $%s is not defined" % used,
+                        "add domain-macro %s domain1,domain2 (§3.3.1.33.4)" % used,
+                    )
+        reported = set()
+        for start in uses:
+            path, stack = [], [(start, iter(uses[start]))]
+            on_path = {start}
+            path.append(start)
+            while stack:
+                current, children = stack[-1]
+                for child in children:
+                    if child in on_path and child not in reported:
+                        loop = path[path.index(child) :] + [child]
+                        reported.update(loop)
+                        self.error(
+                            self.macros[start],
+                            "domain macro loop: %s" % " -> ".join("$" + m for m in loop),
+                            "break the loop: a macro must not include itself, directly or through others",
+                            "macro-loop",
+                        )
+                    elif child in uses and child not in on_path:
+                        stack.append((child, iter(uses[child])))
+                        on_path.add(child)
+                        path.append(child)
+                        break
+                else:
+                    stack.pop()
+                    on_path.discard(current)
+                    path.pop()
 
     def _cold_vmta_checks(self, root):
         has_cold = {}

@@ -261,6 +261,14 @@ def test_undefined_names_only_warn_when_includes_were_not_read():
     ]
 
 
+def test_nested_domain_macros_and_loops():
+    assert found("domain-macro a x.example,$b\ndomain-macro b y.example\n") == []
+    assert found("domain-macro a x.example,$c\n") == [(1, "error", "undefined-reference")]
+    loop = found("domain-macro a x.example,$b\ndomain-macro b $a\n")
+    assert loop == [(1, "error", "macro-loop")]
+    assert lint_text("run-as-root no\ndomain-macro a $a\n").errors[0].message == "domain macro loop: $a -> $a"
+
+
 def test_pattern_list_must_precede_its_source():
     use = "<source 0/0>\npattern-list x\n</source>\n"
     define = "<pattern-list x>\nrcpt-to /a/ virtual-mta=a\n</pattern-list>\n"
