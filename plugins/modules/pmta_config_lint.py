@@ -60,6 +60,13 @@ options:
         (C(run-as-root), C(http-mgmt-port) without C(http-access)) are skipped and undefined names only warn.
     type: bool
     default: false
+  scope:
+    description:
+      - Lint the file as if it sat inside this block, for a fragment included inside a block, e.g.
+        V(virtual-mta) for C(/etc/pmta/conf.d/warmup.d/NAME.conf) included in C(<virtual-mta NAME>).
+      - V(global) (the default) is the top level. Any other value implies O(fragment=true).
+    type: str
+    default: global
   fail_on:
     description:
       - V(error) fails when there is at least one error; V(warning) also fails on warnings.
@@ -92,10 +99,10 @@ EXAMPLES = r"""
     path: /tmp/stage/etc/pmta/config
     include_root: /tmp/stage
 
-- name: Check an include fragment on its own
+- name: Check an include fragment on its own, as it sits inside <virtual-mta vmta1>
   mailops.powermta.pmta_config_lint:
     path: /etc/pmta/conf.d/warmup.d/vmta1.conf
-    fragment: true
+    scope: virtual-mta
 """
 
 RETURN = r"""
@@ -161,9 +168,14 @@ files:
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import lint_path, lint_text  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import (  # noqa: E402
+    lint_path,
+    lint_text,
+    schema,
+)
 
 MAX_LISTED = 20
+SCOPES = schema.ALL_SCOPES
 
 
 def _summary(result, fail_on):
@@ -186,6 +198,7 @@ def main():
             filename=dict(type="str", default="/etc/pmta/config"),
             include_root=dict(type="path"),
             fragment=dict(type="bool", default=False),
+            scope=dict(type="str", default="global"),
             fail_on=dict(type="str", choices=["error", "warning"], default="error"),
         ),
         mutually_exclusive=[("path", "content")],
@@ -193,6 +206,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if params["scope"] not in SCOPES:
+        module.fail_json(
+            msg="scope: %r is not a PowerMTA block; use global or one of %s"
+            % (params["scope"], ", ".join(sorted(SCOPES - {"global"})))
+        )
     if params["path"] is not None:
         path = params["path"]
         if not os.path.isfile(path):
@@ -201,7 +219,7 @@ def main():
         if include_root != "/" and not os.path.isdir(include_root):
             module.fail_json(msg="include_root: %s is not a directory" % include_root)
         try:
-            result = lint_path(path, include_root=include_root, fragment=params["fragment"])
+            result = lint_path(path, include_root=include_root, fragment=params["fragment"], scope=params["scope"])
         except OSError as exc:
             module.fail_json(msg="path: cannot read %s: %s" % (path, exc.strerror))
         main_file = result.tree.file
@@ -210,7 +228,13 @@ def main():
         if include_root is not None and include_root != "/" and not os.path.isdir(include_root):
             module.fail_json(msg="include_root: %s is not a directory" % include_root)
         main_file = params["filename"]
-        result = lint_text(params["content"], main_file, include_root=include_root, fragment=params["fragment"])
+        result = lint_text(
+            params["content"],
+            main_file,
+            include_root=include_root,
+            fragment=params["fragment"],
+            scope=params["scope"],
+        )
 
     out = result.to_dict()
     # "warnings" is Ansible's own key (strings it prints); the dicts go to lint_warnings.

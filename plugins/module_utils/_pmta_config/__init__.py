@@ -21,6 +21,7 @@ and the test double):
 
 from __future__ import annotations
 
+from . import schema
 from .findings import POLICY_CODES, Finding, LintResult
 from .lint import lint_path, lint_text, lint_tree
 from .parser import Block, Directive, parse_path, parse_text
@@ -36,4 +37,5 @@ __all__ = [
     "lint_tree",
     "parse_path",
     "parse_text",
+    "schema",
 ]

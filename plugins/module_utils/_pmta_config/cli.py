@@ -36,6 +36,13 @@ def _parser():
     parser.add_argument("--stdin-name", default="/etc/pmta/config", help="file name to report for stdin")
     parser.add_argument("--fragment", action="store_true", help="FILE is an include fragment, not a whole config")
     parser.add_argument(
+        "--scope",
+        default="global",
+        metavar="BLOCK",
+        help="lint FILE as if it sat inside this block, e.g. virtual-mta for a file included in <virtual-mta> "
+        "(implies --fragment)",
+    )
+    parser.add_argument(
         "--format",
         choices=("text", "pmta", "json"),
         default="text",
@@ -117,11 +124,18 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     for file in args.files:
         try:
             if file == "-":
-                result = lint_text(stdin.read(), args.stdin_name, args.include_root, fragment=args.fragment)
+                result = lint_text(
+                    stdin.read(), args.stdin_name, args.include_root, fragment=args.fragment, scope=args.scope
+                )
             else:
-                result = lint_path(file, include_root=args.include_root or "/", fragment=args.fragment)
+                result = lint_path(
+                    file, include_root=args.include_root or "/", fragment=args.fragment, scope=args.scope
+                )
         except OSError as exc:
             stderr.write("pmta-config-lint: cannot read %s: %s\n" % (file, exc.strerror))
+            return EXIT_USAGE
+        except ValueError as exc:
+            stderr.write("pmta-config-lint: --scope: %s\n" % exc)
             return EXIT_USAGE
         findings = result.errors if args.quiet else result.findings
         if args.format == "json":

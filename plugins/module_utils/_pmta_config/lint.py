@@ -508,7 +508,7 @@ class _Linter:
                     seen[member.value] = pool
 
     def _security(self, root):
-        for block in [root] + root.blocks("source"):
+        for block in ([root] if root.tag == "global" else []) + root.blocks("source"):
             relay = [d for d in block.directives("always-allow-relaying") if d.value.lower() in _TRUE]
             if not relay:
                 continue
@@ -585,25 +585,35 @@ class _Linter:
             )
 
 
+def _check_scope(scope):
+    if scope not in schema.ALL_SCOPES:
+        raise ValueError("scope must be global or a block tag such as virtual-mta, got %r" % (scope,))
+
+
 def lint_tree(root, fragment=False):
-    """Lint an already parsed tree (see ``parse_text``)."""
-    return _Linter(fragment).run(root)
+    """Lint an already parsed tree (see ``parse_text``); a tree parsed with a block scope is a fragment."""
+    return _Linter(fragment or root.tag != "global").run(root)
 
 
-def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False):
+def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False, scope="global"):
     """Lint config ``text`` as if read from ``path``; return a LintResult.
 
     ``include_root``: see ``parse_text`` (``None`` = do not follow includes;
     then references to names that may live in included files are warnings).
     ``fragment=True`` lints a file meant to be included (no whole-config
     checks such as run-as-root, undefined names only warn).
+    ``scope`` lints a fragment as if it sat inside that block (e.g.
+    ``"virtual-mta"`` for a file included in ``<virtual-mta>``); implies
+    ``fragment``. ValueError for an unknown scope.
     """
-    return lint_tree(parse_text(text, path, include_root), fragment)
+    _check_scope(scope)
+    return lint_tree(parse_text(text, path, include_root, scope), fragment)
 
 
-def lint_path(path, include_root="/", fragment=False):
+def lint_path(path, include_root="/", fragment=False, scope="global"):
     """Lint the config file at ``path``, following its includes (wildcards allowed)."""
-    return lint_tree(parse_path(path, include_root), fragment)
+    _check_scope(scope)
+    return lint_tree(parse_path(path, include_root, scope), fragment)
 
 
 __all__ = ["Directive", "Block", "lint_text", "lint_path", "lint_tree"]

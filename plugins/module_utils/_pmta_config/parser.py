@@ -137,8 +137,8 @@ class _Parser:
     def warning(self, file, line, message, hint="", code="syntax"):
         self.findings.append(Finding(file, line, message, hint, code, "warning"))
 
-    def parse(self, text, path):
-        root = Block("global", "", path, 0)
+    def parse(self, text, path, scope="global"):
+        root = Block(scope, "", path, 0)
         if self.include_root in (None, "/"):
             real = os.path.abspath(path)
         else:
@@ -365,7 +365,7 @@ class _Parser:
         return file
 
 
-def parse_text(text, path="/etc/pmta/config", include_root=None):
+def parse_text(text, path="/etc/pmta/config", include_root=None, scope="global"):
     """Parse config ``text`` read from ``path``; return the root Block.
 
     ``include_root``: where included files are looked up. ``None`` does not
@@ -374,12 +374,15 @@ def parse_text(text, path="/etc/pmta/config", include_root=None):
     chroot (``include /etc/pmta/conf.d/*.conf`` reads
     ``<include_root>/etc/pmta/conf.d/*.conf``), for configs rendered into a
     staging tree. Relative include paths resolve against ``path``'s directory.
+    ``scope``: the block the text sits in, for a fragment included inside a
+    block (``"virtual-mta"`` for a file included in ``<virtual-mta>``); the
+    root Block then has that tag.
     Parse problems are in ``root.findings``.
     """
-    return _Parser(include_root).parse(text, path)
+    return _Parser(include_root).parse(text, path, scope)
 
 
-def parse_path(path, include_root="/"):
+def parse_path(path, include_root="/", scope="global"):
     with open(path, encoding="utf-8", errors="replace") as handle:
         text = handle.read()
     if include_root not in (None, "/"):
@@ -387,4 +390,4 @@ def parse_path(path, include_root="/"):
         shown = path if rel.startswith("..") else "/" + rel
     else:
         shown = path
-    return parse_text(text, shown, include_root)
+    return parse_text(text, shown, include_root, scope)

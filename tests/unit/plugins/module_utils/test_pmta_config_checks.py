@@ -408,6 +408,20 @@ def test_directives_of_the_later_guide_warn_as_newer():
     ]
 
 
+def test_fragment_linted_inside_a_block_scope():
+    fragment = "max-smtp-msg-rate 100/h\n<domain $gmail>\nmax-msg-rate 50/h\n</domain>\n"
+    result = lint_text(fragment, scope="virtual-mta")
+    assert result.errors == []
+    assert [(f.line, f.code, f.severity) for f in result.warnings] == [(2, "undefined-reference", "warning")]
+    assert result.tree.tag == "virtual-mta"
+    # The same text at the global level: max-smtp-msg-rate is out of place.
+    assert [f.code for f in lint_text(fragment, fragment=True).errors] == ["wrong-scope"]
+    # No whole-config or global-level relay checks inside a block.
+    assert lint_text("always-allow-relaying yes\n", scope="source").errors == []
+    with pytest.raises(ValueError):
+        lint_text("", scope="vmta")
+
+
 # ---------------------------------------------------------------- fixtures
 
 

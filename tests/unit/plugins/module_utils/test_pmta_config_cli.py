@@ -83,3 +83,10 @@ def test_tools_script_runs_standalone_without_ansible():
     )
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout.startswith("Error in line 3 of /etc/pmta/config: smtp-source-host: arguments reversed")
+
+
+def test_scope_option():
+    assert run(["--scope", "virtual-mta", "-"], "max-smtp-msg-rate 10/s\n")[0] == 0
+    assert run(["-"], "run-as-root no\nmax-smtp-msg-rate 10/s\n")[0] == 1
+    status, _, err = run(["--scope", "nope", "-"], "")
+    assert status == 2 and "--scope" in err

@@ -84,6 +84,15 @@ def test_fragment_skips_whole_config_checks(capsys):
     assert [w["code"] for w in out["lint_warnings"]] == ["undefined-reference"]
 
 
+def test_scope_lints_a_block_fragment(tmp_path, capsys):
+    fragment = tmp_path / "vmta1.conf"
+    fragment.write_text("max-smtp-msg-rate 100/h\n<domain *>\nmax-cold-virtual-mta-msg 50/d\n</domain>\n")
+    out = run_module({"path": str(fragment), "scope": "virtual-mta"}, capsys)
+    assert out["ok"] is True and out["errors"] == []
+    out = run_module({"path": str(fragment), "scope": "vmta"}, capsys)
+    assert out["failed"] is True and out["msg"].startswith("scope: 'vmta' is not a PowerMTA block")
+
+
 def test_check_mode_gives_the_same_result(capsys):
     path = str(FIXTURES / "mistakes" / "open-relay.config")
     normal = run_module({"path": path}, capsys)
