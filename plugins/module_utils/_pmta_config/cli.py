@@ -66,8 +66,8 @@ def _explain(name, out):
         block = schema.BLOCKS.get(name.strip("<>").lower())
         if block:
             out.write(
-                "<%s>: block, allowed in %s, argument: %s (§%s)\n"
-                % (block.tag, ", ".join(sorted(block.parents)), block.argument, block.section)
+                "<%s>: block, allowed in %s, argument: %s (%s)\n"
+                % (block.tag, ", ".join(sorted(block.parents)), block.argument, schema.cite(block.section))
             )
             return EXIT_OK
         out.write("%s: not a PowerMTA v5.0 directive\n" % name)
@@ -77,12 +77,12 @@ def _explain(name, out):
         if id(spec) in seen:
             continue
         seen.add(id(spec))
-        line = "%s: in %s; value %s; %s; §%s" % (
+        line = "%s: in %s; value %s; %s; %s" % (
             spec.name,
             ", ".join("<%s>" % s if s != "global" else "global" for s in sorted(spec.scopes)),
             spec.type,
             "repeatable" if spec.repeatable else "once per block",
-            spec.section,
+            schema.cite(spec.section),
         )
         if spec.status != "current":
             line += "; %s: %s" % (spec.status, spec.note)

@@ -127,7 +127,8 @@ class _Linter:
                 if problem is not None:
                     self._bad_value(node, spec, problem)
             elif not value and spec.type != "-" and not spec.optional:
-                self.error(node, "argument missing", "%s needs a value (§%s)" % (name, spec.section), "bad-value")
+                hint = "%s needs a value (%s)" % (name, schema.cite(spec.section))
+                self.error(node, "argument missing", hint, "bad-value")
             if spec.status != "current":
                 self._status(node, spec)
             if not spec.repeatable:
@@ -156,7 +157,7 @@ class _Linter:
             )
             return
         if hint:
-            hint += " (§%s)" % spec.section
+            hint += " (%s)" % schema.cite(spec.section)
         self.error(node, "%s: %s" % (node.name, message), hint, "bad-value")
 
     def _status(self, node, spec):
@@ -165,7 +166,7 @@ class _Linter:
         elif spec.status == "deprecated":
             self.warning(
                 node,
-                "%s is deprecated (§%s)" % (node.name, spec.section),
+                "%s is deprecated (%s)" % (node.name, schema.cite(spec.section)),
                 "use %s instead" % spec.note,
                 "deprecated",
             )
@@ -191,7 +192,7 @@ class _Linter:
             self.error(
                 block,
                 "<%s> is not allowed in %s" % (block.tag, _where(parent.tag)),
-                "put it in %s (§%s)" % (allowed, spec.section),
+                "put it in %s (%s)" % (allowed, schema.cite(spec.section)),
                 "wrong-scope",
             )
         arg = block.arg
@@ -200,9 +201,8 @@ class _Linter:
             if arg:
                 self.error(block, "<%s> takes no argument" % block.tag, "write <%s>" % block.tag, "bad-value")
         elif kind != "optional" and not arg:
-            self.error(
-                block, "argument missing", "<%s> needs an argument (§%s)" % (block.tag, spec.section), "bad-value"
-            )
+            hint = "<%s> needs an argument (%s)" % (block.tag, schema.cite(spec.section))
+            self.error(block, "argument missing", hint, "bad-value")
         elif kind == "name" and len(arg.split()) > 1:
             self.error(block, "<%s> takes one name, got %r" % (block.tag, arg), "remove the spaces", "bad-value")
         elif kind == "listener":
@@ -262,7 +262,7 @@ class _Linter:
             places = ", ".join(_where(s) for s in scopes)
             specs = schema.DIRECTIVES[name]
             section = specs[scopes[0]].section
-            hint = "%s belongs in %s (§%s)" % (name, places, section)
+            hint = "%s belongs in %s (%s)" % (name, places, schema.cite(section))
             if name == "include":
                 hint = (
                     "include works only at the global level and in <source>, <domain>, <virtual-mta>, "

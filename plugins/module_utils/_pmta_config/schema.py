@@ -665,6 +665,15 @@ def lookup(name, scope):
     return by_scope.get(scope)
 
 
+def cite(section):
+    """A guide reference for messages: ``§3.3.10.74``, ``later guide §3.3.1.15`` or ``not in the guide``."""
+    if section.startswith("b"):
+        return "later guide §" + section[1:]
+    if section[:1].isdigit():
+        return "§" + section
+    return "not in the guide"
+
+
 def scopes_of(name):
     by_scope = DIRECTIVES.get(name)
     return sorted(by_scope) if by_scope else []
