@@ -557,7 +557,8 @@ class _Linter:
         if self.fragment:
             return
         run_as_root = root.directives("run-as-root")
-        if not run_as_root:
+        # Unset may mean "set in a file we did not read": only judge what we saw.
+        if not run_as_root and not self.unfollowed:
             self.warnings.append(
                 Finding(
                     root.file,
@@ -576,7 +577,7 @@ class _Linter:
                 "run-as-root",
             )
         ports = root.directives("http-mgmt-port")
-        if ports and ports[-1].value not in ("0", "") and not access:
+        if ports and ports[-1].value not in ("0", "") and not access and not self.unfollowed:
             self.warning(
                 ports[-1],
                 "http-mgmt-port %s is open but no http-access is set" % ports[-1].value,

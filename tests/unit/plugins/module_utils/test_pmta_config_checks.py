@@ -364,12 +364,15 @@ def test_run_as_root():
     assert [(f.line, f.code) for f in result.warnings] == [(1, "run-as-root")]
     assert lint_text("run-as-root false\n").warnings == []
     assert lint_text("postmaster a@example.com\n", fragment=True).warnings == []
+    # It may be set in an included file that was not read: no guess.
+    assert lint_text("include /etc/pmta/conf.d/startup.conf\n").warnings == []
 
 
 def test_http_mgmt_port_without_http_access():
     assert only("http-mgmt-port 8080\n").code == "http-mgmt-open"
     assert found("http-mgmt-port 0\n") == []
     assert found("http-mgmt-port 8080\nhttp-access 127.0.0.1 admin\n") == []
+    assert found("http-mgmt-port 8080\ninclude /etc/pmta/conf.d/http.conf\n") == []
 
 
 # ---------------------------------------------------------------- deprecated and legacy
