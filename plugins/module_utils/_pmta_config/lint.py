@@ -569,7 +569,7 @@ class _Linter:
                     "warning",
                 )
             )
-        elif run_as_root[-1].value.lower() in _TRUE:
+        elif run_as_root and run_as_root[-1].value.lower() in _TRUE:
             self.warning(
                 run_as_root[-1],
                 "run-as-root yes runs the daemon as root",
