@@ -33,6 +33,7 @@ import email.utils
 import glob
 import gzip
 import ipaddress
+import operator
 import os
 import sys
 
@@ -142,6 +143,13 @@ class _Key:
         self.domains = {}
 
 
+def _getter(indexes):
+    """One C call that returns the fields at ``indexes`` ("" for a missing column)."""
+    if all(index >= 0 for index in indexes):
+        return operator.itemgetter(*indexes)
+    return lambda row: tuple(row[index] if index >= 0 else "" for index in indexes)
+
+
 def _as_dict(counts):
     return {name: counts[index] for index, name in enumerate(COUNTER_KEYS)}
 
@@ -175,6 +183,7 @@ class AcctStats:
         self._since_text = {}
         self._domain_cache = {}
         self._mx_cache = {}
+        self._last_since = (None, "")  # (UTC offset text, since in that offset) of the last ISO time seen
 
     # -------------------------------------------------------------- time filter
     def _is_before_since(self, time_text):
@@ -192,6 +201,7 @@ class AcctStats:
             else:
                 return parsed < self.since
             prefix = self._since_text[offset]
+        self._last_since = (offset, prefix)
         return time_text[:19] < prefix
 
     # -------------------------------------------------------------- files
@@ -273,7 +283,9 @@ class AcctStats:
         last_time = self.last_time or ""
         previous_time = None
         previous_before = False
-        rows = used = corrupt = old = filtered = 0
+        since_offset, since_prefix = self._last_since
+        # every data row ends as exactly one of these; their sum is the row count
+        used = corrupt = old = filtered = ignored_rows = 0
         width = state["width"]
         columns = state["columns"]
 
@@ -283,6 +295,7 @@ class AcctStats:
         i_time, i_rcpt, i_ip, i_vmta, i_cat, i_diag, i_mta, i_queue = (
             column("timeLogged"), column("rcpt"), column("dlvSourceIp"), column("vmta"), column("bounceCat"),
             column("dsnDiag"), column("dsnMta"), column("queue"))
+        fields = _getter((i_time, i_ip, i_vmta, i_rcpt))
         try:
             for row in reader:
                 if len(row) != width:
@@ -295,9 +308,9 @@ class AcctStats:
                         i_time, i_rcpt, i_ip, i_vmta, i_cat, i_diag, i_mta, i_queue = (
                             column("timeLogged"), column("rcpt"), column("dlvSourceIp"), column("vmta"),
                             column("bounceCat"), column("dsnDiag"), column("dsnMta"), column("queue"))
+                        fields = _getter((i_time, i_ip, i_vmta, i_rcpt))
                         previous_time = None
                         continue
-                    rows += 1
                     corrupt += 1
                     continue
                 kind = row[0]
@@ -310,20 +323,24 @@ class AcctStats:
                     i_time, i_rcpt, i_ip, i_vmta, i_cat, i_diag, i_mta, i_queue = (
                         column("timeLogged"), column("rcpt"), column("dlvSourceIp"), column("vmta"),
                         column("bounceCat"), column("dsnDiag"), column("dsnMta"), column("queue"))
+                    fields = _getter((i_time, i_ip, i_vmta, i_rcpt))
                     previous_time = None
                     continue
                 else:
-                    rows += 1
+                    ignored_rows += 1
                     ignored[kind] = ignored.get(kind, 0) + 1
                     continue
-                rows += 1
-                time_text = row[i_time] if i_time >= 0 else ""
+                time_text, ip, vmta, raw = fields(row)
                 if time_text != previous_time:
                     if since is not None:
-                        before = before_since(time_text)
-                        if before is None:
-                            corrupt += 1
-                            continue
+                        if time_text[19:] == since_offset:
+                            before = time_text[:19] < since_prefix
+                        else:
+                            before = before_since(time_text)
+                            if before is None:
+                                corrupt += 1
+                                continue
+                            since_offset, since_prefix = self._last_since
                         previous_before = before
                     previous_time = time_text
                     if not previous_before and time_text:
@@ -334,8 +351,6 @@ class AcctStats:
                 if previous_before:
                     old += 1
                     continue
-                ip = row[i_ip] if i_ip >= 0 else ""
-                vmta = row[i_vmta] if i_vmta >= 0 else ""
                 if ips_filter is not None and ip not in ips_filter:
                     filtered += 1
                     continue
@@ -345,7 +360,6 @@ class AcctStats:
                 if kind == "tq":
                     raw = row[i_queue].split("/", 1)[0] if i_queue >= 0 else ""
                 else:
-                    raw = row[i_rcpt] if i_rcpt >= 0 else ""
                     raw = raw[raw.rfind("@") + 1:]
                 cached = domain_cache.get(raw)
                 if cached is None:
@@ -399,7 +413,7 @@ class AcctStats:
                         tally[domain] = seen + 1
                 used += 1
         finally:
-            totals["rows"] += rows
+            totals["rows"] += used + corrupt + old + filtered + ignored_rows
             totals["used"] += used
             totals["corrupt"] += corrupt
             totals["old"] += old
