@@ -465,6 +465,12 @@ def test_valid_fleet_config_has_no_findings():
     assert len(result.tree.blocks("virtual-mta")) == 18
 
 
+def test_valid_single_file_config_has_no_findings():
+    result = lint_path(str(FIXTURES / "valid" / "single-file.config"))
+    assert result.errors == [] and result.warnings == []
+    assert len(result.tree.blocks("acct-file")) == 2
+
+
 def test_fleet_config_without_its_includes_warns_instead_of_failing():
     root = FIXTURES / "valid" / "fleet"
     result = lint_text((root / "etc/pmta/config").read_text())
