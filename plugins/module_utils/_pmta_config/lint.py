@@ -531,6 +531,14 @@ class _Linter:
                     % _WIDE_V4_PREFIX,
                     "open-relay",
                 )
+        for directive in root.directives("relay-domain"):
+            if directive.value.strip() in ("*", "[*.]*", "*.*"):
+                self.error(
+                    directive,
+                    "relay-domain %s lets any host relay to any domain (open relay)" % directive.value.strip(),
+                    "list only the domains you receive mail for, e.g. relay-domain bounces.example.com (§3.3.1.32.2)",
+                    "open-relay",
+                )
         access = root.directives("http-access")
         for directive in access:
             parts = directive.value.split()

@@ -351,6 +351,11 @@ def test_global_always_allow_relaying_yes_is_an_open_relay():
     assert found("always-allow-relaying no\n") == []
 
 
+def test_relay_domain_wildcard_is_an_open_relay():
+    assert only("relay-domain *\n").code == "open-relay"
+    assert found("relay-domain bounces.example.com\nrelay-domain [*.]example.org\n") == []
+
+
 def test_http_access_levels():
     assert only("http-access 0/0 admin\n").code == "http-access-open"
     assert only("http-access 0/0 operator\n").severity == "warning"
