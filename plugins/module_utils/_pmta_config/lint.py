@@ -50,6 +50,11 @@ _WIDE_V4_PREFIX = 24
 _WIDE_V6_PREFIX = 64
 
 
+def _reroutes(limits):
+    """True when a max-cold-virtual-mta-msg list moves any message (0/d, the default, moves none)."""
+    return any(item.strip().split("/", 1)[0] not in ("0", "", '""') for item in limits.split(","))
+
+
 def _where(scope):
     return _SCOPE_WORDS.get(scope, "<%s>" % scope)
 
@@ -290,8 +295,8 @@ class _Linter:
     def _facts(self, node, parent):
         name = node.name
         value = node.value
-        if not value:
-            return
+        if not value or value == '""':
+            return  # "" clears an inherited value: it names nothing
         if name == "virtual-mta" and parent.tag == "virtual-mta-pool":
             self.references.append(("vmta", value, node, parent))
         elif name in _VMTA_REFERENCES:
@@ -473,6 +478,8 @@ class _Linter:
                 continue
             for domain in block.blocks("domain"):
                 for directive in domain.directives("max-cold-virtual-mta-msg"):
+                    if not _reroutes(directive.value):
+                        continue
                     self.warning(
                         directive,
                         "max-cold-virtual-mta-msg has no effect: <virtual-mta %s> has no cold-virtual-mta" % block.arg,
@@ -482,6 +489,8 @@ class _Linter:
         if not any(has_cold.values()) and not self.fragment:
             for domain in root.blocks("domain"):
                 for directive in domain.directives("max-cold-virtual-mta-msg"):
+                    if not _reroutes(directive.value):
+                        continue
                     self.warning(
                         directive,
                         "max-cold-virtual-mta-msg has no effect: no vMTA has a cold-virtual-mta",

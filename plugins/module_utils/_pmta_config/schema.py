@@ -368,7 +368,7 @@ max-smtp-data-volume-rate          virtual-mta,virtual-mta-pool  volume-rate   -
 cold-virtual-mta                   virtual-mta            name                 rep      3.3.12.4
 domain-key                         virtual-mta,virtual-mta-pool,domain-key-list  domain-key  rep  3.3.12.6
 include-headers-from               virtual-mta,virtual-mta-pool  path          -        3.3.12.7
-max-smtp-out                       virtual-mta,virtual-mta-pool  int           -        3.3.12.8
+max-smtp-out                       virtual-mta,virtual-mta-pool  int-or:unlimited  -    3.3.12.8
 rewrite-list                       virtual-mta,virtual-mta-pool,source  name   -        3.3.12.9
 include                            virtual-mta            path                 rep      3.3.12.10
 virtual-mta                        virtual-mta-pool       name                 rep      3.3.13.1

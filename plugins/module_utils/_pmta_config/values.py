@@ -20,6 +20,7 @@ _BOOL = frozenset({"yes", "no", "true", "false"})
 _TIME = re.compile(r"(?:\d+[wdhms])+\Z|\d+\Z", re.I)
 _RATE_UNIT = r"(?:d|day|h|hr|m|min|s|sec)"
 _RATE = re.compile(r"(?:unlimited|0|[1-9]\d*/(?:\d+)?" + _RATE_UNIT + r")\Z", re.I)
+_ZERO_RATE = re.compile(r"0/(?:\d+)?" + _RATE_UNIT + r"\Z", re.I)  # "0/d": the default daily cold-vMTA limit
 _VOLUME_RATE = re.compile(r"(?:unlimited|0|[1-9]\d*[bkmgt]?/(?:\d+)?" + _RATE_UNIT + r")\Z", re.I)
 _SIZE = re.compile(r"\d+[bkmgt]\Z", re.I)
 _IPV4_SHORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,3}\Z")
@@ -157,7 +158,7 @@ def _check_rate(value):
 def _check_rate_list(value):
     for item in value.split(","):
         item = item.strip()
-        if not _RATE.match(item):
+        if not _RATE.match(item) and not _ZERO_RATE.match(item):
             return _bad("invalid rate %r in the list" % item, "use a comma list of daily limits such as 50/d,100/d")
     return None
 
