@@ -48,6 +48,10 @@ def main(argv: list[str]) -> int:
     p = sub.add_parser("ssh", help="open a shell (or run a command) on a bench host")
     p.add_argument("name")
     p.add_argument("remote", nargs=argparse.REMAINDER)
+    p = sub.add_parser("lab-up", help="start the hosts of an inventory (ansible-inventory --list JSON)")
+    p.add_argument("inventory_json")
+    p.add_argument("--prefix", default="lab-", help="bench host name = PREFIX + inventory name")
+    p.add_argument("--group", default="pmta_fleet")
     p = sub.add_parser("_supervise")
     p.add_argument("name")
     args = parser.parse_args(argv)
@@ -96,9 +100,49 @@ def _dispatch(args) -> int:
         import os
         cmd = tb_hosts.ssh_command(state, *args.remote)
         os.execvp(cmd[0], cmd)
+    elif args.command == "lab-up":
+        inventory = json.loads(Path(args.inventory_json).read_text())
+        specs = lab_specs(inventory, args.group, args.prefix)
+        states = tb_hosts.up_many(specs)
+        print(json.dumps([tb_hosts.instance_config(s) for s in states], indent=2))
     elif args.command == "_supervise":
         return tb_hosts.supervise(args.name)
     return 0
+
+
+def lab_specs(inventory: dict, group: str, prefix: str) -> list[dict]:
+    """Bench hosts for every host of GROUP: address = ansible_host, extra addresses = its vMTA IPs."""
+    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    names = _group_hosts(inventory, group)
+    if not names:
+        raise tb_hosts.BenchError(f"the inventory has no hosts in group {group!r}")
+    specs = []
+    for name in names:
+        hv = hostvars.get(name, {})
+        extra = hv.get("testbed_extra_addresses")
+        if extra is None:
+            extra = []
+            for var in ("powermta_vmtas", "powermta_group_vmtas", "powermta_host_vmtas"):
+                for vmta in hv.get(var) or []:
+                    ip = vmta.get("ip") if isinstance(vmta, dict) else None
+                    if isinstance(ip, str) and "{" not in ip and ip not in extra:
+                        extra.append(ip)
+        if not hv.get("ansible_host"):
+            raise tb_hosts.BenchError(f"inventory host {name}: set ansible_host to its bench address (198.19.0.x)")
+        specs.append({
+            "name": prefix + name, "hostname": name, "kind": hv.get("testbed_kind", "nspawn"),
+            "address": hv["ansible_host"], "extra_addresses": extra,
+            "loop_disks": hv.get("testbed_loop_disks") or [],
+        })
+    return specs
+
+
+def _group_hosts(inventory: dict, group: str) -> list[str]:
+    entry = inventory.get(group, {})
+    hosts = list(entry.get("hosts", []))
+    for child in entry.get("children", []):
+        hosts += [h for h in _group_hosts(inventory, child) if h not in hosts]
+    return hosts
 
 
 def _print_states(states: list[dict], as_json: bool) -> None:

@@ -95,7 +95,10 @@ def normalize_spec(spec: dict) -> dict:
     kind = spec.get("kind", "nspawn")
     if kind not in ("nspawn", "qemu"):
         raise BenchError(f"{name}: kind must be 'nspawn' or 'qemu', not {kind!r}")
-    out = {"name": name, "kind": kind, "memory_mb": int(spec.get("memory_mb") or 1024)}
+    hostname = str(spec.get("hostname") or name)
+    if not NAME_RE.match(hostname):
+        raise BenchError(f"{name}: hostname {hostname!r} must be a simple lowercase host name")
+    out = {"name": name, "kind": kind, "hostname": hostname, "memory_mb": int(spec.get("memory_mb") or 1024)}
     nvme = spec.get("nvme_disks") or []
     loops = spec.get("loop_disks") or []
     extra = spec.get("extra_addresses") or []
@@ -225,7 +228,7 @@ def _start_nspawn(state: dict, image: Path) -> None:
     root = hdir / "root"
     run(["mount", "-t", "overlay", "overlay", "-o",
          f"lowerdir={image / 'rootfs'},upperdir={hdir / 'upper'},workdir={hdir / 'work'}", str(root)])
-    (root / "etc/hostname").write_text(name + "\n")
+    (root / "etc/hostname").write_text(state["hostname"] + "\n")
     run(["ip", "netns", "add", ns])
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "host0", "netns", ns])
     run(["ip", "addr", "add", f"{state['gateway']}/30", "dev", veth])
@@ -246,7 +249,7 @@ def _start_nspawn(state: dict, image: Path) -> None:
         disk["device"] = dev
         binds.append(f"--bind={dev}:/dev/{disk['name']}")
     cmd = [
-        "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--machine", name,
+        "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--machine", state["hostname"],
         "-D", str(root), f"--network-namespace-path=/run/netns/{ns}", "--console=passive",
         "--resolv-conf=off", "--timezone=off", "--link-journal=no", *binds,
     ]
@@ -300,7 +303,7 @@ def _start_qemu(state: dict, image: Path) -> None:
         "-smp", "2", "-m", str(state["memory_mb"]), "-nodefaults", "-display", "none",
         "-serial", f"file:{hdir / 'console.log'}", "-pidfile", str(hdir / "qemu.pid"),
         "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
-        "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname={name} quiet",
+        "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname={state['hostname']} quiet",
         "-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe",
         "-netdev", f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{state['port']}-:22",
         "-device", "virtio-net-pci,netdev=net0",
@@ -481,8 +484,8 @@ def down(name: str, quiet: bool = False) -> None:
         subprocess.run(["losetup", "-d", dev], check=False)
     if netns_exists(netns_name(name)):
         subprocess.run(["ip", "netns", "del", netns_name(name)], check=False)
-    if link_exists(veth_name(name)):
-        subprocess.run(["ip", "link", "del", veth_name(name)], check=False)
+    if link_exists(veth_name(name)):  # usually gone with its namespace already
+        subprocess.run(["ip", "link", "del", veth_name(name)], check=False, capture_output=True)
     if hdir.exists():
         if host_mounts(name):
             raise BenchError(f"{name}: {host_mounts(name)} still mounted; not removing {hdir}")

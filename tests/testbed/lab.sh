@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The local lab: bench hosts for inventories/lab (group pmta_fleet), the bench's BIND 9,
+# then site.yml against it.
+#   tests/testbed/lab.sh up     boot (or re-boot) the lab and run site.yml
+#   tests/testbed/lab.sh down   remove all of it
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=$ROOT/.venv/bin
+export PATH=$BIN:$PATH
+export ANSIBLE_CONFIG=$ROOT/ansible.cfg
+INVENTORY=${LAB_INVENTORY:-inventories/lab}
+STATE=${MAILOPS_TESTBED_STATE:-/var/lib/mailops-testbed}
+LAB=$STATE/lab
+PREFIX=lab-
+TESTBED=(python3 tests/testbed/testbed.py)
+BIND=tests/testbed/bind9.py
+
+lab_hosts() {  # bench names of the lab's hosts: recorded ones and the inventory's
+  { cat "$LAB/hosts.txt" 2>/dev/null || true
+    "$BIN/ansible-inventory" -i "$INVENTORY" --list 2>/dev/null \
+      | python3 -c 'import json,sys; d=json.load(sys.stdin); print("\n".join(d.get("pmta_fleet",{}).get("hosts",[])))' \
+      | sed "s/^/$PREFIX/" || true
+  } | sort -u | grep -v '^$' || true
+}
+
+down() {
+  if [ -f "$BIND" ] && [ -d "$LAB/bind" ]; then
+    python3 "$BIND" stop --dir "$LAB/bind" || true
+  fi
+  mapfile -t hosts < <(lab_hosts)
+  if [ ${#hosts[@]} -gt 0 ]; then
+    "${TESTBED[@]}" down "${hosts[@]}"
+  fi
+  rm -rf "$LAB"
+  echo "lab: removed"
+}
+
+up() {
+  local start=$SECONDS
+  mkdir -p "$LAB"
+  "$BIN/ansible-inventory" -i "$INVENTORY" --list > "$LAB/inventory.json"
+  echo "=== lab: starting bench hosts for $INVENTORY (group pmta_fleet)"
+  "${TESTBED[@]}" lab-up "$LAB/inventory.json" --prefix "$PREFIX" > "$LAB/hosts.json"
+  python3 -c 'import json,sys; print("\n".join(h["instance"] for h in json.load(open(sys.argv[1]))))' \
+    "$LAB/hosts.json" > "$LAB/hosts.txt"
+
+  if [ -f "$BIND" ]; then
+    echo "=== lab: starting BIND 9 (DNS server for the lab's zones)"
+    python3 "$BIND" stop --dir "$LAB/bind" >/dev/null 2>&1 || true
+    python3 "$BIND" start --dir "$LAB/bind"
+  else
+    echo "=== lab: $BIND not there yet: no BIND 9 in this lab"
+  fi
+
+  echo "=== lab: ansible-playbook site.yml -i $INVENTORY"
+  "$BIN/ansible-playbook" site.yml -i "$INVENTORY"
+
+  echo
+  echo "=== lab: built in $((SECONDS - start)) s"
+  echo "Hosts (bench name, kind, state, SSH address, vMTA addresses):"
+  "${TESTBED[@]}" list | grep "^$PREFIX" || true
+  if [ -f "$LAB/bind/connection.json" ]; then
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("BIND 9: %(server)s port %(port)s, TSIG key %(key_name)s (%(key_algorithm)s)" % c)' \
+      "$LAB/bind/connection.json"
+  fi
+  echo "Log in: tests/testbed/testbed.py ssh ${PREFIX}pmta1    Remove: make lab-down"
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
