@@ -1,6 +1,13 @@
 """The PowerMTA config parser: blocks, comments, line numbers, includes."""
 
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import Block, Directive, parse_text
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import (
+    Block,
+    Directive,
+    lint_text,
+    parse_text,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def codes(root):
@@ -162,3 +169,61 @@ def test_to_dict_round_trips_structure():
         "file": "/etc/pmta/config",
         "line": 2,
     }
+
+
+# ---------------------------------------------------------------- robustness
+
+
+TOKENS = st.sampled_from(
+    [
+        "<",
+        ">",
+        "</",
+        "/",
+        "#",
+        " ",
+        "\t",
+        "\n",
+        "$",
+        ",",
+        '"',
+        "=",
+        ":",
+        "*",
+        "[",
+        "]",
+        "{",
+        "}",
+        "domain",
+        "virtual-mta",
+        "virtual-mta-pool",
+        "source",
+        "smtp-pattern-list",
+        "bounce-category-patterns",
+        "max-smtp-out",
+        "reply",
+        "include",
+        "domain-key",
+        "smtp-source-host",
+        "always-allow-relaying",
+        "http-access",
+        "0/0",
+        "192.0.2.1",
+        "yes",
+        "10m",
+        "500/h",
+        "x",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TOKENS, max_size=80))
+def test_any_text_lints_without_crashing(tokens):
+    text = "".join(tokens)
+    result = lint_text(text)
+    lines = text.count("\n") + 1
+    for finding in result.errors + result.warnings:
+        assert 0 <= finding.line <= lines
+        assert finding.message and finding.code and finding.severity in ("error", "warning")
