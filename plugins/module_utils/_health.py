@@ -406,12 +406,18 @@ def evaluate_acct_age(path, age_seconds, error, traffic_last_hour_out, threshold
     if age_seconds is None:
         if traffic_last_hour_out == 0:
             return CheckResult("acct_age", OK, "accounting %s absent, no outbound traffic in the last hour" % path)
+        if traffic_last_hour_out is None:
+            return CheckResult("acct_age", UNKNOWN, "accounting %s: %s (traffic unknown)" % (path, error))
         return CheckResult("acct_age", WARNING, "accounting %s: %s" % (path, error))
     age = max(0, int(age_seconds))
     if traffic_last_hour_out == 0:
         return CheckResult("acct_age", OK, "accounting last written %ds ago (no outbound traffic in the last hour)"
                            % age, age, warning, critical, minimum=0, unit="s")
     state = _threshold_state(age, warning, critical)
+    if traffic_last_hour_out is None and state != OK:
+        # without the status we cannot tell a quiet PowerMTA from broken accounting
+        return CheckResult("acct_age", UNKNOWN, "accounting last written %ds ago (traffic unknown)" % age,
+                           age, warning, critical, minimum=0, unit="s")
     message = "accounting last written %ds ago" % age
     if state != OK:
         message += " while PowerMTA delivered mail in the last hour"

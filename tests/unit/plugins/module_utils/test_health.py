@@ -190,6 +190,10 @@ def test_acct_age_only_alarms_while_mail_flows():
     assert busy.perfdata() == "acct_age=4000s;900;3600;0"
     missing = health.evaluate_acct_age("/var/log/pmta/acct.csv", None, "No such file", 50, THRESHOLDS)
     assert missing.state == health.WARNING
+    # status unreachable: a quiet host and broken accounting look the same
+    assert health.evaluate_acct_age("/x", None, "No such file", None, THRESHOLDS).state == health.UNKNOWN
+    assert health.evaluate_acct_age("/x", 4000, None, None, THRESHOLDS).state == health.UNKNOWN
+    assert health.evaluate_acct_age("/x", 10, None, None, THRESHOLDS).state == health.OK
 
 
 def test_threshold_validation_names_the_option():

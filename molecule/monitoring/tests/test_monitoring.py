@@ -1,0 +1,143 @@
+"""The monitoring role on a bench host running the PowerMTA TEST DOUBLE."""
+
+import json
+import re
+
+import pytest
+
+CHECK = "/usr/local/lib/nagios/plugins/check_pmta"
+COLLECTOR = "/usr/local/sbin/pmta-metrics-collector"
+TEXTFILE = "/var/lib/prometheus/node-exporter/pmta.prom"
+QUEUE_HOOK = "/etc/pmta/TEST-DOUBLE-queue.json"
+PERF_RE = re.compile(r"^('[^']+'|[^ '=]+)=(-?[0-9.]+)([a-zA-Z%]*)(;(-?[0-9.]*)){0,4}$")
+
+
+def check(host, *args):
+    result = host.run(" ".join([CHECK, *args]))
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout + result.stderr
+    return result.rc, lines[0]
+
+
+def perfdata(line):
+    assert " | " in line, line
+    items = line.split(" | ", 1)[1].split()
+    for item in items:
+        assert PERF_RE.match(item), item
+    return {item.split("=")[0]: item.split("=")[1] for item in items}
+
+
+def samples(text):
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            found[key] = float(value)
+    return found
+
+
+@pytest.fixture
+def queue_hook(host):
+    def write(document):
+        host.run("cat > %s <<'EOF'\n%s\nEOF" % (QUEUE_HOOK, json.dumps(document)))
+
+    yield write
+    host.run("rm -f %s" % QUEUE_HOOK)
+
+
+def test_ok_on_a_healthy_host(host):
+    rc, line = check(host)
+    assert rc == 0, line
+    assert line.startswith("PMTA OK - service pmta active; service pmtahttp active")
+    perf = perfdata(line)
+    assert perf["queued_recipients"].startswith("0;50000;200000")
+    assert "backoff_queues" in perf and "license_days" in perf and "spool_free_pct" in perf
+
+
+def test_json_output_for_zabbix(host):
+    result = host.run(CHECK + " --json")
+    document = json.loads(result.stdout)
+    assert result.rc == 0 and document["state"] == "OK"
+    assert {c["name"] for c in document["checks"]} >= {"service_pmta", "http_status", "queued_recipients"}
+
+
+def test_warning_then_critical_on_a_deep_queue(host, queue_hook):
+    queue_hook({"smtp": {"rcp": 60000, "dom": 12, "kb": 9000}, "queues": []})
+    rc, line = check(host)
+    assert rc == 1 and "60000 recipients queued (warning at 50000)" in line, line
+    queue_hook({"smtp": {"rcp": 250000, "dom": 12, "kb": 900000},
+                "queues": [{"name": "gmail.com/mk-eu-01", "rcp": 200000, "mode": "backoff"},
+                           {"name": "yahoo.com/mk-eu-01", "rcp": 50000, "mode": "normal"}]})
+    rc, line = check(host)
+    assert rc == 2, line
+    assert "250000 recipients queued (critical at 200000)" in line
+    assert "1 queue in backoff (gmail.com/mk-eu-01)" in line
+    assert perfdata(line)["queued_recipients"].startswith("250000;")
+
+
+def test_critical_when_pmta_is_stopped(host):
+    host.run("systemctl stop pmta")
+    try:
+        rc, line = check(host)
+        assert rc == 2 and "service pmta is inactive" in line, line
+    finally:
+        host.run("systemctl start pmta")
+    host.run("for i in $(seq 20); do " + CHECK + " >/dev/null && break; sleep 1; done")
+    assert check(host)[0] == 0
+
+
+def test_unknown_when_the_status_endpoint_is_unreachable(host):
+    rc, line = check(host, "--url", "http://127.0.0.1:1/status?format=json")
+    assert rc == 3 and "status endpoint unreachable" in line, line
+
+
+def test_status_endpoint_is_loopback_only(host):
+    address = host.ansible.get_variables()["ansible_host"]
+    local = host.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/status?format=json")
+    remote = host.run("curl -s -o /dev/null -w '%%{http_code}' --max-time 5 http://%s:8080/status?format=json"
+                      % address)
+    assert local.stdout == "200"
+    assert remote.stdout != "200"
+
+
+def test_timer_and_node_exporter_serve_the_metrics(host):
+    assert host.service("pmta-metrics.timer").is_running
+    assert host.service("pmta-metrics.timer").is_enabled
+    assert host.file(TEXTFILE).mode == 0o644
+    host.run("for i in $(seq 20); do curl -sf http://127.0.0.1:9100/metrics | grep -q '^pmta_status_up' && break;"
+             " sleep 1; done")
+    exported = samples(host.check_output("curl -sf http://127.0.0.1:9100/metrics | grep '^pmta_'"))
+    assert exported["pmta_status_up"] == 1
+    assert exported["pmta_health_state"] == 0
+    assert exported['pmta_service_active{unit="pmta"}'] == 1
+    assert "pmta_queued_recipients" in exported
+    assert exported["pmta_license_days_remaining"] > 1000
+
+
+def test_accounting_counters_follow_injected_mail(host):
+    def delivered():
+        host.check_output(COLLECTOR)
+        values = samples(host.file(TEXTFILE).content_string)
+        return sum(v for k, v in values.items()
+                   if k.startswith("pmta_acct_records_total{") and 'outcome="delivered"' in k)
+
+    before = delivered()
+    host.check_output(
+        "python3 -c \"import smtplib; s = smtplib.SMTP('127.0.0.1', 25, timeout=10); "
+        "s.sendmail('news@example.com', ['a@gmail.com', 'b@example.org'], "
+        "'Subject: metrics test\\r\\n\\r\\nhello\\r\\n'); s.quit()\"")
+    after = delivered()
+    assert after == before + 2
+    values = samples(host.file(TEXTFILE).content_string)
+    assert any('isp="gmail"' in k for k in values if k.startswith("pmta_acct_records_total{"))
+    # the next run without new mail keeps the counter
+    assert delivered() == after
+
+
+def test_files_and_modes(host):
+    assert host.file("/etc/mailops-powermta/metrics.json").mode == 0o640
+    assert host.file("/etc/mailops-powermta/check_pmta.json").mode == 0o644
+    assert host.file("/var/lib/mailops-powermta").mode == 0o750
+    assert host.file(CHECK).mode == 0o755
+    settings = json.loads(host.file("/etc/mailops-powermta/check_pmta.json").content_string)
+    assert settings["status_url"] == "http://127.0.0.1:8080/status?format=json"
