@@ -40,7 +40,7 @@ SCHEMA_VERSION = 1
 TLS_MODES = ("starttls", "tls", "none")
 CSV_FIELDS = (
     "injector", "id", "node", "host", "port", "username", "password", "tls", "x_virtual_mta", "kind",
-    "weight", "daily_capacity", "ips_total", "ips_warming", "ips_paused",
+    "weight", "daily_capacity", "hourly_capacity", "ips_total", "ips_warming", "ips_paused",
 )
 
 
@@ -218,6 +218,8 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
                     "x_virtual_mta": target,
                     "kind": kind,
                     "daily_capacity": sum(m["daily_capacity"] for m in members),
+                    # per-node hourly cap for injectors that limit by the hour (Mumara): the day spread evenly
+                    "hourly_capacity": -(-sum(m["daily_capacity"] for m in members) // 24),
                     "ips_total": len(members),
                     "ips_warming": sum(1 for m in members if m["status"] == "warming"),
                     "ips_paused": sum(1 for m in members if m["status"] == "paused"),

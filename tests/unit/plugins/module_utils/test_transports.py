@@ -110,6 +110,7 @@ def test_weights_use_capacity_warm_full_rate_and_explicit_capacity():
     transports_ = by_id(build()["mumara"])
     # transactional: tx-01 warm at full rate (2 ISP groups x 10000), tx-02 declares 60000
     assert transports_["mumara/pmta1/transactional"]["daily_capacity"] == 20000
+    assert transports_["mumara/pmta1/transactional"]["hourly_capacity"] == 834  # 20000 / 24 rounded up
     assert transports_["mumara/pmta2/transactional"]["daily_capacity"] == 60000
     assert transports_["mumara/pmta1/transactional"]["weight"] == 25
     assert transports_["mumara/pmta2/transactional"]["weight"] == 75
