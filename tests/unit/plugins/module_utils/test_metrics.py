@@ -264,3 +264,18 @@ def test_collector_rejects_unknown_settings(tmp_path, capsys):
     (tmp_path / "metrics.json").write_text(json.dumps({"outptu": "/tmp/x"}))
     assert metrics.collector_main(["--config", str(tmp_path / "metrics.json")]) == 2
     assert "unknown keys outptu" in capsys.readouterr().err
+
+
+def test_dashboard_and_docs_only_use_metrics_the_collector_writes():
+    import pathlib
+
+    root = pathlib.Path(__file__).parents[4]
+    written = set(re.findall(r'"(pmta_[a-z_]+)"', pathlib.Path(metrics.__file__).read_text()))
+    dashboard = json.loads((root / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    used = {name for expr in exprs for name in re.findall(r"pmta_[a-z_]+", expr)}
+    assert used and used <= written, used - written
+    documented = set(re.findall(r"`(pmta_[a-z_]+)`", (root / "docs" / "monitoring.md").read_text()))
+    assert documented <= written, documented - written
+    assert written <= documented | {"pmta_test"}, written - documented
