@@ -341,8 +341,10 @@ def test_a_step_within_min_interval_replays_the_previous_plan():
                  now="2026-05-02T06:30:00Z", min_interval_hours=1)
     assert again["skipped"] is True
     assert again["state"] == first["state"]
-    strip = [{k: v for k, v in d.items() if k not in ("observed", "previous_stage")} for d in first["decisions"]]
-    assert [{k: v for k, v in d.items() if k not in ("observed", "previous_stage")} for d in again["decisions"]] == strip
+    def strip(decisions):
+        return [{k: v for k, v in d.items() if k not in ("observed", "previous_stage")} for d in decisions]
+
+    assert strip(again["decisions"]) == strip(first["decisions"])
     later = step(first["state"], {}, now="2026-05-02T07:00:00Z", min_interval_hours=1)
     assert later["skipped"] is False
 
