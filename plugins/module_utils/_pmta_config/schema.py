@@ -302,7 +302,7 @@ retry-upon-new-mail                domain                 bool                 -
 pix-bug-workaround                 domain                 bool                 -        3.3.10.86
 route                              domain                 string               dep      3.3.10.87
 default-smtp-port                  domain                 port                 -        3.3.10.88
-smtp-hosts                         domain                 string               -        3.3.10.89
+smtp-hosts                         domain                 smtp-hosts           -        3.3.10.89
 smtp-pattern-list                  domain                 name                 -        3.3.10.90
 assume-delivery-upon-data-termination-timeout domain      bool                 -        3.3.10.91
 disable-mx-rollup                  domain                 bool                 -        3.3.10.92

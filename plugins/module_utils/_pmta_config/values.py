@@ -424,6 +424,36 @@ def _words_checker(low, high):
     return check
 
 
+def _check_smtp_hosts(value):
+    """``h1, h2; [192.0.2.1]:2525; last.example`` or ``lookup-mx:example.com`` (§3.3.10.89)."""
+    for level in value.split(";"):
+        for item in level.split(","):
+            item = item.strip()
+            if not item:
+                return _bad("empty host in %r" % value, "separate hosts with , (same preference) or ; (next one)")
+            if item.lower().startswith("lookup-mx:"):
+                if not _HOSTNAME.match(item[10:]):
+                    return _bad("invalid domain in %r" % item, "write lookup-mx:example.com")
+                continue
+            host, port = item, ""
+            if item.startswith("["):
+                close = item.find("]")
+                if close < 0:
+                    return _bad("unclosed [ in %r" % item, "write [192.0.2.25]:25 or [IPv6:2001:db8::25]")
+                host, port = item[1:close], item[close + 1 :]
+                address = host[5:] if host.lower().startswith("ipv6:") else host
+                if not is_ip_or_cidr(address) or "/" in address:
+                    return _bad("invalid IP address in %r" % item, "write [192.0.2.25] or [IPv6:2001:db8::25]")
+            else:
+                host, _, port = item.partition(":")
+                port = ":" + port if port else ""
+                if not _HOSTNAME.match(host):
+                    return _bad("invalid host %r" % item, "use a host name, [IP] or lookup-mx:DOMAIN")
+            if port and not (port.startswith(":") and port[1:].isdigit() and 0 < int(port[1:]) < 65536):
+                return _bad("invalid port in %r" % item, "write HOST:PORT, e.g. [192.0.2.25]:2525")
+    return None
+
+
 def _check_mx_limit(value):
     parts = value.split()
     if len(parts) != 2 or not parts[1].isdigit():
@@ -472,6 +502,7 @@ _FIXED = {
     "header-pattern": _check_header_pattern,
     "bool-or-time": _check_bool_or_time,
     "mx-limit": _check_mx_limit,
+    "smtp-hosts": _check_smtp_hosts,
     "mx-rollup": _check_mx_rollup,
     "port": _int_checker(0, 65535),
     "string": _check_string,

@@ -438,6 +438,7 @@ def test_every_domain_directive_lints_clean_with_a_typical_value():
         "port": "25",
         "bool-or-time": "true",
         "words:1-2": "/etc/pmta/c.pem",
+        "smtp-hosts": "[192.0.2.25]:25",
     }
     lines = ["run-as-root no", "<smtp-pattern-list x>", "reply /x/ mode=backoff", "</smtp-pattern-list>"]
     lines += ["<virtual-mta x>", "smtp-source-host 192.0.2.1 x.example.com", "cold-virtual-mta y", "</virtual-mta>"]
@@ -499,6 +500,7 @@ SAMPLES = {
     "words:1-2": "/etc/pmta/tls/x.pem",
     "words:2": "a@example.com b@example.com",
     "words:3": "d header_x-id rcpt",
+    "smtp-hosts": "[192.0.2.25]:25",
 }
 BLOCK_ARGS = {
     "name": "fam",
