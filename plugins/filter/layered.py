@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for layered inventory data."""
@@ -6,7 +5,6 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
 
 

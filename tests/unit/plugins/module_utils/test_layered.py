@@ -1,5 +1,4 @@
 import pytest
-
 from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
 
 
