@@ -243,6 +243,8 @@ def main(argv=None):
     parser.add_argument("--config", default=config_mod.CONFIG)
     parser.add_argument("--control-socket", default=CONTROL_SOCKET)
     args = parser.parse_args(argv)
+    # Log and accounting files are not world-readable (PowerMTA's world-readable defaults to no).
+    os.umask(0o027)
 
     try:
         config = config_mod.load(args.config)
