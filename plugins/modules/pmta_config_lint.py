@@ -182,7 +182,7 @@ def _summary(result, fail_on):
     listed = result.errors + (result.warnings if fail_on == "warning" else [])
     lines = [finding.format() for finding in listed[:MAX_LISTED]]
     if len(listed) > MAX_LISTED:
-        lines.append("... and %d more (see errors and warnings)" % (len(listed) - MAX_LISTED))
+        lines.append("... and %d more (see errors and lint_warnings)" % (len(listed) - MAX_LISTED))
     return "PowerMTA config check failed: %d error(s), %d warning(s):\n%s" % (
         len(result.errors),
         len(result.warnings),
