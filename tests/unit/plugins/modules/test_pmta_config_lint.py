@@ -111,3 +111,11 @@ def test_bad_options_fail_clearly(tmp_path, capsys):
     assert out["failed"] is True and "mutually exclusive" in out["msg"]
     out = run_module({}, capsys)
     assert out["failed"] is True and "one of the following is required" in out["msg"]
+
+
+def test_long_lists_are_cut_in_the_message_but_complete_in_errors(capsys):
+    content = "run-as-root no\n" + "".join("bogus-%d yes\n" % i for i in range(25))
+    out = run_module({"content": content}, capsys)
+    assert out["failed"] is True and len(out["errors"]) == 25
+    assert out["msg"].count("unknown directive bogus-") == 20
+    assert out["msg"].endswith("... and 5 more (see errors and lint_warnings)")
