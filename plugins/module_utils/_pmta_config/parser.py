@@ -153,6 +153,8 @@ class _Parser:
         start_block = block
         fast_names = self.fast_names
         fast_tags = self.fast_tags
+        if text.startswith("\ufeff"):
+            text = text[1:]  # a UTF-8 byte order mark left by some editors
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line[0] == "#":

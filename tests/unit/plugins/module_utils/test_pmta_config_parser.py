@@ -53,6 +53,12 @@ def test_names_are_case_insensitive_and_values_keep_their_case():
     assert root.findings == []
 
 
+def test_crlf_line_ends_and_byte_order_mark():
+    root = parse_text("\ufeffpostmaster a@example.com\r\n<domain *>\r\nmax-smtp-out 5\r\n</domain>\r\n")
+    assert root.findings == []
+    assert root.children[0].name == "postmaster" and root.children[1].children[0].value == "5"
+
+
 def test_hash_starts_a_comment_even_inside_a_value():
     root = parse_text("<smtp-user u>\n    password ## YOUR PASSWORD HERE ##\n</smtp-user>\n")
     assert root.children[0].children[0].value == ""
