@@ -194,9 +194,11 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
     documents = {}
     for index, injector in enumerate(injectors):
         where = _check_injector(injector, index)
-        username = injector.get("username") or injector.get("smtp_user") or injector["name"]
-        password = injector.get("password")
-        if include_passwords:
+        # the powermta role names the <smtp-user> after the injector; auth: false injectors relay by network
+        uses_auth = injector.get("auth", True) not in (False, "false", "no", 0)
+        username = (injector.get("username") or injector.get("smtp_user") or injector["name"]) if uses_auth else None
+        password = injector.get("password") if uses_auth else None
+        if include_passwords and uses_auth:
             _require(password, "%s.password is empty but injector_transports_include_passwords is true: "
                                "set it from the vault" % where)
         transports = []
@@ -229,7 +231,7 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
                      % (where, kind, target, "in that pool" if kind == "pool" else "with that name"))
             for transport, weight in zip(group, _percentages([t["daily_capacity"] for t in group]), strict=True):
                 transport["weight"] = weight
-                if include_passwords:
+                if include_passwords and uses_auth:
                     transport["password"] = password
                 transports.append(transport)
         documents[injector["name"]] = {

@@ -227,3 +227,12 @@ def test_bad_nodes_and_state_are_named():
         build({"version": 99, "ips": {}})
     with pytest.raises(transports.TransportError, match="warm-up schedule"):
         transports.build_transports(INJECTORS, nodes(), schedule={"default": [5, 1]}, isps=ISPS)
+
+
+def test_injector_without_auth_has_no_username_or_password():
+    documents = transports.build_transports([{"name": "relay", "auth": False, "pools": ["marketing"]}], nodes(),
+                                            schedule=SCHEDULE, isps=ISPS, include_passwords=True)
+    document = documents["relay"]
+    jsonschema.validate(document, SCHEMA)
+    assert {t["username"] for t in document["transports"]} == {None}
+    assert all("password" not in t for t in document["transports"])
