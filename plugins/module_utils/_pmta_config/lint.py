@@ -398,6 +398,36 @@ class _Linter:
         self._cold_vmta_checks(root)
         self._pool_overlap()
         self._shared_source_ips()
+        if not self.fragment and not self.unfollowed:
+            self._unreachable_vmtas(root)
+
+    def _unreachable_vmtas(self, root):
+        """A vMTA nothing can route mail to: no pool, default, pattern-list or reroute names it,
+        and no source lets the injector pick it (process-x-virtual-mta, by-smtp-source-ip)."""
+        for source in root.blocks("source"):
+            for directive in source.directives():
+                if directive.name == "process-x-virtual-mta" and directive.value.lower() in _TRUE:
+                    return
+                if directive.name == "default-virtual-mta" and directive.value == "by-smtp-source-ip":
+                    return
+        named = {
+            name
+            for kind, name, _node, scope in self.references
+            if kind in ("vmta", "vmta-or-pool") and (scope is None or scope.tag != "virtual-mta-pool")
+        }
+        via_pool = set()
+        for pool in self.pools.values():
+            if pool.arg in named:
+                via_pool.update(d.value for d in pool.directives("virtual-mta"))
+        for name, block in self.vmtas.items():
+            if name not in named and name not in via_pool:
+                self.warning(
+                    block,
+                    "<virtual-mta %s> is unreachable: nothing routes mail to it" % name,
+                    "name it in default-virtual-mta, a pool or a pattern-list, or set process-x-virtual-mta yes "
+                    "in the injecting <source>",
+                    "unreachable-vmta",
+                )
 
     def _shared_source_ips(self):
         # A backoff/reroute twin on the same IP is a common, deliberate pattern.

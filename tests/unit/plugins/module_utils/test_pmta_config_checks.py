@@ -15,15 +15,17 @@ from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config impo
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "pmta_configs"
 EXPECT = re.compile(r"#\s*expect:\s*(.+)$")
 HEADER = "run-as-root no\n"  # keeps the run-as-root warning out of focused tests
+# Lets injectors pick any vMTA, so the vMTAs of focused tests are not "unreachable".
+TRAILER = "<source 127.0.0.1>\nprocess-x-virtual-mta yes\n</source>\n"
 
 
 def found(text, **kwargs):
-    result = lint_text(HEADER + text, **kwargs)
+    result = lint_text(HEADER + text + TRAILER, **kwargs)
     return [(f.line - 1, f.severity, f.code) for f in result.errors + result.warnings]
 
 
 def only(text, **kwargs):
-    result = lint_text(HEADER + text, **kwargs)
+    result = lint_text(HEADER + text + TRAILER, **kwargs)
     findings = result.errors + result.warnings
     assert len(findings) == 1, findings
     return findings[0]
@@ -169,7 +171,7 @@ def test_repeatable_directives_and_separate_blocks_are_not_duplicates():
 
 
 def test_unbalanced_and_unknown_blocks():
-    assert found("<domain *>\n") == [(1, "error", "unbalanced-block")]
+    assert [(f.line, f.code) for f in lint_text(HEADER + "<domain *>\n").errors] == [(2, "unbalanced-block")]
     finding = only("<vmta a>\n</vmta>\n")
     assert finding.code == "unknown-block" and "<virtual-mta NAME>" in finding.hint
     assert only("<virtual-mta-pol p>\n</virtual-mta-pol>\n").hint == "did you mean <virtual-mta-pool>?"
@@ -312,6 +314,28 @@ def test_cold_vmta_checks():
     glob = "<domain *>\nmax-cold-virtual-mta-msg 5/d\n</domain>\n"
     assert found(VMTAS + glob) == [(8, "warning", "cold-vmta-missing")]
     assert found(VMTAS + glob, fragment=True) == []
+
+
+def unreachable(text, **kwargs):
+    result = lint_text(HEADER + VMTAS + text, **kwargs)
+    return sorted(f.message.split()[0:2][1].rstrip(">") for f in result.warnings if f.code == "unreachable-vmta")
+
+
+def test_unreachable_vmtas():
+    assert unreachable("") == ["a", "b"]
+    pool = "<virtual-mta-pool p>\nvirtual-mta a\n</virtual-mta-pool>\n"
+    assert unreachable(pool) == ["a", "b"]  # a pool nothing names does not help
+    assert unreachable(pool + "<source 127.0.0.1>\ndefault-virtual-mta p\n</source>\n") == ["b"]
+    assert unreachable("<source 0/0>\ndefault-virtual-mta b\n</source>\n") == ["a"]
+    assert unreachable("<pattern-list r>\nrcpt-to /x/ virtual-mta=a\n</pattern-list>\n") == ["b"]
+    assert unreachable(
+        "<virtual-mta c>\ncold-virtual-mta a\nsmtp-source-host 192.0.2.3 c.example.com\n</virtual-mta>\n"
+        "<source 0/0>\ndefault-virtual-mta c\n</source>\n"
+    ) == ["b"]
+    assert unreachable("<source 0/0>\nprocess-x-virtual-mta yes\n</source>\n") == []
+    assert unreachable("<source 0/0>\ndefault-virtual-mta by-smtp-source-ip\n</source>\n") == []
+    assert unreachable("", fragment=True) == []
+    assert unreachable("include /etc/pmta/conf.d/*.conf\n") == []
 
 
 def test_domain_key_argument_order():

@@ -75,7 +75,7 @@ def test_usage_errors_exit_two():
 def test_tools_script_runs_standalone_without_ansible():
     # The script must work with a bare interpreter (no collection path, no ansible import).
     proc = subprocess.run(
-        [sys.executable, "-S", "-I", str(TOOL), "--format", "pmta", "-"],
+        [sys.executable, "-S", "-I", str(TOOL), "-q", "--format", "pmta", "-"],
         input="run-as-root no\n<virtual-mta a>\nsmtp-source-host a.example.com 192.0.2.1\n</virtual-mta>\n",
         capture_output=True,
         text=True,

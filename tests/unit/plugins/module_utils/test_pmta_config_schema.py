@@ -522,6 +522,7 @@ DEFINITIONS = (
     "<address-list x>\naddress a@example.com\n</address-list>\n"
     "<source x>\nsmtp-service yes\n</source>\n"
     "domain-macro isp2 a.example\n"
+    "<source 127.0.0.1>\nprocess-x-virtual-mta yes\n</source>\n"
 )
 
 

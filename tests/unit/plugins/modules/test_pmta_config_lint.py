@@ -60,6 +60,7 @@ def test_content_is_reported_under_filename_and_includes_follow_include_root(tmp
     )
     content = (
         "run-as-root no\ninclude /etc/pmta/conf.d/*.conf\n<virtual-mta-pool p>\nvirtual-mta a\n</virtual-mta-pool>\n"
+        "<source 127.0.0.1>\ndefault-virtual-mta p\n</source>\n"
     )
     out = run_module({"content": content, "filename": "/etc/pmta/config", "include_root": str(tmp_path)}, capsys)
     assert out["ok"] is True and out["lint_warnings"] == []
