@@ -722,7 +722,13 @@ def nagios_main(argv=None, stdout=None):
 
     stdout = stdout or sys.stdout
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad options: that would read as CRITICAL
+        if exc.code in (0, None):
+            return OK
+        stdout.write("PMTA UNKNOWN - bad arguments (see check_pmta --help)\n")
+        return UNKNOWN
     try:
         options = options_from_args(args)
         results, status = run_checks(options)

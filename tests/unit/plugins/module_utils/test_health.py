@@ -432,3 +432,9 @@ def test_monitoring_role_knows_every_threshold_name():
     role_vars = pathlib.Path(__file__).parents[4] / "roles" / "monitoring" / "vars" / "main.yml"
     names = yaml.safe_load(role_vars.read_text())["__monitoring_threshold_names"]
     assert sorted(names) == sorted(health.DEFAULT_THRESHOLDS)
+
+
+def test_bad_arguments_are_unknown_not_critical(capsys):
+    code, line = run_main(["--no-such-option"])
+    assert code == health.UNKNOWN and line.startswith("PMTA UNKNOWN - bad arguments")
+    assert run_main(["--queued-recipients-warning", "many"])[0] == health.UNKNOWN
