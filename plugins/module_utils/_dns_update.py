@@ -418,21 +418,22 @@ class DnsClient:
         if method == "query" or (method == "auto" and len(records) < AXFR_MIN_RECORDS):
             return self._read_by_query(records, zone)
         zone_name = absolute_name(zone, "zone") if zone else None
-        zone_of = self._guess_zones(records) if zone_name is None else {r.key: zone_name for r in records}
+        zone_of = self._guess_zones(records, method) if zone_name is None else {r.key: zone_name for r in records}
         by_zone = {}
         for record in records:
             by_zone.setdefault(zone_of.get(record.key), []).append(record)
         zones, before, cnames = {}, {}, {}
         rest = list(by_zone.pop(None, []))
+        wanted = [apex for apex, members in by_zone.items() if method == "axfr" or len(members) >= AXFR_MIN_RECORDS]
+        transferred = self.transfer_many(wanted)
         for apex, members in by_zone.items():
-            data = None
-            if method == "axfr" or len(members) >= AXFR_MIN_RECORDS:
-                data = self.transfer(apex)
+            data = transferred.get(apex)
             if data is None:
                 rest.extend(members)
                 continue
+            cuts = {name for name, types in data.items() if dns.rdatatype.NS in types and name != apex}
             for record in members:
-                if self._below_delegation(record.name, apex, data):
+                if cuts and self._below_delegation(record.name, apex, data):
                     rest.append(record)
                     continue
                 at_name = data.get(record.name, {})
@@ -451,23 +452,54 @@ class DnsClient:
                 mapping.update(extra)
         return zones, before, cnames
 
-    def _guess_zones(self, records):
-        """Zone of each record from one SOA query per distinct parent name (pipelined).
+    def _guess_zones(self, records, method="auto"):
+        """Zone of each record from SOA queries for the distinct parent names (pipelined).
 
+        Only the outermost parents are asked first; a deeper parent inside a zone that will be
+        transferred takes that zone (``read`` re-checks it against delegations in the transfer).
         A name that is itself a zone apex, or whose parent is not served here, gets None and is
         read by query. A child zone on the same server must be delegated in its parent (NS), as
         DNS requires; such names are then read by query too (see ``_below_delegation``).
         """
-        parents = sorted({r.name.parent() for r in records if r.name != dns.name.root})
+        # Work on label tuples: far cheaper to hash and slice than dns.name.Name objects.
+        def labels(name):
+            return name.canonicalize().labels
+
+        def ancestors(name_labels):
+            return (name_labels[i:] for i in range(1, len(name_labels)))
+
+        record_labels = [labels(r.name) if r.name != dns.name.root else None for r in records]
+        parents = {nl[1:] for nl in record_labels if nl}
+        outer = sorted(p for p in parents if not any(a in parents for a in ancestors(p)))
+        found = {k.canonicalize().labels: v for k, v in self._soa_owners([dns.name.Name(p) for p in outer]).items()}
+        names_below = {}
+        for name_labels in record_labels:
+            for ancestor in ancestors(name_labels or ()):
+                if found.get(ancestor) is not None:
+                    names_below[found[ancestor]] = names_below.get(found[ancestor], 0) + 1
+                    break
+        second = []
+        for parent in sorted(parents - set(outer)):
+            zone = next((found[a] for a in ancestors(parent) if a in found), None)
+            if zone is not None and (method == "axfr" or names_below.get(zone, 0) >= AXFR_MIN_RECORDS):
+                found[parent] = zone
+            else:
+                second.append(parent)
+        found.update({k.canonicalize().labels: v
+                      for k, v in self._soa_owners([dns.name.Name(p) for p in second]).items()})
+        return {r.key: found.get(nl[1:]) if nl else None for r, nl in zip(records, record_labels, strict=True)}
+
+    def _soa_owners(self, names):
+        """``{name: zone apex or None}`` from pipelined SOA queries."""
         found = {}
-        for parent, response in zip(parents, self.query_many([(p, dns.rdatatype.SOA) for p in parents]),
-                                    strict=True):
+        for name, response in zip(names, self.query_many([(n, dns.rdatatype.SOA) for n in names]), strict=True):
+            found[name] = None
             if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or not response.flags & dns.flags.AA:
                 continue
             for rrset in response.answer + response.authority:
-                if rrset.rdtype == dns.rdatatype.SOA and parent.is_subdomain(rrset.name):
-                    found[parent] = rrset.name
-        return {r.key: found.get(r.name.parent()) if r.name != dns.name.root else None for r in records}
+                if rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
+                    found[name] = rrset.name
+        return found
 
     @staticmethod
     def _below_delegation(name, apex, data):
@@ -477,6 +509,68 @@ class DnsClient:
                 return True
             candidate = candidate.parent()
         return False
+
+    def transfer_many(self, apexes):
+        """``{apex: zone data or None}``: AXFRs pipelined on the kept-alive connection.
+
+        Falls back to one connection per transfer if the server closes the connection.
+        """
+        if not apexes:
+            return {}
+        states = {}
+        wire = []
+        for number, apex in enumerate(apexes):
+            message = dns.message.make_query(apex, dns.rdatatype.AXFR)
+            message.id = (0x8000 + number) & 0xFFFF
+            if self.keyring:
+                message.use_tsig(self.keyring, keyname=self.keyname)
+            data = message.to_wire()
+            wire.append(len(data).to_bytes(2, "big") + data)
+            states[message.id] = {"apex": apex, "query": message, "ctx": None, "first": True, "soas": 0,
+                                  "data": {}, "done": False, "refused": False}
+        results = {}
+        try:
+            sock = self._connect()
+            sock.sendall(b"".join(wire))
+            while any(not state["done"] for state in states.values()):
+                length = int.from_bytes(self._read_exactly(sock, 2), "big")
+                data = self._read_exactly(sock, length)
+                state = states[int.from_bytes(data[:2], "big")]
+                query = state["query"]
+                response = dns.message.from_wire(data, keyring=query.keyring, request_mac=query.mac, xfr=True,
+                                                 tsig_ctx=state["ctx"], multi=not state["first"])
+                state["ctx"] = response.tsig_ctx
+                if state["first"] and response.rcode() != dns.rcode.NOERROR:
+                    state["done"] = state["refused"] = True
+                    continue
+                state["first"] = False
+                self._collect(state, response)
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            self.close()
+            return {apex: self.transfer(apex) for apex in apexes}
+        except KeyError as exc:
+            self.close()
+            raise DnsError("DNS server %s sent a zone transfer we did not ask for" % self.server) from exc
+        except self._ERRORS as exc:
+            raise self._translate(exc, "zone transfers") from exc
+        for state in states.values():
+            results[state["apex"]] = None if state["refused"] else state["data"]
+            self.transfers += 0 if state["refused"] else 1
+        return results
+
+    @staticmethod
+    def _collect(state, response):
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                state["soas"] += 1
+                if state["soas"] >= 2:
+                    state["done"] = True
+                continue
+            by_type = state["data"].setdefault(rrset.name, {})
+            rdataset = by_type.get(rrset.rdtype)
+            if rdataset is None:
+                rdataset = by_type[rrset.rdtype] = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
+            rdataset.update(rrset)
 
     def transfer(self, apex):
         """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""
@@ -703,7 +797,7 @@ def diff_text(plan):
 
 
 def sync_records(client, records, state="present", zone=None, max_changes=100, force=False, check_mode=False,
-                 before_send=None, read_method="auto"):
+                 before_send=None, read_method="auto", with_diff=False):
     """Read, plan, check safety and (unless ``check_mode``) apply. Returns a result dict."""
     started = time.monotonic()
     wanted = normalize_records(records, state=state)
@@ -716,7 +810,7 @@ def sync_records(client, records, state="present", zone=None, max_changes=100, f
     return {
         "changed": bool(plan),
         "changes": [c.as_dict() for c in plan],
-        "diff": diff_text(plan),
+        "diff": diff_text(plan) if with_diff else None,
         "zones": sorted({z.to_text() for z in zones.values()}),
         "updates_sent": updates,
         "queries_sent": client.queries,

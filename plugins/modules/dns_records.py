@@ -257,14 +257,14 @@ def main():
             result = dnsu.sync_records(
                 client, records, state=params["state"], zone=params["zone"],
                 max_changes=params["max_changes"], force=params["force"], check_mode=module.check_mode,
-                read_method=params["read_method"],
+                read_method=params["read_method"], with_diff=module._diff,
             )
     except dnsu.DnsError as exc:
         applied = [z.to_text() for z in client.applied_zones] if client else []
         module.fail_json(msg=str(exc), rcode=exc.rcode, changed=bool(applied), zones_updated=applied)
 
     diff = result.pop("diff")
-    if module._diff:
+    if diff is not None:
         result["diff"] = diff
     module.exit_json(**result)
 

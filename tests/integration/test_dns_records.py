@@ -78,8 +78,9 @@ def test_absent_removes_rrsets(bind9):
     with client_for(bind9) as client:
         dnsu.sync_records(client, [{"name": name, "type": "TXT", "values": ["x"]}])
     with client_for(bind9) as client:
-        result = dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent")
+        result = dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent", with_diff=True)
     assert result["changed"] and result["changes"][0]["action"] == "delete"
+    assert result["diff"] == {"before": '%s. 3600 IN TXT "x"\n' % name, "after": ""}
     assert query(bind9, name, "TXT") is None
     with client_for(bind9) as client:
         assert dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent")["changed"] is False
