@@ -194,6 +194,15 @@ zone_transfers:
   description: Number of zone transfers (AXFR) used to read the current state.
   returned: always
   type: int
+elapsed:
+  description: Seconds spent reading, planning and sending.
+  returned: always
+  type: float
+zones_updated:
+  description: Zones whose UPDATE succeeded before a later zone failed (nothing is rolled back).
+  returned: failure
+  type: list
+  elements: str
 rcode:
   description: DNS response code or TSIG error behind a failure (NOTAUTH, REFUSED, BADSIG, YXRRSET, TIMEOUT...).
   returned: failure
