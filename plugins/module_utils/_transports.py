@@ -229,7 +229,7 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
                 })
             _require(group, "%s allows %s %s, but no host in pmta_fleet has a vMTA %s"
                      % (where, kind, target, "in that pool" if kind == "pool" else "with that name"))
-            for transport, weight in zip(group, _percentages([t["daily_capacity"] for t in group]), strict=True):
+            for transport, weight in zip(group, _percentages([t["daily_capacity"] for t in group])):  # noqa: B905 - Python 3.8 targets
                 transport["weight"] = weight
                 if include_passwords and uses_auth:
                     transport["password"] = password
