@@ -356,6 +356,14 @@ class DnsClient:
                     if not message.is_response(response):
                         raise dns.exception.FormError("answer does not match its query")
                     answers[index] = response
+            except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+                # A server that closes after each answer: ask the rest one connection at a time.
+                self.close()
+                for index, message in pending.values():
+                    try:
+                        answers[index] = dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port)
+                    except self._ERRORS as again:
+                        raise self._translate(again, what) from exc
             except KeyError as exc:
                 self.close()
                 raise DnsError("DNS server %s sent an answer to a query we did not ask" % self.server) from exc

@@ -10,7 +10,9 @@ from __future__ import annotations
 import socket
 import threading
 
+import dns.flags
 import dns.query
+import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
 import pytest
@@ -276,3 +278,42 @@ def test_zone_transfer_refused_falls_back_to_queries(bind9):
         zones, before, _cnames = client.read(wanted, method="axfr")
     assert zones[wanted[0].key].to_text() == "zen.dnsbl.test."
     assert [rd.address for rd in before[wanted[0].key]] == ["127.0.0.2"]
+
+
+def test_server_closing_after_each_answer_is_handled():
+    """Pipelined reads fall back to one connection per query (unsigned, against a tiny stub server)."""
+    import dns.message
+    import dns.rcode
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _addr = listener.accept()
+            except OSError:
+                return
+            with conn:
+                length = int.from_bytes(conn.recv(2), "big")
+                data = b""
+                while len(data) < length:
+                    data += conn.recv(length - len(data))
+                request = dns.message.from_wire(data)
+                response = dns.message.make_response(request)
+                response.flags |= dns.flags.AA
+                response.set_rcode(dns.rcode.NXDOMAIN)
+                wire = response.to_wire()
+                conn.sendall(len(wire).to_bytes(2, "big") + wire)  # then close: no pipelining
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with dnsu.DnsClient("127.0.0.1", port, timeout=5) as client:
+            answers = client.query_many([(dnsu.absolute_name("a%d.example.test" % n), dns.rdatatype.TXT)
+                                         for n in range(5)])
+        assert [a.rcode() for a in answers] == [dns.rcode.NXDOMAIN] * 5
+        assert [a.question[0].name.to_text() for a in answers] == ["a%d.example.test." % n for n in range(5)]
+    finally:
+        listener.close()
