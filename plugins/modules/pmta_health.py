@@ -176,8 +176,8 @@ from ansible_collections.mailops.powermta.plugins.module_utils._health import ( 
     summarize,
 )
 
-_FAIL_LEVELS = {"unknown": ("UNKNOWN", "WARNING", "CRITICAL"), "warning": ("WARNING", "CRITICAL"),
-                "critical": ("CRITICAL",), "never": ()}
+_FAIL_LEVELS = {"never": (), "unknown": ("UNKNOWN", "WARNING", "CRITICAL"), "warning": ("WARNING", "CRITICAL"),
+                "critical": ("CRITICAL",)}
 
 
 def main():
