@@ -1,0 +1,79 @@
+"""Shared helpers of the site scenario's tests: the scenario's files, BIND 9 queries, ansible-playbook runs."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+SCENARIO = Path(__file__).resolve().parents[1]
+ROOT = SCENARIO.parents[1]
+ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+HOSTS = ["site-n1", "site-n2", "site-n3"]
+# The fleet model of inventory/host_vars: host -> [(vmta, ip, hostname, pool, warmup)].
+VMTAS = {
+    "site-n1": [("tx-40", "203.0.113.40", "mta40.example.com", "transactional", False),
+                ("mk-eu-41", "203.0.113.41", "mta41.example.com", "marketing-eu", True)],
+    "site-n2": [("tx-42", "203.0.113.42", "mta42.example.com", "transactional", False),
+                ("mk-eu-43", "203.0.113.43", "mta43.example.com", "marketing-eu", True)],
+    "site-n3": [("tx-44", "198.51.100.44", "mta44.example.com", "transactional", False),
+                ("mk-eu-45", "198.51.100.45", "mta45.example.com", "marketing-eu", True)],
+}
+ALL_IPS = [vmta[1] for host in HOSTS for vmta in VMTAS[host]]
+RECAP_RE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def ephemeral():
+    return Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+
+
+def connection():
+    return json.loads((ephemeral() / "bind9" / "connection.json").read_text())
+
+
+def query(name, rdtype):
+    """Answer strings of NAME/TYPE from the scenario's BIND 9 (TXT strings joined), [] when none."""
+    conn = connection()
+    request = dns.message.make_query(name, rdtype)
+    response = dns.query.tcp(request, conn["server"], port=int(conn["port"]), timeout=5)
+    values = []
+    for rrset in response.answer:
+        if rrset.rdtype != dns.rdatatype.from_text(rdtype):
+            continue
+        for rdata in rrset:
+            if rrset.rdtype == dns.rdatatype.TXT:
+                values.append(b"".join(rdata.strings).decode())
+            else:
+                values.append(rdata.to_text())
+    return sorted(values)
+
+
+def soa_serial(zone):
+    return [int(value.split()[2]) for value in query(zone, "SOA")]
+
+
+def playbook(playbook_path, *args, inventories=(), timeout=900):
+    """Run ansible-playbook against Molecule's inventory (plus INVENTORIES), as a user would."""
+    command = [ANSIBLE_PLAYBOOK, "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
+    for inventory in inventories:
+        command += ["-i", str(inventory)]
+    command += [str(playbook_path), *args]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def recap(output):
+    """{host: {ok, changed, unreachable, failed}} from the PLAY RECAP of an ansible-playbook run."""
+    return {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
+                         "failed": int(m.group(5))} for m in RECAP_RE.finditer(output)}
+
+
+def pmta_checksums(host):
+    """sha256 of every file under /etc/pmta and of the warm-up state."""
+    return host.check_output(
+        "find /etc/pmta /etc/ansible/facts.d -type f 2>/dev/null | sort | xargs -r sha256sum")
