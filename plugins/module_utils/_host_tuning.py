@@ -10,7 +10,9 @@ probes (``probe_*``) read /proc, /sys and ``blkid``; both are used by the
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
 import stat
 import subprocess
@@ -183,9 +185,32 @@ def check_disk(disk, probe, root_disks):
     return problems
 
 
-def plan_disk(disk, probe):
-    """What the role will do with a disk that passed :func:`check_disk`."""
+def fstab_entries(fstab, mount_point):
+    return [e for e in fstab if e["mount_point"] == mount_point]
+
+
+def plan_disk(disk, probe, fstab=(), owner=None):
+    """What the role will do with a disk that passed :func:`check_disk`.
+
+    ``in_place`` is true when the disk is XFS, mounted at its mount point and has exactly
+    the fstab line the role writes; ``dir_in_place`` when its directory has ``owner``
+    ``{user, group, mode}``. The role skips those steps then (each costs a module run).
+    """
     fstype = probe.get("fstype") or ""
+    mount_point = os.path.normpath(disk["mount_point"])
+    mount_options = disk.get("mount_options") or "noatime"
+    wanted = {
+        "source": "UUID=%s" % probe.get("uuid"), "mount_point": mount_point, "fstype": "xfs",
+        "options": mount_options, "dump": "0", "passno": "0",
+    }
+    in_place = (
+        fstype == "xfs"
+        and mount_point in probe.get("mounted_at", [])
+        and fstab_entries(fstab, mount_point) == [wanted]
+    )
+    stat_ = probe.get("mount_point_stat")
+    same_owner = bool(owner and stat_) and all(stat_.get(k) == owner.get(k) for k in ("user", "group", "mode"))
+    dir_in_place = in_place and same_owner
     return {
         "label": disk["label"],
         "purpose": disk.get("purpose", "spool"),
@@ -197,8 +222,56 @@ def plan_disk(disk, probe):
         "format": fstype != "xfs",
         "force": bool(fstype and fstype != "xfs") or bool(not fstype and probe.get("pttype")),
         "mkfs_options": disk.get("mkfs_options") or "",
-        "mount_options": disk.get("mount_options") or "noatime",
+        "mount_options": mount_options,
+        "in_place": in_place,
+        "dir_in_place": dir_in_place,
     }
+
+
+def parse_fstab(text):
+    """fstab lines as dicts; missing dump/passno read as "0" like mount(8)."""
+    entries = []
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields or fields[0].startswith("#") or len(fields) < 4:
+            continue
+        fields += ["0"] * (6 - len(fields))
+        entries.append(
+            {
+                "source": _unescape(fields[0]), "mount_point": _unescape(fields[1]), "fstype": fields[2],
+                "options": fields[3], "dump": fields[4], "passno": fields[5],
+            }
+        )
+    return entries
+
+
+def stat_owner(path):
+    """``{user, group, mode}`` of a path (names when known, else numbers), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return {"user": user, "group": group, "mode": "%04o" % stat.S_IMODE(st.st_mode)}
+
+
+def packages_missing(packages, run):
+    """Debian packages of ``packages`` not installed (all of them when dpkg-query is absent)."""
+    if not packages:
+        return []
+    try:
+        rc, out, _err = run(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n"] + list(packages))
+    except OSError:
+        return list(packages)
+    installed = {line.split()[0] for line in out.splitlines() if len(line.split()) > 1 and line.split()[1] == "ii"}
+    return [p for p in packages if p not in installed]
 
 
 # ---------------------------------------------------------------- parsers
@@ -359,6 +432,8 @@ def probe_device(device, mount_point, mounts, swaps, sys="/sys", run=_run):
     result["fstype"] = ids.get("TYPE", "")
     result["pttype"] = ids.get("PTTYPE", "")
     result["uuid"] = ids.get("UUID", "") if result["fstype"] else ""
+    if mount_point in result["mounted_at"]:
+        result["mount_point_stat"] = stat_owner(mount_point)
     return result
 
 

@@ -71,6 +71,15 @@ options:
     description: Installed RAM the host must have, in MiB. V(0) skips the check.
     type: int
     default: 0
+  dir_mode:
+    description: Mode the spool and log directories should have (for RV(disks[].dir_in_place)).
+    type: str
+    default: "0750"
+  packages:
+    description: Debian packages whose absence is reported in RV(packages_missing).
+    type: list
+    elements: str
+    default: []
   variable_prefix:
     description: Prefix of the variable names used in messages (C(host_tuning_spool_disks[0].device)).
     type: str
@@ -147,10 +156,21 @@ disks:
     mount_options:
       description: Mount options.
       type: str
+    in_place:
+      description: XFS, mounted at its mount point, with exactly the fstab line the role writes.
+      type: bool
+    dir_in_place:
+      description: The mounted directory already has the owner, group and mode asked for.
+      type: bool
 memtotal_mb:
   description: MemTotal of the host in MiB.
   returned: always
   type: int
+packages_missing:
+  description: Packages of O(packages) not installed (all of them on hosts without dpkg).
+  returned: always
+  type: list
+  elements: str
 swaps:
   description: Active swap devices and files (from /proc/swaps).
   returned: always
@@ -212,6 +232,8 @@ def main():
             "min_ram_mb": {"type": "int", "default": 0},
             "user": {"type": "str", "default": "pmta"},
             "variable_prefix": {"type": "str", "default": "host_tuning_"},
+            "dir_mode": {"type": "str", "default": "0750"},
+            "packages": {"type": "list", "elements": "str", "default": []},
             "group": {"type": "str", "default": "pmta"},
         },
         supports_check_mode=True,
@@ -250,6 +272,8 @@ def main():
     mounts = ht.parse_mountinfo(ht._read("/proc/self/mountinfo"))
     swaps = ht.probe_swaps(ht._read("/proc/swaps"))
     roots = ht.root_disks(mounts)
+    fstab = ht.parse_fstab(ht._read("/etc/fstab"))
+    owner = {"user": params["user"], "group": params["group"], "mode": params["dir_mode"].rjust(4, "0")}
     planned = []
 
     def run(argv):
@@ -264,7 +288,7 @@ def main():
         disk_problems = ht.check_disk(disk, probe, roots)
         problems += disk_problems
         if not disk_problems:
-            planned.append(ht.plan_disk(disk, probe))
+            planned.append(ht.plan_disk(disk, probe, fstab, owner))
 
     module.exit_json(
         changed=False,
@@ -272,6 +296,7 @@ def main():
         disks=planned,
         memtotal_mb=memtotal_mb,
         swaps=swaps,
+        packages_missing=ht.packages_missing(params["packages"], run),
         sysctl_writable=writable,
         sysctl_skipped=skipped,
         user_exists=_exists(pwd.getpwnam, params["user"]),
