@@ -21,7 +21,7 @@ description:
     not as reputation listings, and never appear in RV(blocklisted).
   - Read-only. Usually run on the controller (C(delegate_to=localhost), C(run_once=true)).
 author:
-  - mailops.powermta contributors
+  - mailops.powermta contributors (@mailops)
 requirements:
   - dnspython >= 2.0.0
 options:
@@ -64,8 +64,10 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   idempotent:
     support: full
+    description: Read-only; the same inputs give the same result.
 seealso:
   - module: mailops.powermta.warmup_plan
 """

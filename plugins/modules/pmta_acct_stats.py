@@ -18,7 +18,7 @@ description:
   - Memory stays flat whatever the file size. Corrupt or truncated lines are counted and skipped.
   - Read-only; the RV(observations) return value is the input of M(mailops.powermta.warmup_plan).
 author:
-  - mailops.powermta contributors
+  - mailops.powermta contributors (@mailops)
 options:
   paths:
     description:
@@ -66,8 +66,10 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   idempotent:
     support: full
+    description: Read-only; the same inputs give the same result.
 notes:
   - Needs only the Python standard library on the PowerMTA host.
 seealso:

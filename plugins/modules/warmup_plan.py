@@ -20,7 +20,7 @@ description:
     V(pause) (daily limit 0) while the IP is blocklisted; V(done) when the last stage was held cleanly."
   - The same inputs always give the same plan. The rules, defaults and their sources are in docs/warmup.md.
 author:
-  - mailops.powermta contributors
+  - mailops.powermta contributors (@mailops)
 options:
   state:
     description:
@@ -86,8 +86,10 @@ attributes:
     description: The module changes nothing, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   idempotent:
     support: full
+    description: Read-only; the same inputs give the same result.
 notes:
   - Runs anywhere (usually on the controller or the PowerMTA host); needs only the Python standard library.
 seealso:
@@ -144,7 +146,7 @@ decisions:
     stages: {description: Number of stages in this group's schedule., type: int}
     previous_stage: {description: Stage before this step., type: int}
     daily_limit: {description: Messages per day for this IP at this ISP group; 0 while paused., type: int}
-    reason: {description: Why, in words, with the numbers that decided., type: str}
+    reason: {description: "Why, in words, with the numbers that decided.", type: str}
     observed: {description: The counters this step used., type: dict}
   sample:
     - {ip: 203.0.113.11, isp: gmail, action: advance, stage: 2, stages: 20, previous_stage: 1, daily_limit: 500,
