@@ -64,7 +64,7 @@ up() {
     python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("BIND 9: %(server)s port %(port)s, TSIG key %(key_name)s (%(key_algorithm)s)" % c)' \
       "$LAB/bind/connection.json"
   fi
-  echo "Log in: tests/testbed/testbed.py ssh ${PREFIX}pmta1    Remove: make lab-down"
+  echo "Log in: python3 tests/testbed/testbed.py ssh ${PREFIX}pmta1    Remove: make lab-down"
 }
 
 case ${1:-} in

@@ -15,7 +15,7 @@ import tb_image
 
 
 def _disk(text: str, key: str) -> dict:
-    name, _, size = text.partition(":")
+    name, _sep, size = text.partition(":")
     return {key: name, "size": size or "1G"}
 
 

@@ -334,7 +334,7 @@ def _wait_ssh(state: dict) -> None:
             raise BenchError(f"{state['name']}: the {state['kind']} process exited during boot "
                              f"(see {host_dir(state['name'])}/console.log)")
         if _tcp_open(state["address"], state["port"]):
-            res = subprocess.run(ssh_command(state, "true"), capture_output=True, timeout=30)
+            res = subprocess.run(ssh_command(state, "true"), capture_output=True, timeout=30, check=False)
             if res.returncode == 0:
                 return
         time.sleep(0.3)
@@ -424,7 +424,7 @@ def host_loop_devices(name: str) -> list[str]:
 
 
 def link_exists(name: str) -> bool:
-    return subprocess.run(["ip", "link", "show", "dev", name], capture_output=True).returncode == 0
+    return subprocess.run(["ip", "link", "show", "dev", name], capture_output=True, check=False).returncode == 0
 
 
 def netns_exists(ns: str) -> bool:
@@ -471,14 +471,14 @@ def down(name: str, quiet: bool = False) -> None:
     outer = [p for p in host_processes(name) if not _rooted_in(p, host_dir(name) / "root")]
     if outer:
         _terminate(outer, timeout=10)
-    for _ in range(3):
+    for _attempt in range(3):
         rest = host_processes(name)
         if not rest:
             break
         _terminate(rest, timeout=3)
     # 2. mounts (deepest first), 3. loop devices, 4. network, 5. files.
     for point in sorted(host_mounts(name), key=len, reverse=True):
-        if subprocess.run(["umount", point], capture_output=True).returncode != 0:
+        if subprocess.run(["umount", point], capture_output=True, check=False).returncode != 0:
             subprocess.run(["umount", "-l", point], check=False)
     for dev in host_loop_devices(name):
         subprocess.run(["losetup", "-d", dev], check=False)
@@ -556,4 +556,3 @@ def down_many(names: list[str]) -> None:
 
 def images_in_use() -> set[str]:
     return {s["image"] for s in all_states() if s.get("image")}
-

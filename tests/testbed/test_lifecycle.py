@@ -45,10 +45,10 @@ def machine_state(name: str) -> dict:
         if root.startswith(hdir) or hdir in cmd:
             procs.append(int(pid))
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if hdir in line.split()[1]]
-    loops = [line for line in subprocess.run(["losetup", "-l", "-n"], capture_output=True, text=True).stdout
+    loops = [line for line in subprocess.run(["losetup", "-l", "-n"], capture_output=True, text=True, check=True).stdout
              .splitlines() if hdir in line]
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     veth = "mtb" + __import__("hashlib").sha1(name.encode()).hexdigest()[:8]
     return {
         "processes": procs,
@@ -73,7 +73,7 @@ def host(name: str) -> dict:
 
 
 def ssh(name: str, command: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, "ssh", name, command], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*CLI, "ssh", name, command], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_nspawn_host_up_and_down_leaves_nothing():

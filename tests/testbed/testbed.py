@@ -1,15 +1,14 @@
-#!/usr/bin/env python3
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The test bench CLI (Python standard library only; run as root).
+"""The test bench CLI (Python standard library only; run as root): python3 tests/testbed/testbed.py ...
 
-  testbed.py image [--force]                    build the host image (cached by recipe hash)
-  testbed.py up NAME [NAME...] --kind nspawn|qemu [--address A] [--extra-address IP]...
-             [--nvme-disk SERIAL:SIZE]... [--loop-disk NAME:SIZE]... [--memory-mb N]
-  testbed.py up-many SPEC.json                  start hosts described as Molecule platforms, in parallel
-  testbed.py down NAME [NAME...] | down-all     remove hosts and everything they left behind
-  testbed.py list [--json]                      running hosts
+  image [--force]                     build the host image (cached by recipe hash; a no-op when current)
+  up NAME [NAME...] --kind nspawn|qemu [--address A] [--extra-address IP]...
+        [--nvme-disk SERIAL:SIZE]... [--loop-disk NAME:SIZE]... [--memory-mb N]
+  up-many SPEC.json|-                 start hosts described as Molecule platforms, in parallel
+  down NAME [NAME...] | down-all      remove hosts and everything they left behind
+  list [--json] | ssh NAME [CMD] | leftovers NAME
 Molecule's create/destroy playbooks, lab.sh and humans all use this one CLI.
 """
 
