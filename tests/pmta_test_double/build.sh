@@ -13,11 +13,14 @@ if [ ! -f "$grammar/__init__.py" ]; then
     exit 1
 fi
 
-# The version carries a hash of everything packaged, so a change upgrades the test hosts.
-hash=$(cd "$repo" && find tests/pmta_test_double plugins/module_utils/_pmta_config -type f \
+# The version grows with the newest source file (so an edit upgrades the test hosts) and carries a hash
+# of everything packaged (so the same sources give the same version and the same .deb).
+sources=$(cd "$repo" && find tests/pmta_test_double plugins/module_utils/_pmta_config -type f \
     \( -name '*.py' -o -name '*.service' -o -name 'post*' -o -name 'pre*' -o -name 'config' -o -name build.sh \) \
-    -not -path '*/__pycache__/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-10)
-version="0.1.0+td.$hash"
+    -not -path '*/__pycache__/*' | LC_ALL=C sort)
+hash=$(cd "$repo" && echo "$sources" | xargs sha256sum | sha256sum | cut -c1-10)
+newest=$(cd "$repo" && echo "$sources" | xargs stat -c %Y | sort -n | tail -1)
+version="0.1.$newest+td.$hash"
 
 root=$out/root
 rm -rf "$root"
