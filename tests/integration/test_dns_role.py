@@ -146,9 +146,13 @@ def verify_args(server, keys, dkim_s2048=None, example_com_policy="none"):
     }
 
 
-def test_mail_dns_verify_passes_and_catches_a_wrong_key(first_run, bind9_module, keys):
+def test_mail_dns_verify_passes_and_catches_a_wrong_key(first_run, bind9_module, keys, tmp_path):
     assert first_run[0] == 0, first_run[1]
-    rc, result = run_adhoc("mail_dns_verify", verify_args(bind9_module, keys))
+    args = verify_args(bind9_module, keys)
+    key_file = tmp_path / "s4096.pub"
+    key_file.write_text(keys["s4096"])
+    args["domains"][1]["dkim"] = [{"selector": "s4096", "public_key_file": str(key_file)}]
+    rc, result = run_adhoc("mail_dns_verify", args)
     assert rc == 0, result
     checks = {(c["subject"], c["check"]): c for c in result["checks"]}
     assert all(c["ok"] for c in result["checks"]), [c for c in result["checks"] if not c["ok"]]
