@@ -19,6 +19,10 @@ VARS = yaml.safe_load((Path(__file__).resolve().parent.parent / "vars" / "main.y
 DISKS = VARS["host_tuning_spool_disks"]
 SYSCTL_FILE = "/etc/sysctl.d/60-mailops-powermta.conf"
 
+DNS_CHECK = (
+    "import dns.resolver as r; x = r.Resolver(configure=False); x.nameservers = ['127.0.0.1'];"
+    " print(x.resolve('localhost.', 'A').rrset[0])"
+)
 STATE_SCRIPT = r"""
 section() { printf '\n@@%s\n' "$1"; }
 section boot_id_before; cat /root/host-tuning-test-boot-id
@@ -39,7 +43,7 @@ section journald; systemd-analyze cat-config systemd/journald.conf; systemctl is
 section logrotate; cat /etc/logrotate.d/mailops-powermta
 section unbound; systemctl is-enabled unbound; systemctl is-active unbound
 section udp; ss -lunH
-section dns; python3 -c "import dns.resolver as r; x = r.Resolver(configure=False); x.nameservers = ['127.0.0.1']; print(x.resolve('localhost.', 'A').rrset[0])"
+section dns; python3 -c "{dns_check}"
 true
 """
 
@@ -50,6 +54,7 @@ def state(host):
         STATE_SCRIPT.replace("{devices}", " ".join(d["device"] for d in DISKS))
         .replace("{mount_points}", " ".join(d["mount_point"] for d in DISKS))
         .replace("{sysctl_file}", SYSCTL_FILE)
+        .replace("{dns_check}", DNS_CHECK)
     )
     out = host.run(script).stdout
     sections = {}
