@@ -231,7 +231,8 @@ def read_new_accounting(state, patterns, work_dir, max_bytes=64 * 1024 * 1024, c
         try:
             with open(path, "rb") as handle:
                 handle.seek(entry["offset"])
-                chunk = handle.read(max_bytes)
+                # never ask for more than is there: read(n) allocates n bytes up front
+                chunk = handle.read(min(max_bytes, info.st_size - entry["offset"]))
         except OSError:
             continue
         end = chunk.rfind(b"\n")
