@@ -17,15 +17,18 @@ description:
   - Checks that MemTotal reaches O(min_ram_mb) (less 5% the kernel keeps) and that every sysctl value is an
     integer (or integers), and sorts sysctl keys into writable ones and ones a container cannot write.
   - Returns the problems as a list instead of failing, so the role can report them all at once.
-author: mailops.powermta contributors
+author:
+  - mailops.powermta contributors (@mailops)
 attributes:
   check_mode:
     support: full
     description: The module never changes anything.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
   idempotent:
     support: full
+    description: Reads only.
 options:
   spool_disks:
     description: Spool disks to check, as in the role's C(host_tuning_spool_disks); named so in messages.
