@@ -17,7 +17,7 @@ fi
 # of everything packaged (so the same sources give the same version and the same .deb).
 sources=$(cd "$repo" && find tests/pmta_test_double plugins/module_utils/_pmta_config -type f \
     \( -name '*.py' -o -name '*.service' -o -name 'post*' -o -name 'pre*' -o -name 'config' -o -name build.sh \) \
-    -not -path '*/__pycache__/*' | LC_ALL=C sort)
+    -not -path '*/__pycache__/*' -not -name 'test_*' | LC_ALL=C sort)
 hash=$(cd "$repo" && echo "$sources" | xargs sha256sum | sha256sum | cut -c1-10)
 newest=$(cd "$repo" && echo "$sources" | xargs stat -c %Y | sort -n | tail -1)
 version="0.1.$newest+td.$hash"
