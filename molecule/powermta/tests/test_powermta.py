@@ -275,8 +275,13 @@ def test_dkim_fact_matches_the_key_on_the_host(host):
              "tx-03: several vMTAs use the same IP 203.0.113.10",
              "mk-eu-02: unknown pool marketing-us"],
         ),
+        # No package and no license: the role never downloads PowerMTA.
+        (
+            {"powermta_package_src": "", "powermta_license": "", "powermta_license_src": ""},
+            ["this role never downloads it", "Set exactly one of powermta_package_src"],
+        ),
     ],
-    ids=["invalid-rate", "ip-not-on-host+duplicate-ip+unknown-pool"],
+    ids=["invalid-rate", "ip-not-on-host+duplicate-ip+unknown-pool", "no-package-no-license"],
 )
 def test_broken_inventory_fails_before_the_host_changes(host, override, expected):
     before = config_checksums(host)
