@@ -24,7 +24,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the bench needs root"
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, check=check, timeout=600)
+    res = subprocess.run([*CLI, *args], capture_output=True, text=True, check=False, timeout=900)
+    if check and res.returncode != 0:
+        pytest.fail(f"testbed.py {' '.join(args)} failed (rc={res.returncode}):\n{res.stderr[-3000:]}")
+    return res
 
 
 @pytest.fixture(scope="module", autouse=True)
