@@ -149,3 +149,24 @@ def test_bad_input_is_refused_before_anything_changes():
     res = cli("up", "tb-life-bad", "--address", "192.0.2.2", check=False)
     assert res.returncode != 0 and "198.18.0.0/15" in res.stderr
     assert_gone("tb-life-bad")
+
+
+def test_nspawn_guest_reboot_restarts_the_container():
+    name = "tb-life-n5"
+    cli("up", name, "--kind", "nspawn")
+    try:
+        before = ssh(name, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
+        ssh(name, "systemctl reboot")
+        deadline = time.monotonic() + 120
+        after = ""
+        while time.monotonic() < deadline:
+            res = ssh(name, "cat /proc/sys/kernel/random/boot_id")
+            if res.returncode == 0 and res.stdout.strip() not in ("", before):
+                after = res.stdout.strip()
+                break
+            time.sleep(1)
+        assert after, "the container did not come back after a guest reboot"
+        assert "guest rebooted" in (STATE / "hosts" / name / "console.log").read_text()
+    finally:
+        cli("down", name)
+    assert_gone(name)
