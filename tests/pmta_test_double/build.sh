@@ -27,7 +27,20 @@ rm -rf "$root"
 lib=$root/usr/lib/pmta-test-double
 install -d "$root/DEBIAN" "$root/usr/sbin" "$lib" "$root/lib/systemd/system" "$root/usr/share/pmta-test-double" \
     "$root/usr/share/doc/pmta-test-double" "$root/etc/pmta/conf.d" "$root/var/spool/pmta" "$root/var/log/pmta"
-install -m 0755 "$here"/sbin/pmtad "$here"/sbin/pmta "$here"/sbin/pmtahttpd "$root/usr/sbin/"
+# The three programs are thin launchers of the Python package.
+for launcher in pmtad:daemon pmta:cli pmtahttpd:httpd; do
+    cat > "$root/usr/sbin/${launcher%%:*}" <<LAUNCHER
+#!/usr/bin/python3
+# TEST DOUBLE — not PowerMTA (mailops.powermta test suite).
+import sys
+
+sys.path.insert(0, "/usr/lib/pmta-test-double")
+from pmta_test_double.${launcher##*:} import main  # noqa: E402
+
+sys.exit(main())
+LAUNCHER
+    chmod 0755 "$root/usr/sbin/${launcher%%:*}"
+done
 install -m 0644 "$here"/systemd/pmta.service "$here"/systemd/pmtahttp.service "$root/lib/systemd/system/"
 install -m 0644 "$here/etc/config" "$root/usr/share/pmta-test-double/config.sample"
 install -m 0644 "$here/README.md" "$root/usr/share/doc/pmta-test-double/README.md"
