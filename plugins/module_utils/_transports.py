@@ -128,8 +128,6 @@ def _check_injector(injector, index):
         value = injector.get(key) or []
         _require(isinstance(value, list) and all(isinstance(v, str) and v for v in value),
                  "%s.%s must be a list of names" % (where, key))
-    _require(injector.get("pools") or injector.get("vmtas"),
-             "%s allows no pool and no vMTA: set pools (or vmtas) to what it may send through" % where)
     return where
 
 
@@ -204,6 +202,11 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
         transports = []
         targets = [("pool", name) for name in injector.get("pools") or []]
         targets += [("vmta", name) for name in injector.get("vmtas") or []]
+        if not targets:
+            # nothing listed: every pool of the fleet (X-Virtual-MTA may name any of them)
+            targets = [("pool", name) for name in sorted({v["pool"] for _, vmtas in per_node for v in vmtas
+                                                          if v["pool"]})]
+            _require(targets, "%s: no pool in the fleet (no vMTA has a pool); set pools or vmtas" % where)
         for kind, target in targets:
             group = []
             for node, vmtas in per_node:

@@ -201,7 +201,6 @@ def test_output_is_stable():
 @pytest.mark.parametrize(
     "injectors, message",
     [
-        ([{"name": "x"}], r"powermta_injectors\[x\] allows no pool and no vMTA"),
         ([{"name": "x", "pools": ["nope"]}], r"allows pool nope, but no host in pmta_fleet has a vMTA in that pool"),
         ([{"pools": ["marketing"]}], r"powermta_injectors\[0\] must be a dict with a name"),
         ([{"name": "x", "pools": "marketing"}], r"powermta_injectors\[x\].pools must be a list of names"),
@@ -236,3 +235,9 @@ def test_injector_without_auth_has_no_username_or_password():
     jsonschema.validate(document, SCHEMA)
     assert {t["username"] for t in document["transports"]} == {None}
     assert all("password" not in t for t in document["transports"])
+
+
+def test_injector_without_pools_gets_every_pool_of_the_fleet():
+    document = transports.build_transports([{"name": "any"}], nodes(), schedule=SCHEDULE, isps=ISPS)["any"]
+    assert sorted({t["x_virtual_mta"] for t in document["transports"]}) == ["marketing", "transactional"]
+    jsonschema.validate(document, SCHEMA)
