@@ -1,5 +1,6 @@
 """Shared helpers of the site scenario's tests: the scenario's files, BIND 9 queries, ansible-playbook runs."""
 
+import ipaddress
 import json
 import os
 import re
@@ -77,3 +78,14 @@ def pmta_checksums(host):
     """sha256 of every file under /etc/pmta and of the warm-up state."""
     return host.check_output(
         "find /etc/pmta /etc/ansible/facts.d -type f 2>/dev/null | sort | xargs -r sha256sum")
+
+
+def spf_covers(spf, ip):
+    """True when an ip4:/ip6: term of the SPF record covers IP (the dns role aggregates neighbours)."""
+    address = ipaddress.ip_address(ip)
+    for term in spf.split():
+        if term.startswith(("ip4:", "ip6:")):
+            network = ipaddress.ip_network(term[4:], strict=False)
+            if address.version == network.version and address in network:
+                return True
+    return False
