@@ -195,7 +195,7 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
         # the powermta role names the <smtp-user> after the injector; auth: false injectors relay by network
         uses_auth = injector.get("auth", True) not in (False, "false", "no", 0)
         username = (injector.get("username") or injector.get("smtp_user") or injector["name"]) if uses_auth else None
-        password = injector.get("password") if uses_auth else None
+        password = injector.get("password") if uses_auth and include_passwords else None
         if include_passwords and uses_auth:
             _require(password, "%s.password is empty but injector_transports_include_passwords is true: "
                                "set it from the vault" % where)

@@ -141,3 +141,14 @@ def test_passwords_only_when_asked(tmp_path):
     assert {t["password"] for t in document["transports"]} == {"vault-secret"}
     assert (out_dir / "mumara.json").stat().st_mode & 0o777 == 0o600
     assert "vault-secret" not in output
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="needs the project venv (make install)")
+def test_export_without_the_vault_loaded(tmp_path):
+    inventory_path = inventory(tmp_path)
+    data = yaml.safe_load(inventory_path.read_text())
+    data["all"]["vars"]["powermta_injectors"][0]["password"] = "{{ vault_mumara_smtp_password }}"
+    inventory_path.write_text(yaml.safe_dump(data))
+    play(inventory_path)  # the password is never resolved when it does not go into the files
+    document = json.loads((tmp_path / "inventory" / "injector-transports" / "mumara.json").read_text())
+    assert document["passwords_included"] is False and len(document["transports"]) == 2
