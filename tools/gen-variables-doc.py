@@ -1,11 +1,11 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Generate docs/variables.md from every roles/*/meta/argument_specs.yml.
 
 Usage:
-  tools/gen-variables-doc.py            write docs/variables.md
-  tools/gen-variables-doc.py --check    exit 1 when docs/variables.md is stale, or when a variable of
+  .venv/bin/python tools/gen-variables-doc.py            write docs/variables.md
+  .venv/bin/python tools/gen-variables-doc.py --check    exit 1 when docs/variables.md is stale, or when a variable of
                                         roles/*/defaults/main.yml is missing from the role's argument_specs
 
 The argument specs are the single source: each option's type, default, choices, description and
