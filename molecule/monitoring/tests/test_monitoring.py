@@ -141,3 +141,25 @@ def test_files_and_modes(host):
     assert host.file(CHECK).mode == 0o755
     settings = json.loads(host.file("/etc/mailops-powermta/check_pmta.json").content_string)
     assert settings["status_url"] == "http://127.0.0.1:8080/status?format=json"
+
+
+def test_warmup_and_blocklist_metrics_from_the_local_facts(host):
+    state = {"version": 1, "updated_at": "2026-11-21T06:00:00Z", "ips": {"203.0.113.11": {
+        "gmail": {"stage": 3, "status": "warming", "stage_started_at": "2026-11-21T06:00:00Z"},
+        "yahoo": {"stage": 2, "status": "paused", "stage_started_at": "2026-11-21T06:00:00Z"},
+    }}}
+    dnsbl = {"blocklisted": {"203.0.113.11": ["zen.spamhaus.org"]}, "checked_at": "2026-11-21T06:00:00Z"}
+    host.run("mkdir -p /etc/ansible/facts.d")
+    host.run("cat > /etc/ansible/facts.d/pmta_warmup.fact <<'EOF'\n%s\nEOF" % json.dumps(state))
+    host.run("cat > /etc/ansible/facts.d/pmta_dnsbl.fact <<'EOF'\n%s\nEOF" % json.dumps(dnsbl))
+    try:
+        host.check_output(COLLECTOR)
+        values = samples(host.file(TEXTFILE).content_string)
+        assert values['pmta_warmup_stage{ip="203.0.113.11",isp="gmail"}'] == 3
+        assert values['pmta_warmup_daily_limit{ip="203.0.113.11",isp="gmail"}'] == 1000  # default schedule stage 3
+        assert values['pmta_warmup_daily_limit{ip="203.0.113.11",isp="yahoo"}'] == 0
+        assert values['pmta_blocklisted{ip="203.0.113.11"}'] == 1
+        assert values['pmta_blocklist_listed{ip="203.0.113.11",zone="zen.spamhaus.org"}'] == 1
+        assert values["pmta_collector_errors"] == 0
+    finally:
+        host.run("rm -f /etc/ansible/facts.d/pmta_warmup.fact /etc/ansible/facts.d/pmta_dnsbl.fact")
