@@ -60,8 +60,8 @@ def _status_text(status):
             "%-10s %12d %9d %9.1f %14d %9d %9.1f"
             % (period, inbound["rcp"], inbound["msg"], inbound["kb"], outbound["rcp"], outbound["msg"], outbound["kb"])
         )
-    lines.append("Queue     SMTP  rcpt %d  domains %d  KBytes %s" % (queue.get("rcp", 0), queue.get("dom", 0),
-                                                                   queue.get("kb", 0)))
+    counts = (queue.get("rcp", 0), queue.get("dom", 0), queue.get("kb", 0))
+    lines.append("Queue     SMTP  rcpt %d  domains %d  KBytes %s" % counts)
     if data["status"].get("pendingRestart"):
         lines.append("Restart needed for: %s" % ", ".join(data["status"]["pendingRestart"]))
     return "\n".join(lines)
