@@ -137,7 +137,7 @@ def double(tmp_path_factory):
 
 def pmta(double, *args):
     return subprocess.run([sys.executable, "-c", "import sys; from pmta_test_double.cli import main; sys.exit(main())",
-                           *args], env=double["env"], capture_output=True, text=True, timeout=60)
+                           *args], env=double["env"], capture_output=True, text=True, timeout=60, check=False)
 
 
 def acct(double):
@@ -209,11 +209,11 @@ def test_auth_over_starttls_with_x_virtual_mta(double, mechanism):
         smtp.ehlo()
         if mechanism == "PLAIN":
             token = base64.b64encode(b"\0mumara\0Test-Only-Password-1").decode()
-            code, _ = smtp.docmd("AUTH", "PLAIN " + token)
+            code, _reply = smtp.docmd("AUTH", "PLAIN " + token)
         else:
             smtp.docmd("AUTH", "LOGIN")
             smtp.docmd(base64.b64encode(b"mumara").decode())
-            code, _ = smtp.docmd(base64.b64encode(b"Test-Only-Password-1").decode())
+            code, _reply = smtp.docmd(base64.b64encode(b"Test-Only-Password-1").decode())
         assert code == 235
         smtp.sendmail("app@example.com", [rcpt], "X-Virtual-MTA: tx-02\r\nSubject: t\r\n\r\nbody\r\n")
     assert [row["vmta"] for row in acct(double) if row["rcpt"] == rcpt] == ["tx-02"]
@@ -311,9 +311,9 @@ def test_startup_refused_without_license(double, tmp_path):
     (etc / "config").write_text("postmaster ops@example.com\nlog-file %s/log\nrun-as-root no\n" % tmp_path)
     env = dict(double["env"], PMTA_TD_ETC=str(etc), PMTA_TD_RUN=str(tmp_path),
                PMTA_TD_STARTUPERR=str(tmp_path / "startuperr"))
-    result = subprocess.run([sys.executable, "-c", "import sys; from pmta_test_double.daemon import main; "
-                             "sys.exit(main(['--config', '%s/config']))" % etc], env=env, capture_output=True,
-                            text=True, timeout=30)
+    code = "import sys; from pmta_test_double.daemon import main; sys.exit(main(['--config', '%s/config']))" % etc
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30,
+                            check=False)
     assert result.returncode == 1
     assert "license file" in result.stderr
     assert "license file" in (tmp_path / "startuperr").read_text()

@@ -93,7 +93,8 @@ def playbook(*args, timeout=900):
         os.path.join(SCENARIO, "converge.yml"),
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
+                          check=False)
 
 
 # ---------------------------------------------------------------- services, files, modes

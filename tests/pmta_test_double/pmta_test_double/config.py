@@ -256,7 +256,7 @@ def _listener(node, spec, block, config, errors):
     for extra in parts[1:]:
         if extra.startswith("source="):
             source = extra.split("=", 1)[1]
-    address, _, port = address_port.rpartition(":")
+    address, _sep, port = address_port.rpartition(":")
     try:
         port = int(port)
     except ValueError:

@@ -93,7 +93,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
             line = self.readline()
             if line is None:
                 return
-            verb, _, argument = line.partition(" ")
+            verb, _sep, argument = line.partition(" ")
             verb = verb.upper()
             handler = getattr(self, "smtp_" + verb, None)
             if handler is None:
@@ -153,7 +153,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
         if not self.auth_allowed():
             self.reply(538, "5.7.11 encryption required for requested authentication mechanism")
             return None
-        mechanism, _, initial = argument.partition(" ")
+        mechanism, _sep, initial = argument.partition(" ")
         mechanism = mechanism.upper()
         try:
             if mechanism == "PLAIN":
@@ -333,8 +333,8 @@ def _address_and_params(text):
         address = text[1:end] if end > 0 else text[1:]
         rest = text[end + 1 :] if end > 0 else ""
     else:
-        address, _, rest = text.partition(" ")
+        address, _sep, rest = text.partition(" ")
     for item in rest.split():
-        key, _, value = item.partition("=")
+        key, _sep, value = item.partition("=")
         params[key.upper()] = value
     return address, params
