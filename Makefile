@@ -56,6 +56,8 @@ lint: install
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check plugins tests tools
 	$(BIN)/ansible-lint --profile production
+	$(PY) tools/gen-variables-doc.py --check
+	$(BIN)/antsibull-changelog lint
 
 sanity: install
 	@tests/testbed/ansible-test-sanity.sh
