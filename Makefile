@@ -66,7 +66,7 @@ unit: install
 	$(BIN)/pytest -q tests/unit
 
 integration: install
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q tests/integration tests/pmta_test_double
 
 molecule: image
 	@tests/testbed/run-molecule.sh
