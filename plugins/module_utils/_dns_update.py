@@ -15,30 +15,41 @@ from __future__ import annotations
 
 import socket
 import time
+import traceback
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdataset
-import dns.rdatatype
-import dns.rdtypes.ANY.TXT
-import dns.tsig
-import dns.tsigkeyring
-import dns.update
+try:
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.query
+    import dns.rcode
+    import dns.rdata
+    import dns.rdataclass
+    import dns.rdataset
+    import dns.rdatatype
+    import dns.rdtypes.ANY.TXT
+    import dns.tsig
+    import dns.tsigkeyring
+    import dns.update
+except ImportError:  # the modules report it with missing_required_lib("dnspython")
+    HAS_DNSPYTHON = False
+    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_DNSPYTHON = True
+    DNSPYTHON_IMPORT_ERROR = None
 
-TSIG_ALGORITHMS = {
-    "hmac-md5": dns.tsig.HMAC_MD5,
-    "hmac-sha1": dns.tsig.HMAC_SHA1,
-    "hmac-sha224": dns.tsig.HMAC_SHA224,
-    "hmac-sha256": dns.tsig.HMAC_SHA256,
-    "hmac-sha384": dns.tsig.HMAC_SHA384,
-    "hmac-sha512": dns.tsig.HMAC_SHA512,
-}
+# Empty without dnspython: the modules stop with missing_required_lib() before using it.
+TSIG_ALGORITHMS = {}
+if HAS_DNSPYTHON:
+    TSIG_ALGORITHMS = {
+        "hmac-md5": dns.tsig.HMAC_MD5,
+        "hmac-sha1": dns.tsig.HMAC_SHA1,
+        "hmac-sha224": dns.tsig.HMAC_SHA224,
+        "hmac-sha256": dns.tsig.HMAC_SHA256,
+        "hmac-sha384": dns.tsig.HMAC_SHA384,
+        "hmac-sha512": dns.tsig.HMAC_SHA512,
+    }
 
 # Types the module manages. SOA is the server's job; NS at the apex is deliberately left out.
 SUPPORTED_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA")
@@ -693,7 +704,7 @@ class DnsClient:
             sock = self._connect()
             try:
                 dns.query.send_tcp(sock, wire)
-                response, _ = dns.query.receive_tcp(sock, keyring=update.keyring, request_mac=update.mac)
+                response, _received_at = dns.query.receive_tcp(sock, keyring=update.keyring, request_mac=update.mac)
                 if not update.is_response(response):
                     raise dns.exception.FormError("answer does not match the UPDATE")
                 return response

@@ -11,14 +11,22 @@ a zone before delegation.
 from __future__ import annotations
 
 import ipaddress
-
-import dns.exception
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
+import traceback
 
 from ._dns_mail_records import DMARC_POLICIES, SPF_LOOKUP_LIMIT, SPF_LOOKUP_MECHANISMS, RecordBuildError, key_info
+
+try:
+    import dns.exception
+    import dns.name
+    import dns.rcode
+    import dns.rdatatype
+    import dns.resolver
+except ImportError:  # the module reports it with missing_required_lib("dnspython")
+    HAS_DNSPYTHON = False
+    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_DNSPYTHON = True
+    DNSPYTHON_IMPORT_ERROR = None
 
 # checks a failure of which makes the module fail unless listed in ``advisory``
 CHECKS = ("spf_record", "spf_lookups", "spf_authorizes_ip", "dkim_key", "dmarc_policy", "bounce_mx",
@@ -128,9 +136,9 @@ class SpfEvaluator:
                 continue
             qualifier = term[0] if term[0] in "+-~?" else "+"
             body = term[1:] if term[0] in "+-~?" else term
-            mechanism, _, argument = body.partition(":")
+            mechanism, _sep, argument = body.partition(":")
             if "/" in mechanism:  # a/24 without a domain
-                mechanism, _, rest = mechanism.partition("/")
+                mechanism, _sep, rest = mechanism.partition("/")
                 argument = "/" + rest
             mechanism = mechanism.lower()
             matched = False
@@ -326,8 +334,8 @@ class Verifier:
         subject = str(address)
 
         def run():
-            targets = [rd.target.to_text().rstrip(".").lower() for rd in self.lookup.rrset(address.reverse_pointer,
-                                                                                         "PTR")]
+            pointers = self.lookup.rrset(address.reverse_pointer, "PTR")
+            targets = [rd.target.to_text().rstrip(".").lower() for rd in pointers]
             wanted = hostname.rstrip(".").lower() if hostname else None
             if len(targets) != 1:
                 self.add(subject, "ptr", False, "%d PTR records at %s; exactly one expected"

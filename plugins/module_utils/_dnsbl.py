@@ -22,6 +22,17 @@ What it does differently from the usual checkers (see shared/reference/warmup.md
 from __future__ import annotations
 
 import ipaddress
+import traceback
+
+try:
+    import dns.exception
+    import dns.resolver
+except ImportError:  # dnsbl_check reports it with missing_required_lib("dnspython >= 2.0.0")
+    HAS_DNSPYTHON = False
+    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_DNSPYTHON = True
+    DNSPYTHON_IMPORT_ERROR = None
 
 # A maintained default: lists that are alive and free for low volume. SORBS
 # (shut down June 2024), cbl.abuseat.org (folded into Spamhaus XBL) and msrbl
@@ -164,7 +175,7 @@ def classify_answer(spec, lookup):
         return NOT_LISTED, [], ""
     if lookup.outcome == "error":
         return ERROR, [], lookup.error
-    codes = sorted(set(lookup.values), key=lambda c: ipaddress.ip_address(c))
+    codes = sorted(set(lookup.values), key=ipaddress.ip_address)
     if not codes:
         return NOT_LISTED, [], ""
     errors = [spec["error_codes"][c] for c in codes if c in spec["error_codes"]]
@@ -203,16 +214,14 @@ class DnspythonResolver:
     """Queries one resolver (or the system's) with dnspython."""
 
     def __init__(self, server=None, port=53, timeout=3.0):
-        import dns.resolver  # noqa: F401 - fail early when dnspython is missing
-
+        if not HAS_DNSPYTHON:  # fail early, not at the first query
+            raise ImportError("DnspythonResolver needs dnspython: " + DNSPYTHON_IMPORT_ERROR)
         self.server = server
         self.port = port
         self.timeout = timeout
         self._resolver = None
 
     def _get(self):
-        import dns.resolver
-
         if self._resolver is None:
             if self.server:
                 resolver = dns.resolver.Resolver(configure=False)
@@ -226,9 +235,6 @@ class DnspythonResolver:
         return self._resolver
 
     def __call__(self, name, rdtype):
-        import dns.exception
-        import dns.resolver
-
         try:
             answer = self._get().resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except dns.resolver.NXDOMAIN:

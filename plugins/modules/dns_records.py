@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 module: dns_records
 short_description: Publish DNS RRsets with RFC 2136 dynamic updates (TSIG), one atomic UPDATE per zone
 version_added: 0.1.0
-author: mailops.powermta contributors
+author:
+  - mailops.powermta contributors (@mailops)
 description:
   - Reads the current RRsets of O(records) from the primary server over TCP (TSIG-signed queries),
     plans the changes, and sends B(one UPDATE per zone) carrying them all.
@@ -108,12 +109,15 @@ options:
     choices: [auto, query, axfr]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the current state and returns the plan; sends no UPDATE.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the changed RRsets, in zone-file form.
   idempotent:
+    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
     support: full
 requirements:
   - dnspython >= 2.0 on the controller
@@ -209,17 +213,8 @@ rcode:
   type: str
 """
 
-import traceback  # noqa: E402 - Ansible modules import after their documentation
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-try:
-    from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu
-except ImportError:  # dnspython missing
-    dnsu = None
-    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
-else:
-    DNSPYTHON_IMPORT_ERROR = None
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu  # noqa: E402
 
 
 def main():
@@ -253,8 +248,8 @@ def main():
         required_together=[["key_name", "key_secret"]],
         supports_check_mode=True,
     )
-    if dnsu is None:
-        module.fail_json(msg=missing_required_lib("dnspython"), exception=DNSPYTHON_IMPORT_ERROR)
+    if not dnsu.HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib("dnspython"), exception=dnsu.DNSPYTHON_IMPORT_ERROR)
 
     params = module.params
     records = [{k: v for k, v in item.items() if v is not None} for item in params["records"]]

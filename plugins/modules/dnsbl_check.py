@@ -139,23 +139,14 @@ summary:
   sample: {listed: 1, not_listed: 9, policy: 0, error: 0, skipped: 2, unusable_zones: []}
 """
 
-import traceback  # noqa: E402 - Ansible modules import after their docs
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._dnsbl import (  # noqa: E402
+    DNSPYTHON_IMPORT_ERROR,
+    HAS_DNSPYTHON,
     DnsblInputError,
     DnspythonResolver,
     check,
 )
-
-try:
-    import dns.resolver  # noqa: F401
-
-    HAS_DNSPYTHON = True
-    DNSPYTHON_ERROR = None
-except ImportError:
-    HAS_DNSPYTHON = False
-    DNSPYTHON_ERROR = traceback.format_exc()
 
 
 def main():
@@ -171,7 +162,7 @@ def main():
         supports_check_mode=True,
     )
     if not HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib("dnspython >= 2.0.0"), exception=DNSPYTHON_ERROR)
+        module.fail_json(msg=missing_required_lib("dnspython >= 2.0.0"), exception=DNSPYTHON_IMPORT_ERROR)
     params = module.params
     if not 0 < params["port"] < 65536:
         module.fail_json(msg="port must be between 1 and 65535, got %d" % params["port"])

@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 module: mail_dns_verify
 short_description: Check SPF, DKIM, DMARC, bounce MX and forward-confirmed PTR of a mail fleet
 version_added: 0.1.0
-author: mailops.powermta contributors
+author:
+  - mailops.powermta contributors (@mailops)
 description:
   - Asks one DNS server (O(server), O(port)) and checks, per sending domain and sending IP,
     what receivers check. Returns every check in RV(checks) and fails when a required check fails.
@@ -96,11 +97,14 @@ options:
     choices: [spf_record, spf_lookups, spf_authorizes_ip, dkim_key, dmarc_policy, bounce_mx, ptr, fcrdns, helo_spf]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
     support: full
 requirements:
   - dnspython >= 2.0 on the controller
@@ -135,7 +139,7 @@ checks:
   type: list
   elements: dict
   contains:
-    subject: {description: Domain, record name or IP the check is about., type: str}
+    subject: {description: 'Domain, record name or IP the check is about.', type: str}
     check: {description: Check name (see the description)., type: str}
     ok: {description: Whether it passed., type: bool}
     detail: {description: What was found., type: str}
@@ -154,17 +158,8 @@ passed:
   type: int
 """
 
-import traceback  # noqa: E402 - Ansible modules import after their documentation
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-
-try:
-    from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as dnsv
-except ImportError:
-    dnsv = None
-    DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
-else:
-    DNSPYTHON_IMPORT_ERROR = None
+from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as dnsv  # noqa: E402
 
 CHECK_NAMES = ["spf_record", "spf_lookups", "spf_authorizes_ip", "dkim_key", "dmarc_policy", "bounce_mx",
                "ptr", "fcrdns", "helo_spf"]
@@ -219,8 +214,8 @@ def main():
         },
         supports_check_mode=True,
     )
-    if dnsv is None:
-        module.fail_json(msg=missing_required_lib("dnspython"), exception=DNSPYTHON_IMPORT_ERROR)
+    if not dnsv.HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib("dnspython"), exception=dnsv.DNSPYTHON_IMPORT_ERROR)
 
     domains = []
     for domain in module.params["domains"]:
