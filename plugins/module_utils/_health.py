@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import time
 import urllib.error
-import urllib.request
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -242,7 +241,7 @@ def parse_license(text):
     for line in text.splitlines():
         if ":" not in line or line.lstrip().startswith("#"):
             continue
-        key, _, value = line.partition(":")
+        key, _sep, value = line.partition(":")
         key = key.strip().lower()
         if not key or " " in key:
             continue
@@ -465,21 +464,24 @@ def validate_thresholds(overrides):
 
 
 # ------------------------------------------------------------------- probes
-def probe_http_json(url, timeout=5.0, api_key=None, insecure=False):
-    """GET ``url`` and decode JSON; returns ``(document, None)`` or ``(None, error text)``."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    if api_key:
-        request.add_header("X-API-Key", api_key)
-    context = None
-    if insecure and url.startswith("https:"):
-        import ssl
+# Largest status document read; PowerMTA's is a few kB.
+MAX_STATUS_BYTES = 8 * 1024 * 1024
 
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+
+def probe_http_json(url, fetch, timeout=5.0, api_key=None, insecure=False):
+    """GET ``url`` and decode JSON; returns ``(document, None)`` or ``(None, error text)``.
+
+    ``fetch(url, headers, timeout, validate_certs, max_bytes)`` does the request and returns the
+    body; like urllib it raises ``urllib.error.HTTPError``, ``URLError`` or ``OSError``. The module
+    passes one over Ansible's ``open_url``, the host commands a standard-library one, so this file
+    stays importable without Ansible.
+    """
+    headers = {"Accept": "application/json"}
+    if api_key:
+        headers["X-API-Key"] = api_key
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
-            body = response.read(8 * 1024 * 1024)
+        body = fetch(url, headers=headers, timeout=timeout, validate_certs=not insecure,
+                     max_bytes=MAX_STATUS_BYTES)
     except urllib.error.HTTPError as exc:
         return None, "HTTP %s from %s" % (exc.code, url)
     except (urllib.error.URLError, OSError) as exc:
@@ -554,8 +556,10 @@ def read_license(path, pmta_binary):
     return None, "; ".join(errors) or "no license source configured"
 
 
-def run_checks(options, today=None, now=None):
+def run_checks(options, today=None, now=None, fetch=None):
     """Run every configured check; ``options`` as in ``default_options()``.
+
+    ``fetch`` is the HTTP fetcher for ``status_url`` (see ``probe_http_json``).
 
     Returns ``(results, status)`` where ``status`` is the parsed status dict
     or None.
@@ -576,8 +580,10 @@ def run_checks(options, today=None, now=None):
                     api_key = handle.read().strip()
             except OSError as exc:
                 status_error = "API key file %s: %s" % (options["api_key_file"], exc.strerror or exc)
+        if fetch is None:
+            raise HealthError("status_url is set but the caller gave no HTTP fetcher")
         if status_error is None:
-            document, status_error = probe_http_json(options["status_url"], options.get("timeout", 5.0),
+            document, status_error = probe_http_json(options["status_url"], fetch, options.get("timeout", 5.0),
                                                      api_key, options.get("insecure", False))
         if document is not None:
             try:
@@ -716,8 +722,8 @@ def options_from_args(args):
     return options
 
 
-def nagios_main(argv=None, stdout=None):
-    """Entry point of ``check_pmta``; returns the exit code."""
+def nagios_main(argv=None, stdout=None, fetch=None):
+    """Entry point of ``check_pmta``; returns the exit code. ``fetch``: see ``probe_http_json``."""
     import sys
 
     stdout = stdout or sys.stdout
@@ -731,7 +737,7 @@ def nagios_main(argv=None, stdout=None):
         return UNKNOWN
     try:
         options = options_from_args(args)
-        results, status = run_checks(options)
+        results, status = run_checks(options, fetch=fetch)
     except HealthError as exc:
         stdout.write("PMTA UNKNOWN - %s\n" % exc)
         return UNKNOWN

@@ -398,8 +398,11 @@ def load_config(path):
     return config
 
 
-def collect(config, now=None):
-    """One collection: returns ``(registry, notes)``; saves the accounting state."""
+def collect(config, now=None, fetch=None):
+    """One collection: returns ``(registry, notes)``; saves the accounting state.
+
+    ``fetch`` reads the status URL (see ``_health.probe_http_json``).
+    """
     started = time.time()
     registry = Registry()
     notes = []
@@ -409,7 +412,7 @@ def collect(config, now=None):
     if unknown:
         raise MetricsError("health options: unknown keys %s" % ", ".join(unknown))
     health_options.update(config.get("health") or {})
-    results, status = _health.run_checks(health_options)
+    results, status = _health.run_checks(health_options, fetch=fetch)
     add_health_metrics(registry, results, status)
 
     state_dir = os.path.dirname(os.path.abspath(config["state_file"]))
@@ -446,8 +449,8 @@ def collect(config, now=None):
     return registry, notes
 
 
-def collector_main(argv=None):
-    """Entry point of ``pmta-metrics-collector``; returns the exit code."""
+def collector_main(argv=None, fetch=None):
+    """Entry point of ``pmta-metrics-collector``; returns the exit code. ``fetch``: see ``collect``."""
     import argparse
     import sys
 
@@ -460,7 +463,7 @@ def collector_main(argv=None):
     try:
         explicit = args.config != parser.get_default("config")
         config = load_config(args.config if explicit or os.path.exists(args.config) else None)
-        registry, notes = collect(config)
+        registry, notes = collect(config, fetch=fetch)
     except (MetricsError, _health.HealthError) as exc:
         sys.stderr.write("pmta-metrics-collector: %s\n" % exc)
         return 2

@@ -21,7 +21,7 @@ description:
   - The same checks are installed on hosts as the Nagios plugin C(check_pmta) by the
     C(mailops.powermta.monitoring) role (see docs/monitoring.md).
 author:
-  - mailops.powermta contributors
+  - mailops.powermta contributors (@mailops)
 options:
   services:
     description: systemd units that must be active.
@@ -88,11 +88,15 @@ options:
     default: never
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads; runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 notes:
   - Runs on the PowerMTA host. Reading the licence file or running C(pmta) needs root or the C(pmta) group.
@@ -167,8 +171,11 @@ status:
 """
 
 import datetime  # noqa: E402 - Ansible modules import after their documentation
+import urllib.error  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._health import (  # noqa: E402
     STATE_NAMES,
     HealthError,
@@ -178,6 +185,15 @@ from ansible_collections.mailops.powermta.plugins.module_utils._health import ( 
 
 _FAIL_LEVELS = {"never": (), "unknown": ("UNKNOWN", "WARNING", "CRITICAL"), "warning": ("WARNING", "CRITICAL"),
                 "critical": ("CRITICAL",)}
+
+
+def fetch_with_open_url(url, headers, timeout, validate_certs=True, max_bytes=None):
+    """The status fetcher ``_health.probe_http_json`` expects, over Ansible's ``open_url``."""
+    try:
+        with open_url(url, headers=headers, timeout=timeout, validate_certs=validate_certs) as response:
+            return response.read(max_bytes)
+    except UrlConnectionError as exc:  # TLS and connection errors of open_url itself
+        raise urllib.error.URLError(str(exc)) from exc
 
 
 def main():
@@ -216,7 +232,7 @@ def main():
         "thresholds": params["thresholds"],
     }
     try:
-        results, status = run_checks(options, today=datetime.date.today())
+        results, status = run_checks(options, today=datetime.date.today(), fetch=fetch_with_open_url)
     except HealthError as exc:
         module.fail_json(msg="pmta_health: %s (see the thresholds option)" % exc)
     code, line = summarize(results)

@@ -1,13 +1,21 @@
 import datetime
 import http.server
+import importlib.util
 import io
 import json
 import os
+import pathlib
 import re
 import threading
 
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils import _health as health
+
+# The standard-library fetcher the monitoring role installs next to _health.py on hosts.
+_FETCH_SPEC = importlib.util.spec_from_file_location(
+    "stdlib_fetch", pathlib.Path(__file__).resolve().parents[4] / "roles" / "monitoring" / "files" / "stdlib_fetch.py")
+stdlib_fetch = importlib.util.module_from_spec(_FETCH_SPEC)
+_FETCH_SPEC.loader.exec_module(stdlib_fetch)
 
 TODAY = datetime.date(2026, 11, 22)
 
@@ -254,9 +262,9 @@ def status_server():
 
 def test_probe_http_json_reads_a_real_server(status_server):
     url = "http://127.0.0.1:%d/status?format=json" % status_server.server_port
-    document, error = health.probe_http_json(url, timeout=5)
+    document, error = health.probe_http_json(url, stdlib_fetch.fetch, timeout=5)
     assert error is None and document["data"]["status"]["status"] == "running"
-    missing, error = health.probe_http_json(url.replace("/status", "/nope"), timeout=5)
+    missing, error = health.probe_http_json(url.replace("/status", "/nope"), stdlib_fetch.fetch, timeout=5)
     assert missing is None and "HTTP 404" in error
 
 
@@ -264,7 +272,7 @@ def test_probe_http_json_reports_refused_port():
     server = http.server.HTTPServer(("127.0.0.1", 0), _StatusHandler)
     port = server.server_port
     server.server_close()  # nothing listens there now
-    document, error = health.probe_http_json("http://127.0.0.1:%d/status" % port, timeout=2)
+    document, error = health.probe_http_json("http://127.0.0.1:%d/status" % port, stdlib_fetch.fetch, timeout=2)
     assert document is None and "127.0.0.1" in error
 
 
@@ -326,7 +334,7 @@ def write_config(tmp_path, server, **overrides):
 
 def run_main(argv):
     out = io.StringIO()
-    code = health.nagios_main(argv, stdout=out)
+    code = health.nagios_main(argv, stdout=out, fetch=stdlib_fetch.fetch)
     return code, out.getvalue()
 
 

@@ -1,6 +1,8 @@
 import http.server
+import importlib.util
 import json
 import os
+import pathlib
 import re
 import threading
 
@@ -8,6 +10,12 @@ import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils import _health as health
 from ansible_collections.mailops.powermta.plugins.module_utils import _metrics as metrics
 from ansible_collections.mailops.powermta.plugins.module_utils import _warmup as warmup
+
+# The standard-library fetcher the monitoring role installs next to _health.py on hosts.
+_FETCH_SPEC = importlib.util.spec_from_file_location(
+    "stdlib_fetch", pathlib.Path(__file__).resolve().parents[4] / "roles" / "monitoring" / "files" / "stdlib_fetch.py")
+stdlib_fetch = importlib.util.module_from_spec(_FETCH_SPEC)
+_FETCH_SPEC.loader.exec_module(stdlib_fetch)
 
 HEADER = ("type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,"
           "dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool\n")
@@ -221,7 +229,7 @@ def test_collector_writes_the_textfile(tmp_path):
     try:
         acct = tmp_path / "acct.csv"
         acct.write_text(HEADER + record("d", "a@gmail.com") + record("d", "b@gmail.com"))
-        paused, _ = warmup_state()
+        paused, _state = warmup_state()
         (tmp_path / "pmta_warmup.fact").write_text(json.dumps(paused))
         (tmp_path / "pmta_dnsbl.fact").write_text(json.dumps({"blocklisted": {"203.0.113.11": ["zen.spamhaus.org"]}}))
         config = {
@@ -237,7 +245,7 @@ def test_collector_writes_the_textfile(tmp_path):
         }
         (tmp_path / "textfile").mkdir()
         (tmp_path / "metrics.json").write_text(json.dumps(config))
-        assert metrics.collector_main(["--config", str(tmp_path / "metrics.json")]) == 0
+        assert metrics.collector_main(["--config", str(tmp_path / "metrics.json")], fetch=stdlib_fetch.fetch) == 0
         samples = parse_exposition((tmp_path / "textfile" / "pmta.prom").read_text())
         assert samples["pmta_status_up"] == 1
         assert samples["pmta_queued_recipients"] == 42
@@ -251,7 +259,7 @@ def test_collector_writes_the_textfile(tmp_path):
         # counters survive the next run and only grow
         with acct.open("a") as handle:
             handle.write(record("d", "c@gmail.com"))
-        assert metrics.collector_main(["--config", str(tmp_path / "metrics.json")]) == 0
+        assert metrics.collector_main(["--config", str(tmp_path / "metrics.json")], fetch=stdlib_fetch.fetch) == 0
         samples = parse_exposition((tmp_path / "textfile" / "pmta.prom").read_text())
         assert samples['pmta_acct_records_total{ip="203.0.113.11",isp="gmail",outcome="delivered",vmta="mk-01"}'] == 3
         assert oct((tmp_path / "state" / "metrics-state.json").stat().st_mode & 0o777) == oct(0o640)
