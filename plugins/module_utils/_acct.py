@@ -110,7 +110,7 @@ def expand_paths(patterns):
                 real = os.path.realpath(path)
                 if real not in found:
                     found[real] = (os.stat(real).st_mtime, path)
-    return [path for _, path in sorted(found.values())]
+    return [path for _mtime, path in sorted(found.values())]
 
 
 def _ip_filter(ips):

@@ -184,11 +184,11 @@ def key_info(public_key):
     if der.startswith(ED25519_SPKI_PREFIX) and len(der) == len(ED25519_SPKI_PREFIX) + 32:
         return "ed25519", 256, base64.b64encode(der[-32:]).decode()  # RFC 8463: raw key, not SPKI
     try:
-        tag, spki, _ = _der_element(der, 0)
+        tag, spki, _next = _der_element(der, 0)
         _tag, _algorithm, pos = _der_element(spki, 0)
-        tag_bits, bit_string, _ = _der_element(spki, pos)
-        _tag, rsa_key, _ = _der_element(bit_string[1:], 0)
-        tag_n, modulus, _ = _der_element(rsa_key, 0)
+        tag_bits, bit_string, _next = _der_element(spki, pos)
+        _tag, rsa_key, _next = _der_element(bit_string[1:], 0)
+        tag_n, modulus, _next = _der_element(rsa_key, 0)
         if tag != 0x30 or tag_bits != 0x03 or tag_n != 0x02 or RSA_OID not in _algorithm:
             raise ValueError("not an RSA SubjectPublicKeyInfo")
     except (IndexError, ValueError) as exc:
@@ -215,7 +215,7 @@ def dkim_record(domain, selector, public_key, ttl=DEFAULT_TTL, min_bits=1024, te
 # ---------------------------------------------------------------- DMARC
 
 def _mailto_list(value, what):
-    items = value if isinstance(value, list) else [v for v in str(value or "").split(",")]
+    items = value if isinstance(value, list) else str(value or "").split(",")
     uris = []
     for item in items:
         item = str(item).strip()

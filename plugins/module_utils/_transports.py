@@ -204,7 +204,7 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
         targets += [("vmta", name) for name in injector.get("vmtas") or []]
         if not targets:
             # nothing listed: every pool of the fleet (X-Virtual-MTA may name any of them)
-            targets = [("pool", name) for name in sorted({v["pool"] for _, vmtas in per_node for v in vmtas
+            targets = [("pool", name) for name in sorted({v["pool"] for _node, vmtas in per_node for v in vmtas
                                                           if v["pool"]})]
             _require(targets, "%s: no pool in the fleet (no vMTA has a pool); set pools or vmtas" % where)
         for kind, target in targets:

@@ -20,14 +20,17 @@ description:
     are errors; C(run-as-root) unset or yes is a warning.
   - Deprecated directives are warnings naming the replacement; see C(docs/config-lint.md) for every check.
   - Pure Python, runs wherever the module runs (the controller with C(delegate_to=localhost), or the host).
-author: mailops.powermta contributors
+author:
+  - mailops.powermta contributors (@mailops)
 attributes:
   check_mode:
     support: full
     description: The module only reads; it behaves the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
     support: full
 options:
   path:

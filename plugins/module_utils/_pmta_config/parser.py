@@ -173,7 +173,7 @@ class _Parser:
                             block = block.parent
                             continue
                     else:
-                        head, _, arg = line[1:-1].strip().partition(" ")
+                        head, _sep, arg = line[1:-1].strip().partition(" ")
                         tag = fast_tags.get(head)
                         if tag is not None:
                             new = Block(tag, arg.strip(), path, number, block)

@@ -584,7 +584,7 @@ class DirectiveSpec:
         self.status = "current"
         self.note = ""
         for flag in flags.split(";") if flags != "-" else ():
-            key, _, value = flag.partition("=")
+            key, _sep, value = flag.partition("=")
             if key == "rep":
                 self.repeatable = True
             elif key == "opt":

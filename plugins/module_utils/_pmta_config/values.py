@@ -74,7 +74,7 @@ def _bad(message, hint=""):
 
 def is_ip_or_cidr(text):
     """PowerMTA CIDR: full or abbreviated IPv4 (``10/8``, ``0/0``, ``173.194/16``) or IPv6."""
-    address, _, prefix = text.partition("/")
+    address, _sep, prefix = text.partition("/")
     if prefix and not prefix.isdigit():
         return False
     if ":" in address:
@@ -96,7 +96,7 @@ def network_of(text):
     """ipaddress network for a PowerMTA CIDR (``0/0`` → 0.0.0.0/0), or None."""
     if not is_ip_or_cidr(text):
         return None
-    address, _, prefix = text.partition("/")
+    address, _sep, prefix = text.partition("/")
     if ":" not in address:
         octets = address.split(".")
         address = ".".join(octets + ["0"] * (4 - len(octets)))
@@ -222,7 +222,7 @@ def _check_source_host(value):
 
 def _check_listener(value):
     parts = value.split()
-    address, _, port = parts[0].rpartition(":")
+    address, _sep, port = parts[0].rpartition(":")
     if not address or not port.isdigit() or not 0 < int(port) < 65536:
         return _bad("invalid listener %r" % parts[0], "use CIDR:PORT, e.g. 0/0:25 or 127.0.0.1:2525")
     if not is_ip_or_cidr(address.strip("[]")):
@@ -368,7 +368,7 @@ def _check_reply(value):
     if not split[1]:
         return _bad("no action after the pattern", "add an action such as mode=backoff")
     for action in split[1].split():
-        key, _, argument = action.partition("=")
+        key, _sep, argument = action.partition("=")
         key = key.lower()
         if key == "mode" and argument.lower() not in ("backoff", "normal"):
             return _bad("invalid mode %r" % action, "use mode=backoff or mode=normal")
@@ -445,7 +445,7 @@ def _check_smtp_hosts(value):
                 if not is_ip_or_cidr(address) or "/" in address:
                     return _bad("invalid IP address in %r" % item, "write [192.0.2.25] or [IPv6:2001:db8::25]")
             else:
-                host, _, port = item.partition(":")
+                host, _sep, port = item.partition(":")
                 port = ":" + port if port else ""
                 if not _HOSTNAME.match(host):
                     return _bad("invalid host %r" % item, "use a host name, [IP] or lookup-mx:DOMAIN")
@@ -521,11 +521,11 @@ def checker(type_name):
     found = _CACHE.get(type_name)
     if found is not None:
         return found
-    kind, _, argument = type_name.partition(":")
+    kind, _sep, argument = type_name.partition(":")
     if type_name in _FIXED:
         found = _FIXED[type_name]
     elif kind == "int":
-        low, _, high = argument.partition("-")
+        low, _sep, high = argument.partition("-")
         found = _int_checker(int(low), int(high) if high else None)
     elif kind == "int-or":
         found = _int_checker(words=tuple(argument.split("|")))
@@ -534,7 +534,7 @@ def checker(type_name):
     elif kind == "enum+1":
         found = _enum_checker(argument.split("|"), extra_words=1)
     elif kind == "words":
-        low, _, high = argument.partition("-")
+        low, _sep, high = argument.partition("-")
         found = _words_checker(int(low), int(high) if high else None)
     else:
         raise KeyError(type_name)
