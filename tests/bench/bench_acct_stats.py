@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of the accounting parser behind mailops.powermta.pmta_acct_stats.
 
 Writes a synthetic PowerMTA accounting file (default 1,000,000 rows: d/b/t/tq/f
@@ -100,7 +99,7 @@ def write_file(path, rows, seed=7):
 def bare_csv(path):
     rows = 0
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for _ in csv.reader(handle):
+        for _row in csv.reader(handle):
             rows += 1
     return rows
 
@@ -117,21 +116,20 @@ def timed_pair(first, second, path, repeat):
     Timed in CPU time of this process (``time.process_time``): on a shared machine, wall time
     measures the neighbours as much as the parser.
     """
-    best = [None, None]
-    results = [None, None]
-    for _ in range(repeat):
+    timings = ([], [])
+    results = {}
+    for _round in range(repeat):
         for index, function in enumerate((first, second)):
             start = time.process_time()
             results[index] = function(path)
-            elapsed = time.process_time() - start
-            best[index] = elapsed if best[index] is None else min(best[index], elapsed)
-    return best, results
+            timings[index].append(time.process_time() - start)
+    return [min(timing) for timing in timings], [results[0], results[1]]
 
 
 def peak(function, path):
     tracemalloc.start()
     function(path)
-    _, top = tracemalloc.get_traced_memory()
+    _current, top = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return top
 
@@ -158,7 +156,7 @@ def main():
     acct_rate = acct_rows / acct_time
     ratio = acct_rate / csv_rate
     csv_peak = peak(bare_csv, path)
-    acct_peak = peak(lambda p: parser_pass(p), path)
+    acct_peak = peak(parser_pass, path)
     result = stats.result()
     print("bare csv.reader : %10.0f rows/s (%.2fs CPU), peak traced memory %.2f MiB" % (
         csv_rate, csv_time, csv_peak / 2**20))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark the PowerMTA config linter on a big fleet config.
@@ -79,7 +78,7 @@ def main():
     timings = []
     cpu_timings = []
     result = None
-    for _ in range(args.runs):
+    for _run in range(args.runs):
         start, cpu_start = time.perf_counter(), time.process_time()
         result = lint_text(text)
         timings.append(time.perf_counter() - start)
@@ -89,7 +88,7 @@ def main():
 
     tracemalloc.start()
     result = lint_text(text)
-    _, peak = tracemalloc.get_traced_memory()
+    _current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
     print(

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark: the metrics collector's incremental accounting read versus re-reading the whole file.

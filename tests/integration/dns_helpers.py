@@ -40,7 +40,8 @@ def run_adhoc(module, args, check=False, diff=False):
         command.append("--check")
     if diff:
         command.append("--diff")
-    proc = subprocess.run(command, cwd=ROOT, env=ANSIBLE_ENV, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(command, cwd=ROOT, env=ANSIBLE_ENV, capture_output=True, text=True, timeout=120,
+                          check=False)
     out = proc.stdout
     start = out.find("=> {")
     assert start >= 0, "no result in ansible output:\n%s\n%s" % (out, proc.stderr)
@@ -52,7 +53,8 @@ def run_playbook(playbook, inventory, *extra):
     """``ansible-playbook``; returns (rc, stdout+stderr, recap {host: {changed, failed, ...}})."""
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), *extra]
     env = dict(ANSIBLE_ENV, ANSIBLE_CALLBACK_RESULT_FORMAT="yaml")
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     recap = {}
     in_recap = False
     for line in proc.stdout.splitlines():
@@ -60,7 +62,7 @@ def run_playbook(playbook, inventory, *extra):
             in_recap = True
             continue
         if in_recap and ":" in line and "ok=" in line:
-            host, _, counters = line.partition(":")
+            host, _sep, counters = line.partition(":")
             recap[host.strip()] = {k: int(v) for k, v in (c.split("=") for c in counters.split())}
     return proc.returncode, proc.stdout + proc.stderr, recap
 

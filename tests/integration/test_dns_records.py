@@ -137,7 +137,7 @@ def test_refuses_to_write_beside_a_cname(bind9):
 
 
 def test_max_changes_guard_and_force(bind9):
-    names = ["%s.example.test" % unique_label() for _ in range(3)]
+    names = ["%s.example.test" % unique_label() for _index in range(3)]
     with client_for(bind9) as client:
         dnsu.sync_records(client, [{"name": n, "type": "TXT", "values": ["old"]} for n in names])
     serial_before = serial(bind9, "example.test")

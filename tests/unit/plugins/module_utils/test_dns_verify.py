@@ -36,7 +36,7 @@ class FakeLookup:
         if rdtype == "PTR":
             return [SimpleNamespace(target=SimpleNamespace(to_text=lambda x=x: x)) for x in values]
         if rdtype == "CNAME":
-            return [SimpleNamespace(rdtype=5) for _ in values]
+            return [SimpleNamespace(rdtype=5) for _value in values]
         return values
 
 
@@ -49,7 +49,10 @@ def test_spf_evaluation_follows_include_a_mx_and_redirect():
         ("relay.example.com", "A"): ["203.0.113.9"],
         ("example.net", "TXT"): ["v=spf1 redirect=example.com"],
     })
-    check = lambda ip, domain="example.com": v.SpfEvaluator(lookup).check(ip, domain)  # noqa: E731
+
+    def check(ip, domain="example.com"):
+        return v.SpfEvaluator(lookup).check(ip, domain)
+
     assert check("192.0.2.5") == "pass"
     assert check("2001:db8::40") == "pass"
     assert check("198.51.100.7") == "pass"

@@ -214,13 +214,10 @@ def test_default_virtual_mta_may_name_a_pool_or_by_smtp_source_ip():
 
 
 def test_pool_member_must_be_a_vmta_not_a_pool():
-    finding = [
-        f
-        for f in lint_text(
-            HEADER + VMTAS + "<virtual-mta-pool p>\nvirtual-mta a\n</virtual-mta-pool>\n"
-            "<virtual-mta-pool q>\nvirtual-mta p\n</virtual-mta-pool>\n"
-        ).errors
-    ][0]
+    finding = lint_text(
+        HEADER + VMTAS + "<virtual-mta-pool p>\nvirtual-mta a\n</virtual-mta-pool>\n"
+        "<virtual-mta-pool q>\nvirtual-mta p\n</virtual-mta-pool>\n"
+    ).errors[0]
     assert "p is a pool" in finding.hint
 
 

@@ -21,25 +21,25 @@ def run(argv, stdin=""):
 
 
 def test_clean_config_exits_zero():
-    status, out, _ = run(["--include-root", str(FLEET), str(FLEET / "etc/pmta/config")])
+    status, out, _err = run(["--include-root", str(FLEET), str(FLEET / "etc/pmta/config")])
     assert status == 0
     assert out.endswith(": 0 error(s), 0 warning(s)\n")
 
 
 def test_findings_exit_one_with_file_line_and_hint():
-    status, out, _ = run([str(MISTAKES / "invented-directives.config")])
+    status, out, _err = run([str(MISTAKES / "invented-directives.config")])
     assert status == 1
     assert "invented-directives.config:6: error: unknown directive throttle [unknown-directive]" in out
 
 
 def test_pmta_format_and_stdin_name():
-    status, out, _ = run(["--format", "pmta", "--stdin-name", "/etc/pmta/config", "-"], "run-as-root no\nfoo 1\n")
+    status, out, _err = run(["--format", "pmta", "--stdin-name", "/etc/pmta/config", "-"], "run-as-root no\nfoo 1\n")
     assert status == 1
     assert out == "Parse error in line 2 of /etc/pmta/config: unknown directive foo\n"
 
 
 def test_json_format_is_one_document():
-    status, out, _ = run(["--format", "json", "-"], "run-as-root no\n<domain *>\nroute x\n</domain>\n")
+    status, out, _err = run(["--format", "json", "-"], "run-as-root no\n<domain *>\nroute x\n</domain>\n")
     document = json.loads(out)
     assert status == 0 and document["ok"] is True
     assert document["warnings"][0]["code"] == "deprecated" and document["files"] == ["/etc/pmta/config"]
@@ -52,23 +52,23 @@ def test_fail_on_warning():
 
 
 def test_quiet_prints_errors_only():
-    status, out, _ = run(["-q", "-"], "<domain *>\nroute x\nmax-smtp-out x\n</domain>\n")
+    status, out, _err = run(["-q", "-"], "<domain *>\nroute x\nmax-smtp-out x\n</domain>\n")
     assert status == 1 and out.count("\n") == 1 and "max-smtp-out" in out
 
 
 def test_explain_and_schema():
-    status, out, _ = run(["--explain", "max-msg-per-hour"])
+    status, out, _err = run(["--explain", "max-msg-per-hour"])
     assert status == 0 and "deprecated: max-msg-rate" in out
     assert run(["--explain", "throttle"])[0] == 1
     assert "block" in run(["--explain", "<virtual-mta>"])[1]
-    status, out, _ = run(["--schema"])
+    status, out, _err = run(["--schema"])
     names = {row["name"] for row in json.loads(out)["directives"]}
     assert status == 0 and {"max-msg-rate", "smtp-source-host", "reply"} <= names
 
 
 def test_usage_errors_exit_two():
     assert run([])[0] == 2
-    status, _, err = run(["/nonexistent/pmta/config"])
+    status, _out, err = run(["/nonexistent/pmta/config"])
     assert status == 2 and "cannot read" in err
 
 
@@ -88,5 +88,5 @@ def test_tools_script_runs_standalone_without_ansible():
 def test_scope_option():
     assert run(["--scope", "virtual-mta", "-"], "max-smtp-msg-rate 10/s\n")[0] == 0
     assert run(["-"], "run-as-root no\nmax-smtp-msg-rate 10/s\n")[0] == 1
-    status, _, err = run(["--scope", "nope", "-"], "")
+    status, _out, err = run(["--scope", "nope", "-"], "")
     assert status == 2 and "--scope" in err

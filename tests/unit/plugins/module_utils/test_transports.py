@@ -137,7 +137,7 @@ def test_weights_change_when_a_warmup_step_moves_the_ip():
     assert stages[0] != stages[1]
     assert weights[0] != weights[1]
     capacity_by_stage = {1: 100, 2: 1000, 3: 10000}
-    for stage, (capacity, *_) in zip(stages, weights, strict=True):
+    for stage, (capacity, *_rest) in zip(stages, weights, strict=True):
         assert capacity == sum(capacity_by_stage[s] for s in stage.values())
     # more capacity on pmta1 -> a larger share for it and a smaller one for pmta2
     assert weights[1][1] > weights[0][1] and weights[1][2] < weights[0][2]

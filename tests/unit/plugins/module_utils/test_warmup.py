@@ -341,6 +341,7 @@ def test_a_step_within_min_interval_replays_the_previous_plan():
                  now="2026-05-02T06:30:00Z", min_interval_hours=1)
     assert again["skipped"] is True
     assert again["state"] == first["state"]
+
     def strip(decisions):
         return [{k: v for k, v in d.items() if k not in ("observed", "previous_stage")} for d in decisions]
 

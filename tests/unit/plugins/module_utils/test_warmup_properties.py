@@ -35,7 +35,7 @@ def counters(draw):
 @st.composite
 def steps(draw):
     result = []
-    for _ in range(draw(st.integers(1, 6))):
+    for _step in range(draw(st.integers(1, 6))):
         observations = {ip: {isp: draw(counters()) for isp in draw(st.sets(st.sampled_from(ISPS)))}
                         for ip in draw(st.sets(st.sampled_from(IPS)))}
         blocklisted = {ip: ["zen.dnsbl.test"] for ip in draw(st.sets(st.sampled_from(IPS), max_size=1))}
@@ -68,7 +68,7 @@ def stages_for(schedule, isp):
 def test_limits_never_exceed_the_schedule(schedule, history):
     from ansible_collections.mailops.powermta.plugins.module_utils._warmup import DEFAULT_STAGES
 
-    for _, result in run(schedule, history):
+    for _state, result in run(schedule, history):
         for d in result["decisions"]:
             stages = stages_for(schedule, d["isp"]) or list(DEFAULT_STAGES)
             assert d["daily_limit"] <= max(stages)
@@ -102,4 +102,6 @@ def test_a_rollback_never_raises_a_limit_and_advance_moves_one_stage(schedule, h
 def test_same_inputs_give_the_same_plan(schedule, history):
     first = run(schedule, history)
     second = run(copy.deepcopy(schedule), copy.deepcopy(history))
-    assert json.dumps([r for _, r in first], sort_keys=True) == json.dumps([r for _, r in second], sort_keys=True)
+    first_results = [result for _state, result in first]
+    second_results = [result for _state, result in second]
+    assert json.dumps(first_results, sort_keys=True) == json.dumps(second_results, sort_keys=True)
