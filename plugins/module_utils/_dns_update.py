@@ -305,7 +305,7 @@ class DnsClient:
                             % (self.server, self.port, exc.strerror or exc), rcode="CONNECTION")
         return DnsError("DNS %s to %s failed: %s" % (what, self.server, exc))
 
-    _ERRORS = (dns.exception.DNSException, OSError, EOFError)
+    _ERRORS = ((dns.exception.DNSException,) if HAS_DNSPYTHON else ()) + (OSError, EOFError)
 
     def _send(self, message, what):
         for attempt in (1, 2):
