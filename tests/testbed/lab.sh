@@ -36,34 +36,48 @@ down() {
   echo "lab: removed"
 }
 
+lab_running() {  # true when every recorded lab host is up and BIND 9 answers: reuse them
+  [ -s "$LAB/hosts.txt" ] && [ -s "$LAB/bind/connection.json" ] || return 1
+  local name
+  while read -r name; do
+    "${TESTBED[@]}" list | awk -v n="$name" '$1 == n && $3 == "running" {found=1} END {exit !found}' || return 1
+  done < "$LAB/hosts.txt"
+  local pid
+  pid=$(cat "$LAB/bind/named.proc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
+}
+
 up() {
   local start=$SECONDS
   mkdir -p "$LAB"
   "$BIN/ansible-inventory" -i "$INVENTORY" --list > "$LAB/inventory.json"
-  echo "=== lab: starting bench hosts for $INVENTORY (group pmta_fleet)"
-  "${TESTBED[@]}" lab-up "$LAB/inventory.json" --prefix "$PREFIX" > "$LAB/hosts.json"
-  python3 -c 'import json,sys; print("\n".join(h["instance"] for h in json.load(open(sys.argv[1]))))' \
-    "$LAB/hosts.json" > "$LAB/hosts.txt"
-
-  if [ -f "$BIND" ]; then
-    echo "=== lab: starting BIND 9 (DNS server for the lab's zones)"
+  if lab_running; then
+    echo "=== lab: reusing the running lab hosts and BIND 9 (make lab-down to start afresh)"
+  else
+    echo "=== lab: starting bench hosts for $INVENTORY (group pmta_fleet)"
+    "${TESTBED[@]}" lab-up "$LAB/inventory.json" --prefix "$PREFIX" > "$LAB/hosts.json"
+    python3 -c 'import json,sys; print("\n".join(h["instance"] for h in json.load(open(sys.argv[1]))))' \
+      "$LAB/hosts.json" > "$LAB/hosts.txt"
+    echo "=== lab: starting BIND 9 (DNS server for the lab's zones and DNSBL)"
     python3 "$BIND" stop --dir "$LAB/bind" >/dev/null 2>&1 || true
     python3 "$BIND" start --dir "$LAB/bind"
-  else
-    echo "=== lab: $BIND not there yet: no BIND 9 in this lab"
   fi
 
-  echo "=== lab: ansible-playbook site.yml -i $INVENTORY"
-  "$BIN/ansible-playbook" site.yml -i "$INVENTORY"
+  # The PowerMTA TEST DOUBLE (never the product); the same sources give the same file.
+  echo "=== lab: building the pmta-test-double package"
+  tests/pmta_test_double/build.sh "$LAB/pmta-test-double" >/dev/null
 
+  echo "=== lab: ansible-playbook site.yml playbooks/warmup_step.yml playbooks/lab_summary.yml -i $INVENTORY"
+  "$BIN/ansible-playbook" -i "$INVENTORY" site.yml playbooks/warmup_step.yml playbooks/lab_summary.yml \
+    | tee "$LAB/last-run.log"
+
+  local changed
+  changed=$(awk '/^PLAY RECAP/ {recap=1; next} recap && /changed=/ {split($0, a, "changed="); split(a[2], b, " "); sum += b[1]} END {print sum + 0}' "$LAB/last-run.log")
   echo
-  echo "=== lab: built in $((SECONDS - start)) s"
+  echo "=== lab: built in $((SECONDS - start)) s; tasks changed in this run: $changed (a second 'make lab' reports 0)"
   echo "Hosts (bench name, kind, state, SSH address, vMTA addresses):"
   "${TESTBED[@]}" list | grep "^$PREFIX" || true
-  if [ -f "$LAB/bind/connection.json" ]; then
-    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("BIND 9: %(server)s port %(port)s, TSIG key %(key_name)s (%(key_algorithm)s)" % c)' \
-      "$LAB/bind/connection.json"
-  fi
+  python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("BIND 9: %(server)s port %(port)s, TSIG key %(key_name)s (%(key_algorithm)s)" % c)' \
+    "$LAB/bind/connection.json"
   echo "Log in: python3 tests/testbed/testbed.py ssh ${PREFIX}pmta1    Remove: make lab-down"
 }
 
