@@ -59,14 +59,14 @@ def state(host):
     out = host.run(script).stdout
     sections = {}
     for chunk in out.split("\n@@")[1:]:
-        name, _, body = chunk.partition("\n")
+        name, _sep, body = chunk.partition("\n")
         sections[name] = body.strip("\n")
     return sections
 
 
 def kv(text, sep="="):
     pairs = (line.partition(sep) for line in text.splitlines() if sep in line)
-    return {k.strip(): " ".join(v.split()) for k, _, v in pairs}
+    return {k.strip(): " ".join(v.split()) for k, _sep, v in pairs}
 
 
 def test_host_was_rebooted_after_converge(state):
@@ -99,7 +99,7 @@ def test_second_disk_got_its_mkfs_options(state):
 
 def test_spool_dirs_owned_by_pmta_system_account(state):
     assert state["stat"].splitlines() == [f"{d['mount_point']} pmta pmta 750" for d in DISKS]
-    name, _, uid, _gid, _gecos, home, shell = state["passwd"].split(":")
+    name, _password, uid, _gid, _gecos, home, shell = state["passwd"].split(":")
     assert int(uid) < 1000 and shell == "/usr/sbin/nologin"
 
 

@@ -25,7 +25,7 @@ def test_writable_network_keys_are_applied(host):
     active = {}
     for line in sysctl_lines(host):
         if line and not line.startswith("#"):
-            name, _, value = line.partition("=")
+            name, _sep, value = line.partition("=")
             active[name.strip()] = " ".join(value.split())
     # high_volume profile; net.* is per network namespace and writable in the container
     assert active["net.core.somaxconn"] == "65535"

@@ -65,7 +65,7 @@ def playbook(playbook_path, *args, inventories=(), timeout=900):
         command += ["-i", str(inventory)]
     command += [str(playbook_path), *args]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
 
 
 def recap(output):
