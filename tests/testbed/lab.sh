@@ -71,7 +71,8 @@ up() {
     | tee "$LAB/last-run.log"
 
   local changed
-  changed=$(awk '/^PLAY RECAP/ {recap=1; next} recap && /changed=/ {split($0, a, "changed="); split(a[2], b, " "); sum += b[1]} END {print sum + 0}' "$LAB/last-run.log")
+  # With several playbooks in one call Ansible prints a cumulative recap after each: read the last.
+  changed=$(awk '/^PLAY RECAP/ {sum = 0; recap = 1; next} recap && /changed=/ {split($0, a, "changed="); split(a[2], b, " "); sum += b[1]} END {print sum + 0}' "$LAB/last-run.log")
   echo
   echo "=== lab: built in $((SECONDS - start)) s; tasks changed in this run: $changed (a second 'make lab' reports 0)"
   echo "Hosts (bench name, kind, state, SSH address, vMTA addresses):"
