@@ -58,18 +58,10 @@ options:
     description: Check each zone with the RFC 5782 test points first; answers of failing zones are errors.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: Read-only; the same inputs give the same result.
 seealso:
   - module: mailops.powermta.warmup_plan
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -19,16 +19,6 @@ description:
   - Returns the problems as a list instead of failing, so the role can report them all at once.
 author:
   - mailops.powermta contributors (@mailops)
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
-  idempotent:
-    support: full
-    description: Reads only.
 options:
   spool_disks:
     description: Spool disks to check, as in the role's C(host_tuning_spool_disks); named so in messages.
@@ -95,6 +85,8 @@ options:
     description: Group whose existence is reported in RV(group_exists).
     type: str
     default: pmta
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""

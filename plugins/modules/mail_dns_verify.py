@@ -95,22 +95,13 @@ options:
     elements: str
     default: [helo_spf]
     choices: [spf_record, spf_lookups, spf_authorizes_ip, dkim_key, dmarc_policy, bounce_mx, ptr, fcrdns, helo_spf]
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Read-only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  idempotent:
-    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
-    support: full
 requirements:
   - dnspython >= 2.0 on the controller
   - cryptography, only when O(domains[].dkim[].public_key_file) is a private key
 seealso:
   - module: mailops.powermta.dns_records
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""

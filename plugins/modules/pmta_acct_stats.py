@@ -60,20 +60,12 @@ options:
     description: How many top recipient domains to return per key and overall.
     type: int
     default: 10
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: Read-only; the same inputs give the same result.
 notes:
   - Needs only the Python standard library on the PowerMTA host.
 seealso:
   - module: mailops.powermta.warmup_plan
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""

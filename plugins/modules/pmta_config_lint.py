@@ -22,16 +22,6 @@ description:
   - Pure Python, runs wherever the module runs (the controller with C(delegate_to=localhost), or the host).
 author:
   - mailops.powermta contributors (@mailops)
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; it behaves the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  idempotent:
-    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
-    support: full
 options:
   path:
     description:
@@ -84,6 +74,8 @@ seealso:
   - name: PowerMTA config linter
     description: docs/config-lint.md in the collection lists every check and its code.
     link: https://github.com/mailops/powermta/blob/main/docs/config-lint.md
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -87,13 +87,6 @@ options:
     choices: [never, unknown, warning, critical]
     default: never
 attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Only reads; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
   platform:
     description: Target OS/families that can be operated against.
     support: full
@@ -104,6 +97,8 @@ seealso:
   - name: Monitoring (docs/monitoring.md)
     description: The Nagios/Zabbix command and the Prometheus metrics.
     link: https://github.com/mailops/powermta/blob/main/docs/monitoring.md
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -80,21 +80,13 @@ options:
         throttle_rate_rollback, rollback_stages, spike_rollback_stages, pause_rollback_stages, idle_rewarm_days."
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
-    description: The module changes nothing, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: Read-only; the same inputs give the same result.
 notes:
   - Runs anywhere (usually on the controller or the PowerMTA host); needs only the Python standard library.
 seealso:
   - module: mailops.powermta.pmta_acct_stats
   - module: mailops.powermta.dnsbl_check
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""
