@@ -281,8 +281,13 @@ def test_dkim_fact_matches_the_key_on_the_host(host):
             {"powermta_package_src": "", "powermta_license": "", "powermta_license_src": ""},
             ["this role never downloads it", "Set exactly one of powermta_package_src"],
         ),
+        # Injectors with SMTP AUTH but no STARTTLS listener: passwords would travel in clear.
+        (
+            {"powermta_listeners": [{"name": "0/0:25", "starttls": False}, {"name": "0/0:587", "starttls": False}]},
+            ["passwords would cross the network in clear", "powermta_allow_unencrypted_auth"],
+        ),
     ],
-    ids=["invalid-rate", "ip-not-on-host+duplicate-ip+unknown-pool", "no-package-no-license"],
+    ids=["invalid-rate", "ip-not-on-host+duplicate-ip+unknown-pool", "no-package-no-license", "auth-without-starttls"],
 )
 def test_broken_inventory_fails_before_the_host_changes(host, override, expected):
     before = config_checksums(host)
