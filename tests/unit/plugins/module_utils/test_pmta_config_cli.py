@@ -6,10 +6,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[4]
 TOOL = REPO / "tools" / "pmta-config-lint"
+TOOL_CODE = REPO / "tools" / "pmta_config_lint.py"
 FLEET = REPO / "tests" / "fixtures" / "pmta_configs" / "valid" / "fleet"
 MISTAKES = REPO / "tests" / "fixtures" / "pmta_configs" / "mistakes"
 
@@ -72,10 +74,12 @@ def test_usage_errors_exit_two():
     assert status == 2 and "cannot read" in err
 
 
-def test_tools_script_runs_standalone_without_ansible():
-    # The script must work with a bare interpreter (no collection path, no ansible import).
+@pytest.mark.parametrize("command", [[sys.executable, "-S", "-I", str(TOOL_CODE)], [str(TOOL)]],
+                         ids=["bare-python", "launcher"])
+def test_tools_script_runs_standalone_without_ansible(command):
+    # The code must work with a bare interpreter (no collection path, no ansible import), and the launcher too.
     proc = subprocess.run(
-        [sys.executable, "-S", "-I", str(TOOL), "-q", "--format", "pmta", "-"],
+        [*command, "-q", "--format", "pmta", "-"],
         input="run-as-root no\n<virtual-mta a>\nsmtp-source-host a.example.com 192.0.2.1\n</virtual-mta>\n",
         capture_output=True,
         text=True,
