@@ -1,0 +1,142 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action mailops.powermta.fleet_model: build the fleet model once, on the controller (docs in plugins/modules)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import yaml
+from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
+    SECRET_KEYS,
+    build_fleet_model,
+    wanted_variables,
+)
+
+ARGUMENT_SPEC = {
+    "group": {"type": "str", "default": "pmta_fleet"},
+    "hosts": {"type": "list", "elements": "str"},
+    "include_secrets": {"type": "bool", "default": True},
+    "fail_on_problems": {"type": "bool", "default": True},
+}
+
+
+def _plain(value, skip_keys):
+    """A plain copy of a (lazily templated) value; reading a key templates it, so skipped keys are never read."""
+    if isinstance(value, dict):
+        return {key: _plain(value[key], skip_keys) for key in value if key not in skip_keys}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, skip_keys) for item in value]
+    return value
+
+
+# The powermta role's defaults: hostvars outside the role do not hold them, so the model reads them here.
+ROLE_DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "powermta", "defaults", "main.yml")
+
+
+def _trusted(value):
+    """Strings of the collection's own defaults file are templates, as when Ansible loads it."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {key: _trusted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_trusted(item) for item in value]
+    return value
+
+
+def role_defaults():
+    with open(ROLE_DEFAULTS, encoding="utf-8") as handle:
+        return _trusted(yaml.safe_load(handle) or {})
+
+
+def _referenced_names(defaults):
+    """Variable names the defaults' templates mention (only these are read from the host for templating)."""
+    words = set()
+    for text in _strings(defaults):
+        for expression in re.findall(r"\{\{(.*?)\}\}", text):
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression))
+    return sorted(words)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def read_fleet_vars(hostvars, hosts, include_secrets=True, defaults=None, templar=None):
+    """({host: {variable: value}}, {(host, variable): reason}) for the variables the model needs.
+
+    A variable the host does not define comes from ``defaults`` (the role's defaults), templated with the
+    host's variables, as the role would see it.
+    """
+    skip = () if include_secrets else SECRET_KEYS
+    defaults = defaults or {}
+    fleet_vars = {}
+    unreadable = {}
+    names = wanted_variables()
+    referenced = _referenced_names(defaults)
+    for host in hosts:
+        host_vars = hostvars[host]
+        values = {}
+        scope = None
+        for name in names:
+            try:
+                if name in host_vars:
+                    values[name] = _plain(host_vars[name], skip)
+                elif name in defaults and templar is not None:
+                    if scope is None:
+                        scope = dict(defaults)
+                        scope.update((key, host_vars[key]) for key in referenced if key in host_vars)
+                    values[name] = _plain(templar.copy_with_new_env(available_variables=scope).template(defaults[name]),
+                                          skip)
+            except Exception as exc:  # an undefined or failing template: reported, never fatal here
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if name.startswith(("powermta_hostname", "powermta_postmaster", "powermta_spool_dirs")):
+                    continue  # they depend on facts; the role checks them on the host
+                unreadable[(host, name)] = message
+        fleet_vars[host] = values
+    return fleet_vars, unreadable
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC).validate(self._task.args)
+        if validation.error_messages:
+            raise AnsibleError("fleet_model: %s" % "; ".join(validation.error_messages))
+        args = validation.validated_parameters
+        task_vars = task_vars or {}
+        group = args["group"]
+        hosts = args["hosts"]
+        if hosts is None:
+            hosts = list(task_vars.get("groups", {}).get(group, []))
+            hosts += [host for host in task_vars.get("ansible_play_hosts_all", []) if host not in hosts]
+        fleet_vars, unreadable = read_fleet_vars(task_vars["hostvars"], hosts, args["include_secrets"],
+                                                 defaults=role_defaults(), templar=self._templar)
+        model, problems = build_fleet_model(fleet_vars, unreadable, group=group)
+        result.update(changed=False, problems=problems)
+        if problems and args["fail_on_problems"]:
+            result.update(failed=True, msg="Fix the inventory before anything changes (%d problem(s)):\n%s"
+                          % (len(problems), "\n".join(problems)))
+            return result
+        result.update(model)
+        result["msg"] = "Fleet model consistent: %d host(s), %d IP(s)." % (len(hosts), len(model["ips"]))
+        # The model holds injector passwords: keep it out of the output (a registered value still has it).
+        result["_ansible_no_log"] = bool(args["include_secrets"])
+        return result

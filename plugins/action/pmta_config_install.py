@@ -1,0 +1,56 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of pmta_config_install: read the staged sources and call the module once."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+
+FILE_KEYS = frozenset(("src", "dest", "mode", "owner", "group", "force", "secret", "content"))
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        module_args = dict(self._task.args)
+        files = []
+        src_root = module_args.get("src_root")
+        for index, item in enumerate(module_args.get("files") or []):
+            if not isinstance(item, dict):
+                raise AnsibleActionFail(f"files[{index}] must be a dict with src/dest, not {item!r}")
+            if item.get("path") and not item.get("dest"):
+                # A staged path P (relative to src_root) is installed at /P.
+                item = dict(item, src=item["path"], dest="/" + str(item["path"]).lstrip("/"))
+            entry = {key: value for key, value in item.items() if key in FILE_KEYS}
+            src = entry.pop("src", None)
+            if src is not None:
+                if not src_root:
+                    raise AnsibleActionFail(f"files[{index}] has src {src!r} but src_root is not set")
+                path = os.path.join(src_root, src)
+                try:
+                    with open(path, "rb") as handle:
+                        text = to_text(handle.read(), errors="surrogate_or_strict")
+                except OSError as exc:
+                    raise AnsibleActionFail(f"files[{index}]: cannot read {path} on the controller: {exc}") from exc
+                if entry.get("secret"):
+                    entry["secret_content"] = text
+                else:
+                    entry["content"] = text
+            files.append(entry)
+        module_args["files"] = files
+        module_args.pop("src_root", None)
+        module_result = self._execute_module(
+            module_name="mailops.powermta.pmta_config_install", module_args=module_args, task_vars=task_vars)
+        # The arguments hold every file's content: keep them out of the registered result.
+        module_result.pop("invocation", None)
+        result.update(module_result)
+        return result

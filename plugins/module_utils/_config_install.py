@@ -1,0 +1,223 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Install a set of files as one transaction: plan, install with backups, restore or commit.
+
+PRIVATE to the collection (pmta_config_install). Standard library only, so the logic is unit-tested
+without Ansible. A file is written to a temporary file in its own directory and renamed over the old
+one (atomic per file); the previous bytes are kept in a backup next to it until the caller commits
+(deletes the backups) or restores (renames the backups back, removes files that did not exist).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import tempfile
+import time
+
+
+class InstallError(Exception):
+    """A file could not be planned, written, restored or committed.
+
+    results: what install() had already done when it stopped (so the caller can restore it).
+    """
+
+    def __init__(self, message: str, results: list | None = None):
+        super().__init__(message)
+        self.results = results or []
+
+
+def _resolve_ids(owner, group):
+    uid = gid = -1
+    try:
+        if owner not in (None, ""):
+            uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(str(owner)).pw_uid
+        if group not in (None, ""):
+            gid = int(group) if str(group).isdigit() else grp.getgrnam(str(group)).gr_gid
+    except KeyError as exc:
+        raise InstallError(f"unknown owner or group: {exc}") from exc
+    return uid, gid
+
+
+def _parse_mode(mode):
+    if mode in (None, ""):
+        return None
+    if isinstance(mode, int):
+        return mode
+    text = str(mode)
+    if not text.isdigit() or any(ch not in "01234567" for ch in text):
+        raise InstallError(f"mode must be octal digits such as '0640', not {mode!r}")
+    return int(text, 8)
+
+
+def plan_file(spec: dict) -> dict:
+    """What installing one file would do, without changing anything.
+
+    spec: {dest, content (bytes), mode, owner, group, force}. force=False creates a missing file
+    and never touches an existing one (content or attributes).
+    """
+    dest = spec["dest"]
+    if not os.path.isabs(dest):
+        raise InstallError(f"dest must be an absolute path, not {dest!r}")
+    content = spec["content"]
+    mode = _parse_mode(spec.get("mode"))
+    uid, gid = _resolve_ids(spec.get("owner"), spec.get("group"))
+    try:
+        st = os.lstat(dest)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InstallError(f"{dest} exists and is not a regular file")
+    plan = {"dest": dest, "exists": st is not None, "mode": mode, "uid": uid, "gid": gid,
+            "before": None, "content_changed": False, "attributes_changed": False}
+    if st is None:
+        plan["content_changed"] = True
+        return plan
+    plan["previous"] = {"mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+    if not spec.get("force", True):
+        return plan
+    with open(dest, "rb") as handle:
+        before = handle.read()
+    plan["before"] = before
+    plan["content_changed"] = before != content
+    plan["attributes_changed"] = ((mode is not None and stat.S_IMODE(st.st_mode) != mode)
+                                  or (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid))
+    return plan
+
+
+def _write_atomically(dest: str, content: bytes, mode, uid: int, gid: int) -> None:
+    directory = os.path.dirname(dest)
+    fd, tmp = tempfile.mkstemp(prefix=".ansible-tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # Mode and owner are set before the rename, so the file never appears with looser permissions.
+        os.chmod(tmp, mode if mode is not None else 0o600)
+        if uid != -1 or gid != -1:
+            os.chown(tmp, uid, gid)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _backup(dest: str, stamp: str) -> str:
+    """Copy dest next to itself (same mode and owner); the name ends in ~ so include globs skip it."""
+    backup = f"{dest}.{os.getpid()}.{stamp}~"
+    st = os.stat(dest)
+    with open(dest, "rb") as src:
+        data = src.read()
+    _write_atomically(backup, data, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+    return backup
+
+
+def install(specs: list[dict], backup: bool = True, check: bool = False) -> list[dict]:
+    """Install every file whose content or attributes differ. Returns one result per file.
+
+    Every file is planned (read and compared) before the first write, so a bad spec changes nothing.
+    A result: {dest, changed, created, content_changed, backup_file?, previous?}.
+    """
+    plans = [plan_file(spec) for spec in specs]
+    stamp = time.strftime("%Y-%m-%d@%H:%M:%S")
+    results = []
+    for spec, plan in zip(specs, plans):
+        changed = plan["content_changed"] or plan["attributes_changed"]
+        result = {"dest": plan["dest"], "changed": changed, "created": not plan["exists"],
+                  "content_changed": plan["content_changed"]}
+        if "previous" in plan and changed:
+            result["previous"] = plan["previous"]
+        results.append(result)
+        if not changed or check:
+            continue
+        try:
+            if plan["content_changed"]:
+                if plan["exists"] and backup:
+                    result["backup_file"] = _backup(plan["dest"], stamp)
+                _write_atomically(plan["dest"], spec["content"], plan["mode"], plan["uid"], plan["gid"])
+            else:
+                if plan["mode"] is not None:
+                    os.chmod(plan["dest"], plan["mode"])
+                os.chown(plan["dest"], plan["uid"], plan["gid"])
+        except OSError as exc:
+            raise InstallError(f"{plan['dest']}: {exc}", results) from exc
+    return results
+
+
+def restore(installed: list[dict], check: bool = False) -> list[str]:
+    """Undo install(): put the backups back, remove created files, reset changed attributes.
+
+    Returns the paths it changed. Safe to call twice: a missing backup or file is skipped.
+    """
+    touched = []
+    for item in installed:
+        if not item.get("changed"):
+            continue
+        dest = item["dest"]
+        backup = item.get("backup_file")
+        if backup:
+            if os.path.exists(backup):
+                if not check:
+                    os.replace(backup, dest)
+                touched.append(dest)
+        elif item.get("created"):
+            if os.path.lexists(dest):
+                if not check:
+                    os.unlink(dest)
+                touched.append(dest)
+        elif item.get("previous") and os.path.exists(dest):
+            previous = item["previous"]
+            if not check:
+                os.chmod(dest, previous["mode"])
+                os.chown(dest, previous["uid"], previous["gid"])
+            touched.append(dest)
+    return touched
+
+
+def commit(installed: list[dict], check: bool = False) -> list[str]:
+    """Keep what install() wrote: delete its backups. Returns the backups removed."""
+    removed = []
+    for item in installed:
+        backup = item.get("backup_file")
+        if backup and os.path.exists(backup):
+            if not check:
+                os.unlink(backup)
+            removed.append(backup)
+    return removed
+
+
+def diff_entries(specs: list[dict], plans_or_results: list[dict]) -> list[dict]:
+    """Ansible diff entries for files whose content changed, leaving out secret files."""
+    entries = []
+    for spec, result in zip(specs, plans_or_results):
+        if not result.get("content_changed"):
+            continue
+        dest = spec["dest"]
+        if spec.get("secret"):
+            entries.append({"before_header": dest, "after_header": dest,
+                            "before": "", "after": "(content hidden: the file holds secrets)\n"})
+            continue
+        before = spec.get("_before")
+        entries.append({"before_header": dest if before is not None else "/dev/null",
+                        "after_header": dest,
+                        "before": (before or b"").decode("utf-8", "replace"),
+                        "after": spec["content"].decode("utf-8", "replace")})
+    return entries
+
+
+def read_before(specs: list[dict]) -> None:
+    """Remember each file's current bytes in spec['_before'] (for the diff), before install() writes."""
+    for spec in specs:
+        spec["_before"] = None
+        if spec.get("secret") or not spec.get("force", True):
+            continue
+        try:
+            with open(spec["dest"], "rb") as handle:
+                spec["_before"] = handle.read()
+        except (FileNotFoundError, IsADirectoryError):
+            pass

@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pmta_config_install
+short_description: Install many config files in one step, with backups, then commit or restore them
+version_added: 0.1.0
+description:
+  - Installs a set of files as one transaction in a single task call, instead of one C(copy) per file.
+  - V(present) writes every file whose content or attributes differ (each atomically, through a temporary
+    file in the same directory) and keeps a backup of the previous content next to it
+    (C(NAME.PID.DATE~), so C(include *.conf) globs do not match it). It reports C(changed) per file.
+  - V(restored) undoes a V(present) run from its RV(files) result; V(committed) deletes its backups.
+  - The action plugin of the same name reads the sources from a directory on the controller
+    (O(src_root)), so a staging tree rendered there is installed byte for byte.
+author:
+  - mailops.powermta contributors (@mailops)
+options:
+  state:
+    description:
+      - V(present) installs O(files); V(restored) puts back what O(installed) lists; V(committed) removes its backups.
+    type: str
+    choices: [present, restored, committed]
+    default: present
+  src_root:
+    description:
+      - Directory on the controller that holds the sources; each file's O(files[].src) is relative to it.
+        Read by the action plugin; the module itself receives the content.
+    type: path
+  files:
+    description:
+      - The files to install (V(present)).
+    type: list
+    elements: dict
+    default: []
+      - The action plugin also takes C({path: P, ...}) for C({src: P, dest: /P}) and drops keys it does not know
+        (so a role's own file list with extra keys can be passed as is).
+    suboptions:
+      src:
+        description: Source path relative to O(src_root) on the controller.
+        type: str
+      dest:
+        description: Absolute path on the host.
+        type: path
+        required: true
+      mode:
+        description: Octal mode as a string, e.g. V('0640'). Defaults to O(mode).
+        type: str
+      owner:
+        description: Owner name or uid. Defaults to O(owner).
+        type: str
+      group:
+        description: Group name or gid. Defaults to O(group).
+        type: str
+      force:
+        description: V(false) creates a missing file and never changes an existing one.
+        type: bool
+        default: true
+      secret:
+        description: The file holds secrets, so its content never appears in the diff or the task's arguments.
+        type: bool
+        default: false
+      content:
+        description: The content (set by the action plugin from O(files[].src)).
+        type: str
+      secret_content:
+        description: The content of a secret file (set by the action plugin; not logged).
+        type: str
+  mode:
+    description: Mode of every file that does not set its own (new files without any mode get V('0600')).
+    type: str
+  owner:
+    description: Owner of every file that does not set its own.
+    type: str
+  group:
+    description: Group of every file that does not set its own.
+    type: str
+  installed:
+    description:
+      - The RV(files) result of a V(present) run, for V(restored) and V(committed).
+    type: list
+    elements: dict
+    default: []
+  backup:
+    description:
+      - Keep the previous content of a changed file until V(committed) or V(restored).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: One diff per changed file; secret files show only that they change.
+  idempotent:
+    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
+    support: full
+notes:
+  - Each file is replaced atomically; the set as a whole is made consistent by V(restored) on failure.
+"""
+
+EXAMPLES = r"""
+- name: Install the staged configuration
+  mailops.powermta.pmta_config_install:
+    src_root: "{{ staging_dir }}"
+    owner: root
+    group: pmta
+    mode: "0640"
+    files:
+      - {src: etc/pmta/config, dest: /etc/pmta/config}
+      - {path: etc/pmta/conf.d/users.conf, secret: true}   # staged etc/pmta/conf.d/users.conf -> /etc/pmta/conf.d/users.conf
+  register: installed
+
+- name: Put the previous files back
+  mailops.powermta.pmta_config_install:
+    state: restored
+    installed: "{{ installed.files }}"
+"""
+
+RETURN = r"""
+files:
+  description: One entry per file (V(present)), the input of V(restored) and V(committed).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {dest: /etc/pmta/config, changed: true, created: false, content_changed: true,
+       backup_file: "/etc/pmta/config.4242.2026-01-01@10:00:00~"}
+changed_files:
+  description: The paths whose content or attributes changed (V(present)) or that were put back (V(restored)).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (
+    InstallError,
+    commit,
+    diff_entries,
+    install,
+    read_before,
+    restore,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["present", "restored", "committed"], "default": "present"},
+            "src_root": {"type": "path"},
+            "files": {"type": "list", "elements": "dict", "default": [], "options": {
+                "src": {"type": "str"},
+                "dest": {"type": "path", "required": True},
+                "mode": {"type": "str"},
+                "owner": {"type": "str"},
+                "group": {"type": "str"},
+                "force": {"type": "bool", "default": True},
+                "secret": {"type": "bool", "default": False},
+                "content": {"type": "str"},
+                "secret_content": {"type": "str", "no_log": True},
+            }},
+            "mode": {"type": "str"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "installed": {"type": "list", "elements": "dict", "default": []},
+            "backup": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        if params["state"] == "restored":
+            touched = restore(params["installed"], check=module.check_mode)
+            module.exit_json(changed=bool(touched), files=params["installed"], changed_files=touched)
+        if params["state"] == "committed":
+            removed = commit(params["installed"], check=module.check_mode)
+            module.exit_json(changed=False, files=params["installed"], changed_files=[], backups_removed=removed)
+        specs = []
+        for item in params["files"]:
+            text = item["secret_content"] if item["secret"] else item["content"]
+            if text is None:
+                module.fail_json(msg=f"files: {item['dest']} has no content (give src with src_root)")
+            specs.append({"dest": item["dest"], "content": text.encode("utf-8"),
+                          "mode": item["mode"] or params["mode"], "owner": item["owner"] or params["owner"],
+                          "group": item["group"] or params["group"], "force": item["force"],
+                          "secret": item["secret"]})
+        if module._diff:
+            read_before(specs)
+        results = install(specs, backup=params["backup"], check=module.check_mode)
+    except InstallError as exc:
+        # files: what was already installed, so a rescue can restore it.
+        module.fail_json(msg=f"InstallError: {exc}", files=exc.results,
+                         changed_files=[r["dest"] for r in exc.results if r["changed"]])
+    except OSError as exc:
+        module.fail_json(msg=f"{type(exc).__name__}: {exc}", files=[], changed_files=[])
+    out = {"changed": any(r["changed"] for r in results), "files": results,
+           "changed_files": [r["dest"] for r in results if r["changed"]]}
+    if module._diff:
+        out["diff"] = diff_entries(specs, results)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

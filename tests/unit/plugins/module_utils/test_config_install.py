@@ -1,0 +1,128 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The install transaction of pmta_config_install on a real directory: install, restore, commit."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (
+    InstallError,
+    commit,
+    diff_entries,
+    install,
+    read_before,
+    restore,
+)
+
+
+def spec(path, content, **kw):
+    return {"dest": str(path), "content": content, "mode": "0640", **kw}
+
+
+def test_install_reports_changed_per_file_and_keeps_backups(tmp_path):
+    old = tmp_path / "config"
+    old.write_bytes(b"old\n")
+    same = tmp_path / "same.conf"
+    same.write_bytes(b"same\n")
+    os.chmod(same, 0o640)
+    new = tmp_path / "new.conf"
+    results = install([spec(old, b"new\n"), spec(same, b"same\n"), spec(new, b"fresh\n")])
+    assert [r["changed"] for r in results] == [True, False, True]
+    assert results[2]["created"] is True and "backup_file" not in results[2]
+    assert old.read_bytes() == b"new\n" and new.read_bytes() == b"fresh\n"
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640
+    backup = results[0]["backup_file"]
+    assert backup.endswith("~") and open(backup, "rb").read() == b"old\n"
+    # Idempotent: the second run changes nothing.
+    again = install([spec(old, b"new\n"), spec(same, b"same\n"), spec(new, b"fresh\n")])
+    assert not any(r["changed"] for r in again)
+
+
+def test_restore_puts_back_old_content_and_removes_new_files(tmp_path):
+    old = tmp_path / "config"
+    old.write_bytes(b"old\n")
+    new = tmp_path / "new.conf"
+    results = install([spec(old, b"broken\n"), spec(new, b"fresh\n")])
+    touched = restore(results)
+    assert sorted(touched) == sorted([str(old), str(new)])
+    assert old.read_bytes() == b"old\n"
+    assert not new.exists()
+    assert not os.path.exists(results[0]["backup_file"])
+    assert restore(results) == []  # twice is harmless
+
+
+def test_restore_resets_changed_mode(tmp_path):
+    path = tmp_path / "config"
+    path.write_bytes(b"x\n")
+    os.chmod(path, 0o600)
+    results = install([spec(path, b"x\n")])
+    assert results[0]["changed"] and not results[0]["content_changed"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    restore(results)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_commit_removes_only_backups(tmp_path):
+    path = tmp_path / "config"
+    path.write_bytes(b"old\n")
+    results = install([spec(path, b"new\n")])
+    assert commit(results) == [results[0]["backup_file"]]
+    assert path.read_bytes() == b"new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config"]
+
+
+def test_force_false_creates_but_never_overwrites(tmp_path):
+    owned = tmp_path / "warmup.conf"
+    owned.write_bytes(b"max-msg-rate 100/d\n")
+    os.chmod(owned, 0o600)
+    missing = tmp_path / "vmta.conf"
+    results = install([spec(owned, b"# stub\n", force=False), spec(missing, b"# stub\n", force=False)])
+    assert [r["changed"] for r in results] == [False, True]
+    assert owned.read_bytes() == b"max-msg-rate 100/d\n"
+    assert stat.S_IMODE(owned.stat().st_mode) == 0o600
+
+
+def test_check_mode_changes_nothing(tmp_path):
+    path = tmp_path / "config"
+    path.write_bytes(b"old\n")
+    results = install([spec(path, b"new\n"), spec(tmp_path / "n", b"x")], check=True)
+    assert [r["changed"] for r in results] == [True, True]
+    assert path.read_bytes() == b"old\n" and not (tmp_path / "n").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["config"]
+
+
+def test_bad_spec_fails_before_any_write(tmp_path):
+    first = tmp_path / "a"
+    with pytest.raises(InstallError, match="mode must be octal"):
+        install([spec(first, b"x"), {"dest": str(tmp_path / "b"), "content": b"y", "mode": "rw"}])
+    assert not first.exists()
+    with pytest.raises(InstallError, match="absolute"):
+        install([{"dest": "relative/path", "content": b"x"}])
+
+
+def test_write_failure_reports_what_was_done(tmp_path):
+    ok = tmp_path / "ok"
+    ok.write_bytes(b"old")
+    missing_dir = tmp_path / "nodir" / "file"
+    with pytest.raises(InstallError) as info:
+        install([spec(ok, b"new"), spec(missing_dir, b"x")])
+    done = info.value.results
+    assert done[0]["dest"] == str(ok) and done[0]["backup_file"]
+    restore(done)
+    assert ok.read_bytes() == b"old"
+
+
+def test_diff_hides_secret_files(tmp_path):
+    plain = tmp_path / "config"
+    plain.write_bytes(b"a\n")
+    secret = tmp_path / "users.conf"
+    secret.write_bytes(b"password old\n")
+    specs = [spec(plain, b"b\n"), spec(secret, b"password new\n", secret=True)]
+    read_before(specs)
+    entries = diff_entries(specs, install(specs, check=True))
+    assert entries[0]["before"] == "a\n" and entries[0]["after"] == "b\n"
+    assert "password" not in repr(entries[1])
