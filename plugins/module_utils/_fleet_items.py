@@ -1,0 +1,290 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Item schemas of the fleet model: types, keys and names of every layered list item.
+
+PRIVATE to the collection: no compatibility promise outside it.
+Plain Python, no Ansible imports. ``check_item`` normalizes one item (bools, ints, lower-case domain
+names without the trailing dot) and returns the problems, each naming the variable and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+FQDN_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+VMTA_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+INJECTOR_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+ISP_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# A DKIM selector is one or more DNS labels (RFC 6376 §3.1): it becomes SELECTOR._domainkey.DOMAIN.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+SELECTOR_RE = re.compile(r"^%s(\.%s)*$" % (_LABEL, _LABEL))
+DIRECTIVE_NAME_RE = re.compile(r"^[a-z][a-z0-9.-]*$")
+NETWORK_RE = re.compile(r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$")
+LISTENER_RE = re.compile(r"^(0/0|[0-9a-fA-F:.]+):[0-9]{1,5}$")
+DMARC_POLICIES = ("none", "quarantine", "reject")
+DKIM_KEY_BITS = (1024, 2048, 3072, 4096)
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+# Per list: key -> kind. Kinds: str, bool, int, dict, list (of str), ip, fqdn, domains (nested
+# {name, directives}), reply_patterns ([{regex, action}]).
+# Keys not listed are kept as given (other roles may read them).
+SCHEMAS = {
+    "vmtas": {"name": "str", "ip": "ip", "hostname": "fqdn", "pool": "str", "warmup": "bool", "traffic": "str",
+              "region": "str", "max_smtp_out": "int", "max_smtp_msg_rate": "str", "directives": "dict",
+              "domains": "domains", "daily_capacity": "int"},
+    "pools": {"name": "str", "traffic": "str", "region": "str", "directives": "dict", "domains": "domains"},
+    "domains": {"name": "str", "dkim_selectors": "list", "dkim_key_bits": "int", "dmarc_policy": "str",
+                "dmarc_rua": "str", "bounce_domain": "fqdn"},
+    "injectors": {"name": "str", "password": "str", "networks": "list", "auth": "bool",
+                  "process_x_virtual_mta": "bool", "default_virtual_mta": "str", "directives": "dict",
+                  "pools": "list", "vmtas": "list", "username": "str"},
+    "isp_policies": {"name": "str", "domains": "list", "mx_patterns": "list", "directives": "dict",
+                     "reply_patterns": "reply_patterns"},
+    "listeners": {"name": "str", "starttls": "bool", "source": "str", "directives": "dict"},
+    "sources": {"name": "str", "directives": "dict"},
+    "acct_files": {"name": "str", "records": "list", "enabled": "bool", "directives": "dict"},
+}
+REQUIRED = {"vmtas": ("ip", "hostname"), "injectors": ("networks",)}
+ACCT_RECORDS = ("d", "b", "t", "tq", "f", "r", "rb", "rs", "rr")
+
+
+def normalize_domain(name):
+    """Domain names compare without case and trailing dot (``Example.COM.`` is ``example.com``)."""
+    return str(name).strip().rstrip(".").lower()
+
+
+def as_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS + FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError("must be true or false")
+
+
+def as_int(value):
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.match(r"^-?[0-9]+$", value.strip()):
+        return int(value.strip())
+    raise ValueError("must be an integer")
+
+
+def directive_problems(where, directives):
+    problems = []
+    if directives is None:
+        return problems
+    if not isinstance(directives, dict):
+        return ["%s: directives must be a dict {directive: value}, got %s" % (where, type(directives).__name__)]
+    for name, value in directives.items():
+        values = value if isinstance(value, list) else [value]
+        if not DIRECTIVE_NAME_RE.match(str(name)) or any(re.search(r"[#\n]", str(v)) for v in values):
+            problems.append(
+                "%s: directive %s cannot be written (lower-case directive names; no # or newline in values)"
+                % (where, name)
+            )
+    return problems
+
+
+def _check_value(where, key, kind, value):
+    """Return (normalized value, problems) for one key of an item."""
+    label = "%s: %s" % (where, key)
+    if kind == "bool":
+        try:
+            return as_bool(value), []
+        except ValueError:
+            return value, ["%s must be true or false, got %r" % (label, value)]
+    if kind == "int":
+        try:
+            return as_int(value), []
+        except ValueError:
+            return value, ["%s must be an integer, got %r" % (label, value)]
+    if kind == "dict":
+        return value, directive_problems(where, value) if key == "directives" else []
+    if kind == "list":
+        if not isinstance(value, list):
+            return value, ["%s must be a list (e.g. %s: [%s]), got the %s %r; a string would be used one character "
+                           "at a time" % (label, key, value, type(value).__name__, value)]
+        bad = [item for item in value if not isinstance(item, (str, int)) or isinstance(item, bool)]
+        if bad:
+            return value, ["%s must be a list of strings, got items %r" % (label, bad)]
+        return [str(item).strip() for item in value], []
+    if kind == "domains":
+        if not isinstance(value, list):
+            return value, ["%s must be a list of {name, directives}, got %s" % (label, type(value).__name__)]
+        problems = []
+        for item in value:
+            if not isinstance(item, dict) or not item.get("name"):
+                problems.append("%s items must be dicts with a name (a recipient domain pattern), got %r"
+                                % (label, item))
+                continue
+            problems += directive_problems("%s %s" % (label, item["name"]), item.get("directives"))
+        return value, problems
+    if kind == "reply_patterns":
+        if not isinstance(value, list):
+            return value, ["%s must be a list of {regex, action}, got %s" % (label, type(value).__name__)]
+        problems = []
+        for item in value:
+            problems += reply_pattern_problems(label, item)
+        return value, problems
+    # str-like kinds
+    if isinstance(value, (dict, list, bool)) or value is None:
+        return value, ["%s must be a string, got the %s %r" % (label, type(value).__name__, value)]
+    text = str(value).strip()
+    if kind == "ip":
+        try:
+            return str(ipaddress.ip_address(text)), []
+        except ValueError:
+            return text, ["%s %r is not an IP address; give the vMTA's source IP, e.g. 203.0.113.10" % (label, value)]
+    if kind == "fqdn":
+        if not FQDN_RE.match(text.rstrip(".")):
+            return text, ["%s must be a fully qualified host name (the HELO name; A and PTR match the IP), got %r"
+                          % (label, value)]
+        return text.rstrip(".").lower(), []
+    return text, []
+
+
+def reply_pattern_problems(where, pattern):
+    if not isinstance(pattern, dict) or "regex" not in pattern:
+        return ["%s: reply pattern must be {regex, action}, got %r" % (where, pattern)]
+    regex = str(pattern.get("regex", ""))
+    problems = []
+    if re.search(r"#|\n|(?<!\\)/", regex):
+        problems.append("%s: reply regex %s may not hold #, a newline or an unescaped / (write \\x23, \\/)"
+                        % (where, regex))
+    try:
+        re.compile(regex)
+    except re.error as exc:
+        problems.append("%s: reply regex %s is not a regular expression (%s)" % (where, regex, exc))
+    return problems
+
+
+def check_item(kind, variable, item):
+    """Normalize a merged item of list ``kind``; return (item, problems)."""
+    schema = SCHEMAS[kind]
+    name = item.get("name")
+    where = "%s item %s" % (variable, name)
+    problems = []
+    out = dict(item)
+    for key, value in item.items():
+        if key in ("name", "state") or key not in schema:
+            continue
+        out[key], found = _check_value(where, key, schema[key], value)
+        problems += found
+    for key in REQUIRED.get(kind, ()):
+        if out.get(key) in (None, "", []):
+            problems.append("%s: %s is missing" % (where, key))
+    name_problem = _name_problem(kind, where, name)
+    if name_problem:
+        problems.append(name_problem)
+    extra = _EXTRA_CHECKS.get(kind)
+    if extra:
+        problems += extra(where, out)
+    return out, problems
+
+
+def _name_problem(kind, where, name):
+    text = str(name)
+    if not text.isascii():
+        return "%s: the name must be ASCII (it is written into the PowerMTA config), got %r" % (where, text)
+    if kind in ("vmtas", "pools") and not VMTA_NAME_RE.match(text):
+        return "%s: the name may hold letters, digits, . _ - only" % where
+    if kind == "injectors" and not INJECTOR_NAME_RE.match(text):
+        return "%s: the name is the SMTP AUTH user: letters, digits, . _ @ - only" % where
+    if kind == "isp_policies" and not ISP_NAME_RE.match(text):
+        return "%s: the name becomes a domain-macro: [a-z][a-z0-9_]*" % where
+    if kind == "domains" and not FQDN_RE.match(text):
+        return "%s: %r is not a domain name (e.g. example.com)" % (where, text)
+    if kind == "listeners" and not LISTENER_RE.match(text):
+        return "%s: the name must be IP:PORT (0/0:25 for every address), got %r" % (where, text)
+    if kind == "acct_files" and not text.startswith("/"):
+        return "%s: the name must be an absolute path, got %r" % (where, text)
+    return None
+
+
+def _check_domains(where, domain):
+    problems = []
+    selectors = domain.get("dkim_selectors") or []
+    if isinstance(selectors, list):
+        for selector in selectors:
+            if not SELECTOR_RE.match(selector):
+                problems.append("%s: DKIM selector %r must be a DNS label (letters, digits, -; e.g. s2026a)"
+                                % (where, selector))
+        if len(set(selectors)) != len(selectors):
+            problems.append("%s: dkim_selectors lists a selector twice: %r" % (where, selectors))
+    policy = domain.get("dmarc_policy")
+    if policy is not None and policy not in DMARC_POLICIES:
+        problems.append("%s: dmarc_policy must be one of %s, got %r" % (where, ", ".join(DMARC_POLICIES), policy))
+    rua = domain.get("dmarc_rua")
+    if rua not in (None, "") and not all(part.strip().startswith("mailto:") for part in str(rua).split(",")):
+        problems.append("%s: dmarc_rua must be mailto: URIs (e.g. mailto:dmarc-reports@example.com), got %r"
+                        % (where, rua))
+    bits = domain.get("dkim_key_bits")
+    if isinstance(bits, int) and bits not in DKIM_KEY_BITS:
+        problems.append("%s: dkim_key_bits must be one of %s, got %r" % (where, DKIM_KEY_BITS, bits))
+    return problems
+
+
+def _check_injectors(where, injector):
+    problems = []
+    networks = injector.get("networks")
+    if isinstance(networks, list):
+        bad = [net for net in networks if not _is_network(net)]
+        if not networks or bad:
+            problems.append("%s: networks must list the IPs/CIDRs the injector connects from (e.g. [198.51.100.0/28])"
+                            "%s" % (where, ", not %r" % bad if bad else ""))
+    if injector.get("auth", True) is True:
+        password = injector.get("password")
+        if not isinstance(password, str) or not re.match(r"^[^\s#]{12,}$", password):
+            problems.append("%s: password must have 12+ characters without spaces or # (vault it)" % where)
+    return problems
+
+
+def _is_network(text):
+    if not NETWORK_RE.match(str(text)):
+        return False
+    try:
+        ipaddress.ip_network(str(text), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_isp_policies(where, policy):
+    if not policy.get("domains") and not policy.get("mx_patterns"):
+        return ["%s: needs domains or mx_patterns" % where]
+    return []
+
+
+def _check_vmtas(where, vmta):
+    problems = []
+    value = vmta.get("max_smtp_out")
+    if isinstance(value, int) and value < 0:
+        problems.append("%s: max_smtp_out must be 0 or more, got %d" % (where, value))
+    rate = vmta.get("max_smtp_msg_rate")
+    if rate not in (None, "") and not re.match(r"^[0-9]+/[smhd]$", str(rate)):
+        problems.append("%s: max_smtp_msg_rate must be N/s, N/m, N/h or N/d (e.g. 1000/h), got %r" % (where, rate))
+    return problems
+
+
+def _check_acct_files(where, acct):
+    records = acct.get("records")
+    if isinstance(records, list):
+        bad = [record for record in records if record not in ACCT_RECORDS]
+        if bad:
+            return ["%s: records %r unknown; use %s" % (where, bad, ", ".join(ACCT_RECORDS))]
+    return []
+
+
+_EXTRA_CHECKS = {
+    "domains": _check_domains,
+    "injectors": _check_injectors,
+    "isp_policies": _check_isp_policies,
+    "vmtas": _check_vmtas,
+    "acct_files": _check_acct_files,
+}

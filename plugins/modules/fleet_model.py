@@ -1,0 +1,94 @@
+#!/usr/bin/python
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fleet_model
+short_description: Merge, normalize and check the fleet model of every PowerMTA host at once
+version_added: 0.2.0
+description:
+  - An action plugin that runs on the controller only and never contacts a host. Run it once per play
+    (C(run_once=true)); C(playbooks/preflight.yml) does, and the C(powermta) role does when the model is missing.
+  - Reads, from C(hostvars), only the variables the model needs of every host of O(group) (the layered lists
+    C(powermta_[default_|group_|host_]{listeners,sources,injectors,domains,pools,vmtas,isp_policies,acct_files}),
+    the global settings and the C(host_tuning_*sysctl) layers), merges each list by name (defaults, all, group,
+    host; C(state=absent) removes), normalizes types and names (booleans, integers, domain names lower-case
+    without the trailing dot) and checks every item, its keys and types, and the fleet as a whole (an IP on one
+    vMTA only, pools and selectors that exist, DKIM key sharing).
+  - Fails with every problem at once, each naming the host, the variable and the fix. On success the result
+    (censored in the output: it holds injector passwords) is the model; register it as C(mailops_fleet).
+author:
+  - mailops.powermta contributors (@mailops)
+options:
+  group:
+    description: Inventory group of the fleet, usually C(mailops_fleet_group).
+    type: str
+    default: pmta_fleet
+  hosts:
+    description: Hosts to model. Default the hosts of O(group) plus the hosts of the play.
+    type: list
+    elements: str
+  include_secrets:
+    description: Read injector passwords into the model. V(false) never templates them (vault stays closed).
+    type: bool
+    default: true
+  fail_on_problems:
+    description: Fail when there are problems; V(false) returns them in RV(problems).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - mailops.powermta.attributes.READ_ONLY
+notes:
+  - The model is computed from inventory variables only; checks that need the host's facts (an IP configured on
+    an interface) stay in the C(powermta) role's preflight.
+"""
+
+EXAMPLES = r"""
+- name: Build and check the fleet model once
+  mailops.powermta.fleet_model:
+    group: "{{ mailops_fleet_group | default('pmta_fleet') }}"
+  register: mailops_fleet
+  run_once: true
+  delegate_to: localhost
+
+- name: The vMTAs of this host
+  ansible.builtin.debug:
+    msg: "{{ mailops_fleet.hosts[inventory_hostname].vmtas | map(attribute='name') }}"
+"""
+
+RETURN = r"""
+hosts:
+  description:
+    - Per host the merged, normalized lists C(vmtas), C(pools), C(domains), C(injectors), C(isp_policies),
+      C(listeners), C(sources), C(acct_files), plus C(dkim_keys) (C({domain, selector, bits, path})) and
+      C(warmup_files) (the files the warmup role owns).
+  returned: success
+  type: dict
+vmtas:
+  description: Every vMTA of the fleet, with C(inventory_host).
+  returned: success
+  type: list
+  elements: dict
+ips:
+  description: Every sending IP, C({ip, vmta, host, hostname, pool, warmup}).
+  returned: success
+  type: list
+  elements: dict
+domains:
+  description: Every sending domain of the fleet (normalized names), with the C(hosts) that sign for it.
+  returned: success
+  type: list
+  elements: dict
+problems:
+  description: Every problem found, each naming host, variable and fix.
+  returned: always
+  type: list
+  elements: str
+group:
+  description: The fleet group.
+  returned: success
+  type: str
+"""
