@@ -13,8 +13,10 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
+    FACT_SETTINGS,
     SECRET_KEYS,
     build_fleet_model,
+    host_problems,
     wanted_variables,
 )
 
@@ -23,15 +25,23 @@ ARGUMENT_SPEC = {
     "hosts": {"type": "list", "elements": "str"},
     "include_secrets": {"type": "bool", "default": True},
     "fail_on_problems": {"type": "bool", "default": True},
+    "scope": {"type": "str", "default": "fleet", "choices": ["fleet", "host"]},
+    "vmtas": {"type": "list", "elements": "dict", "default": []},
+    "addresses": {"type": "list", "elements": "str", "default": []},
 }
 
 
-def _plain(value, skip_keys):
-    """A plain copy of a (lazily templated) value; reading a key templates it, so skipped keys are never read."""
+def _plain(value, skip_keys, templar=None):
+    """A plain copy of a (lazily templated) value; reading a key templates it, so skipped keys are never read.
+
+    With ``templar``, raw values (task_vars hold them untemplated) are templated leaf by leaf.
+    """
     if isinstance(value, dict):
-        return {key: _plain(value[key], skip_keys) for key in value if key not in skip_keys}
+        return {key: _plain(value[key], skip_keys, templar) for key in value if key not in skip_keys}
     if isinstance(value, (list, tuple)):
-        return [_plain(item, skip_keys) for item in value]
+        return [_plain(item, skip_keys, templar) for item in value]
+    if templar is not None and isinstance(value, str):
+        return _plain(templar.template(value), skip_keys)
     return value
 
 
@@ -75,7 +85,31 @@ def _strings(value):
             yield from _strings(item)
 
 
-def read_fleet_vars(hostvars, hosts, include_secrets=True, defaults=None, templar=None):
+def play_overrides(task_vars, defaults, skip_keys, templar):
+    """Variables of the play (vars, vars_files, role and include params) that hostvars do not show.
+
+    hostvars hold inventory, facts and extra vars only; a play's vars apply to every host of the play and win
+    over inventory variables, so a model variable whose value in this task differs from the host's hostvars
+    is one of them. Role defaults (lower than inventory) are left to ``read_fleet_vars``.
+    """
+    current = task_vars.get("inventory_hostname")
+    host_vars = task_vars["hostvars"][current] if current in task_vars.get("hostvars", {}) else {}
+    overrides = {}
+    for name in wanted_variables():
+        if name not in task_vars:
+            continue
+        if name not in host_vars and name in defaults:
+            continue
+        try:
+            value = _plain(task_vars[name], skip_keys, templar)
+            if name not in host_vars or value != _plain(host_vars[name], skip_keys):
+                overrides[name] = value
+        except Exception:  # unreadable here: the per-host read reports it
+            continue
+    return overrides
+
+
+def read_fleet_vars(hostvars, hosts, include_secrets=True, defaults=None, templar=None, overrides=None):
     """({host: {variable: value}}, {(host, variable): reason}) for the variables the model needs.
 
     A variable the host does not define comes from ``defaults`` (the role's defaults), templated with the
@@ -93,7 +127,9 @@ def read_fleet_vars(hostvars, hosts, include_secrets=True, defaults=None, templa
         scope = None
         for name in names:
             try:
-                if name in host_vars:
+                if name in (overrides or {}):
+                    values[name] = overrides[name]
+                elif name in host_vars:
                     values[name] = _plain(host_vars[name], skip)
                 elif name in defaults and templar is not None:
                     if scope is None:
@@ -103,7 +139,7 @@ def read_fleet_vars(hostvars, hosts, include_secrets=True, defaults=None, templa
                                           skip)
             except Exception as exc:  # an undefined or failing template: reported, never fatal here
                 message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                if name.startswith(("powermta_hostname", "powermta_postmaster", "powermta_spool_dirs")):
+                if name in FACT_SETTINGS:
                     continue  # they depend on facts; the role checks them on the host
                 unreadable[(host, name)] = message
         fleet_vars[host] = values
@@ -122,13 +158,23 @@ class ActionModule(ActionBase):
             raise AnsibleError("fleet_model: %s" % "; ".join(validation.error_messages))
         args = validation.validated_parameters
         task_vars = task_vars or {}
+        if args["scope"] == "host":
+            return self._check_host(result, args, task_vars)
         group = args["group"]
         hosts = args["hosts"]
         if hosts is None:
             hosts = list(task_vars.get("groups", {}).get(group, []))
             hosts += [host for host in task_vars.get("ansible_play_hosts_all", []) if host not in hosts]
-        fleet_vars, unreadable = read_fleet_vars(task_vars["hostvars"], hosts, args["include_secrets"],
-                                                 defaults=role_defaults(), templar=self._templar)
+        defaults = role_defaults()
+        skip = () if args["include_secrets"] else SECRET_KEYS
+        play_hosts = set(task_vars.get("ansible_play_hosts_all", []))
+        overrides = play_overrides(task_vars, defaults, skip, self._templar)
+        fleet_vars, unreadable = read_fleet_vars(task_vars["hostvars"], [h for h in hosts if h in play_hosts],
+                                                 args["include_secrets"], defaults, self._templar, overrides)
+        others, unreadable_others = read_fleet_vars(task_vars["hostvars"], [h for h in hosts if h not in play_hosts],
+                                                    args["include_secrets"], defaults, self._templar)
+        fleet_vars.update(others)
+        unreadable.update(unreadable_others)
         model, problems = build_fleet_model(fleet_vars, unreadable, group=group)
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
@@ -139,4 +185,21 @@ class ActionModule(ActionBase):
         result["msg"] = "Fleet model consistent: %d host(s), %d IP(s)." % (len(hosts), len(model["ips"]))
         # The model holds injector passwords: keep it out of the output (a registered value still has it).
         result["_ansible_no_log"] = bool(args["include_secrets"])
+        return result
+
+    def _check_host(self, result, args, task_vars):
+        """Per host, after facts: settings templated from facts and vMTA IPs on the host's interfaces."""
+        host = task_vars.get("inventory_hostname")
+        settings = {}
+        for name in FACT_SETTINGS:
+            if name in task_vars:
+                try:
+                    settings[name] = _plain(task_vars[name], ())
+                except Exception as exc:  # reported, with the variable named
+                    settings[name] = "<cannot be read: %s>" % str(exc).splitlines()[0]
+        problems = host_problems(host, settings, args["vmtas"], args["addresses"])
+        result.update(changed=False, problems=problems)
+        if problems and args["fail_on_problems"]:
+            result.update(failed=True, msg="Fix the inventory of %s before anything changes (%d problem(s)):\n%s"
+                          % (host, len(problems), "\n".join(problems)))
         return result

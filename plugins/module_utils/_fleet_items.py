@@ -266,9 +266,7 @@ def _check_vmtas(where, vmta):
     value = vmta.get("max_smtp_out")
     if isinstance(value, int) and value < 0:
         problems.append("%s: max_smtp_out must be 0 or more, got %d" % (where, value))
-    rate = vmta.get("max_smtp_msg_rate")
-    if rate not in (None, "") and not re.match(r"^[0-9]+/[smhd]$", str(rate)):
-        problems.append("%s: max_smtp_msg_rate must be N/s, N/m, N/h or N/d (e.g. 1000/h), got %r" % (where, rate))
+    # max_smtp_msg_rate's grammar is the config linter's (PowerMTA's own rules, _pmta_config/values.py).
     return problems
 
 

@@ -48,6 +48,8 @@ SETTINGS = (
     "powermta_dkim_key_bits", "powermta_dkim_key_dir", "powermta_dkim_sign", "powermta_allow_unencrypted_auth",
     "powermta_domain_defaults", "powermta_auth_source_directives", "powermta_generic_reply_patterns",
 )
+# Settings whose defaults come from facts: checked again on the host (host_problems), after facts are gathered.
+FACT_SETTINGS = ("powermta_hostname", "powermta_postmaster", "powermta_spool_dirs")
 HTTP_LEVELS = ("none", "monitor", "operator", "admin")
 DEFAULTS = {"powermta_dkim_key_bits": 2048, "powermta_dkim_key_dir": "/etc/pmta/dkim", "powermta_dkim_sign": True,
             "powermta_dkim_key_source": "host", "powermta_allow_unencrypted_auth": False}
@@ -235,6 +237,16 @@ def _reference_problems(host, host_vars, model):
         if target and target not in vmta_names + pool_names:
             problems.append("%s: powermta_injectors item %s: default_virtual_mta %s is neither a vMTA nor a pool of "
                             "this host" % (host, injector["name"], target))
+    seen_ips = {}
+    for vmta in model["vmtas"]:
+        ip = vmta.get("ip")
+        if ip in (None, ""):
+            continue
+        if ip in seen_ips:
+            problems.append("%s: powermta_vmtas item %s: several vMTAs use the same IP %s (%s and %s); give each vMTA "
+                            "its own IP" % (host, vmta["name"], ip, seen_ips[ip], vmta["name"]))
+        else:
+            seen_ips[ip] = vmta["name"]
     authenticating = [injector for injector in model["injectors"] if injector.get("auth", True) is True]
     starttls = [listener for listener in model["listeners"] if listener.get("starttls", True) is True]
     try:
@@ -265,6 +277,21 @@ def _view(host_vars, model):
         "package_given": bool(host_vars.get("powermta_package_src") or host_vars.get("powermta_package_name")),
         "license_given": bool(host_vars.get("powermta_license") or host_vars.get("powermta_license_src")),
     }
+
+
+def host_problems(host, settings, vmtas, addresses):
+    """Checks that need the host's facts: settings templated from facts, vMTA IPs configured on the host."""
+    problems = _settings_problems(host, {name: settings[name] for name in FACT_SETTINGS if name in settings})
+    configured = set()
+    for address in addresses or []:
+        configured.add(str(address).split("%")[0].lower())
+    for vmta in vmtas or []:
+        ip = str(vmta.get("ip", "")).lower()
+        if ip and ip not in configured:
+            problems.append("%s: powermta_vmtas item %s: IP %s is not configured on %s (its addresses: %s); add it to "
+                            "an interface first, or fix the ip" % (host, vmta.get("name"), ip, host,
+                                                                    ", ".join(sorted(configured)) or "none"))
+    return problems
 
 
 def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet"):
