@@ -175,7 +175,7 @@ class ActionModule(ActionBase):
                                                     args["include_secrets"], defaults, self._templar)
         fleet_vars.update(others)
         unreadable.update(unreadable_others)
-        model, problems = build_fleet_model(fleet_vars, unreadable, group=group)
+        model, problems = build_fleet_model(fleet_vars, unreadable, group=group, secrets=args["include_secrets"])
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
             result.update(failed=True, msg="Fix the inventory before anything changes (%d problem(s)):\n%s"

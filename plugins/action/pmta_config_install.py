@@ -10,7 +10,6 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
-
 FILE_KEYS = frozenset(("src", "dest", "mode", "owner", "group", "force", "secret", "content"))
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import tempfile
 
+from ansible._internal._templating import _template_vars
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
-from ansible._internal._templating import _template_vars
-
 
 STAND_IN = "# stand-in for the host's file (owned by another role)\n"
 

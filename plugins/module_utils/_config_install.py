@@ -126,7 +126,7 @@ def install(specs: list[dict], backup: bool = True, check: bool = False) -> list
     plans = [plan_file(spec) for spec in specs]
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S")
     results = []
-    for spec, plan in zip(specs, plans):
+    for spec, plan in zip(specs, plans, strict=True):
         changed = plan["content_changed"] or plan["attributes_changed"]
         result = {"dest": plan["dest"], "changed": changed, "created": not plan["exists"],
                   "content_changed": plan["content_changed"]}
@@ -194,7 +194,7 @@ def commit(installed: list[dict], check: bool = False) -> list[str]:
 def diff_entries(specs: list[dict], plans_or_results: list[dict]) -> list[dict]:
     """Ansible diff entries for files whose content changed, leaving out secret files."""
     entries = []
-    for spec, result in zip(specs, plans_or_results):
+    for spec, result in zip(specs, plans_or_results, strict=True):
         if not result.get("content_changed"):
             continue
         dest = spec["dest"]

@@ -113,7 +113,8 @@ EXAMPLES = r"""
     mode: "0640"
     files:
       - {src: etc/pmta/config, dest: /etc/pmta/config}
-      - {path: etc/pmta/conf.d/users.conf, secret: true}   # staged etc/pmta/conf.d/users.conf -> /etc/pmta/conf.d/users.conf
+      # staged etc/pmta/conf.d/users.conf -> /etc/pmta/conf.d/users.conf
+      - {path: etc/pmta/conf.d/users.conf, secret: true}
   register: installed
 
 - name: Put the previous files back
@@ -138,8 +139,8 @@ changed_files:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (  # noqa: E402
     InstallError,
     commit,
     diff_entries,

@@ -8,7 +8,6 @@ import os
 import stat
 
 import pytest
-
 from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (
     InstallError,
     commit,
