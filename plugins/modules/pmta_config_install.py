@@ -33,11 +33,11 @@ options:
   files:
     description:
       - The files to install (V(present)).
+      - "The action plugin also takes C({path: P, ...}) for C({src: P, dest: /P}) and drops keys it does not know
+        (so a role's own file list with extra keys can be passed as is)."
     type: list
     elements: dict
     default: []
-      - The action plugin also takes C({path: P, ...}) for C({src: P, dest: /P}) and drops keys it does not know
-        (so a role's own file list with extra keys can be passed as is).
     suboptions:
       src:
         description: Source path relative to O(src_root) on the controller.

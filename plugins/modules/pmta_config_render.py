@@ -25,8 +25,8 @@ options:
     required: true
   templates:
     description:
-      - Templates to render. Each item is a dict C({src: TEMPLATE, dest: PATH}), or C({path: PATH}) or a plain
-        string PATH for a template whose path mirrors its destination (C(PATH.j2) renders to C(PATH)).
+      - "Templates to render. Each item is a dict C({src: TEMPLATE, dest: PATH}), or C({path: PATH}) or a plain
+        string PATH for a template whose path mirrors its destination (C(PATH.j2) renders to C(PATH))."
       - TEMPLATE is looked up like M(ansible.builtin.template)'s C(src) (the role's C(templates/));
         PATH is relative to O(root), e.g. V(etc/pmta/config).
       - The template sees its whole list item as C(item), as in a loop, so per-file data (e.g. C(item.name)) can
@@ -38,8 +38,8 @@ options:
     description:
       - Files with literal content (e.g. stand-ins for include files owned by another role, so the includes
         of the staging tree resolve when it is linted).
-      - Each item is a dict C({dest: PATH, content: TEXT}) (PATH relative to O(root)), or a plain string PATH,
-        which gets a one-line comment as content.
+      - "Each item is a dict C({dest: PATH, content: TEXT}) (PATH relative to O(root)), or a plain string PATH,
+        which gets a one-line comment as content."
     type: list
     elements: raw
     default: []
