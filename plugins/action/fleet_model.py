@@ -93,7 +93,9 @@ def play_overrides(task_vars, defaults, skip_keys, templar):
     is one of them. Role defaults (lower than inventory) are left to ``read_fleet_vars``.
     """
     current = task_vars.get("inventory_hostname")
-    host_vars = task_vars["hostvars"][current] if current in task_vars.get("hostvars", {}) else {}
+    hostvars = task_vars.get("hostvars", {})
+    host_vars = hostvars.raw_get(current) if current in hostvars else {}
+    host_templar = templar.copy_with_new_env(available_variables=host_vars)
     overrides = {}
     for name in wanted_variables():
         if name not in task_vars:
@@ -102,46 +104,48 @@ def play_overrides(task_vars, defaults, skip_keys, templar):
             continue
         try:
             value = _plain(task_vars[name], skip_keys, templar)
-            if name not in host_vars or value != _plain(host_vars[name], skip_keys):
+            if name not in host_vars or value != _plain(host_vars[name], skip_keys, host_templar):
                 overrides[name] = value
         except Exception:  # unreadable here: the per-host read reports it
             continue
     return overrides
 
 
-def read_fleet_vars(hostvars, hosts, include_secrets=True, defaults=None, templar=None, overrides=None):
+def read_fleet_vars(hostvars, hosts, templar, include_secrets=True, defaults=None, overrides=None):
     """({host: {variable: value}}, {(host, variable): reason}) for the variables the model needs.
 
-    A variable the host does not define comes from ``defaults`` (the role's defaults), templated with the
-    host's variables, as the role would see it.
+    Reads each host's raw variables once (hostvars.raw_get) and templates only the leaves of the variables the
+    model needs, so a skipped key (a password) is never templated and a closed vault does not matter. A variable
+    the host does not define comes from ``defaults`` (the role's defaults), templated with the host's variables.
     """
     skip = () if include_secrets else SECRET_KEYS
     defaults = defaults or {}
+    overrides = overrides or {}
     fleet_vars = {}
     unreadable = {}
     names = wanted_variables()
     referenced = _referenced_names(defaults)
     for host in hosts:
-        host_vars = hostvars[host]
+        raw = hostvars.raw_get(host)
+        host_templar = templar.copy_with_new_env(available_variables=raw)
         values = {}
-        scope = None
+        defaults_templar = None
         for name in names:
             try:
-                if name in (overrides or {}):
+                if name in overrides:
                     values[name] = overrides[name]
-                elif name in host_vars:
-                    values[name] = _plain(host_vars[name], skip)
-                elif name in defaults and templar is not None:
-                    if scope is None:
+                elif name in raw:
+                    values[name] = _plain(raw[name], skip, host_templar)
+                elif name in defaults:
+                    if defaults_templar is None:
                         scope = dict(defaults)
-                        scope.update((key, host_vars[key]) for key in referenced if key in host_vars)
-                    values[name] = _plain(templar.copy_with_new_env(available_variables=scope).template(defaults[name]),
-                                          skip)
+                        scope.update((key, raw[key]) for key in referenced if key in raw)
+                        defaults_templar = templar.copy_with_new_env(available_variables=scope)
+                    values[name] = _plain(defaults[name], skip, defaults_templar)
             except Exception as exc:  # an undefined or failing template: reported, never fatal here
-                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if name in FACT_SETTINGS:
-                    continue  # they depend on facts; the role checks them on the host
-                unreadable[(host, name)] = message
+                    continue  # they depend on facts; the role checks them on the host (scope=host)
+                unreadable[(host, name)] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         fleet_vars[host] = values
     return fleet_vars, unreadable
 
@@ -169,10 +173,11 @@ class ActionModule(ActionBase):
         skip = () if args["include_secrets"] else SECRET_KEYS
         play_hosts = set(task_vars.get("ansible_play_hosts_all", []))
         overrides = play_overrides(task_vars, defaults, skip, self._templar)
-        fleet_vars, unreadable = read_fleet_vars(task_vars["hostvars"], [h for h in hosts if h in play_hosts],
-                                                 args["include_secrets"], defaults, self._templar, overrides)
+        in_play = [host for host in hosts if host in play_hosts]
+        fleet_vars, unreadable = read_fleet_vars(task_vars["hostvars"], in_play, self._templar,
+                                                 args["include_secrets"], defaults, overrides)
         others, unreadable_others = read_fleet_vars(task_vars["hostvars"], [h for h in hosts if h not in play_hosts],
-                                                    args["include_secrets"], defaults, self._templar)
+                                                    self._templar, args["include_secrets"], defaults)
         fleet_vars.update(others)
         unreadable.update(unreadable_others)
         model, problems = build_fleet_model(fleet_vars, unreadable, group=group, secrets=args["include_secrets"])

@@ -164,8 +164,11 @@ def reply_pattern_problems(where, pattern):
     return problems
 
 
-def check_item(kind, variable, item):
-    """Normalize a merged item of list ``kind``; return (item, problems)."""
+def check_item(kind, variable, item, secrets=True):
+    """Normalize a merged item of list ``kind``; return (item, problems).
+
+    ``secrets=False``: passwords were not read (left out on purpose), so they are not checked.
+    """
     schema = SCHEMAS[kind]
     name = item.get("name")
     where = "%s item %s" % (variable, name)
@@ -184,7 +187,7 @@ def check_item(kind, variable, item):
         problems.append(name_problem)
     extra = _EXTRA_CHECKS.get(kind)
     if extra:
-        problems += extra(where, out)
+        problems += extra(where, out, secrets)
     return out, problems
 
 
@@ -202,12 +205,12 @@ def _name_problem(kind, where, name):
         return "%s: %r is not a domain name (e.g. example.com)" % (where, text)
     if kind == "listeners" and not LISTENER_RE.match(text):
         return "%s: the name must be IP:PORT (0/0:25 for every address), got %r" % (where, text)
-    if kind == "acct_files" and not text.startswith("/"):
-        return "%s: the name must be an absolute path, got %r" % (where, text)
+    if kind == "acct_files" and not text.startswith(("/", "|/")):
+        return "%s: the name must be an absolute path (or |/path/program for a pipe), got %r" % (where, text)
     return None
 
 
-def _check_domains(where, domain):
+def _check_domains(where, domain, secrets):
     problems = []
     selectors = domain.get("dkim_selectors") or []
     if isinstance(selectors, list):
@@ -230,7 +233,7 @@ def _check_domains(where, domain):
     return problems
 
 
-def _check_injectors(where, injector):
+def _check_injectors(where, injector, secrets):
     problems = []
     networks = injector.get("networks")
     if isinstance(networks, list):
@@ -238,7 +241,7 @@ def _check_injectors(where, injector):
         if not networks or bad:
             problems.append("%s: networks must list the IPs/CIDRs the injector connects from (e.g. [198.51.100.0/28])"
                             "%s" % (where, ", not %r" % bad if bad else ""))
-    if injector.get("auth", True) is True:
+    if secrets and injector.get("auth", True) is True:
         password = injector.get("password")
         if not isinstance(password, str) or not re.match(r"^[^\s#]{12,}$", password):
             problems.append("%s: password must have 12+ characters without spaces or # (vault it)" % where)
@@ -255,13 +258,13 @@ def _is_network(text):
     return True
 
 
-def _check_isp_policies(where, policy):
+def _check_isp_policies(where, policy, secrets):
     if not policy.get("domains") and not policy.get("mx_patterns"):
         return ["%s: needs domains or mx_patterns" % where]
     return []
 
 
-def _check_vmtas(where, vmta):
+def _check_vmtas(where, vmta, secrets):
     problems = []
     value = vmta.get("max_smtp_out")
     if isinstance(value, int) and value < 0:
@@ -270,7 +273,7 @@ def _check_vmtas(where, vmta):
     return problems
 
 
-def _check_acct_files(where, acct):
+def _check_acct_files(where, acct, secrets):
     records = acct.get("records")
     if isinstance(records, list):
         bad = [record for record in records if record not in ACCT_RECORDS]

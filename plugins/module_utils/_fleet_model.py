@@ -188,13 +188,13 @@ def _settings_problems(host, host_vars):
     return problems
 
 
-def _host_model(host, host_vars, problems):
+def _host_model(host, host_vars, problems, secrets):
     model = {}
     for kind in LAYERS:
         merged = _merge_layers(host, kind, host_vars, problems)
         checked = []
         for item in merged:
-            item, found = check_item(kind, "powermta_%s" % kind, item)
+            item, found = check_item(kind, "powermta_%s" % kind, item, secrets)
             problems += ["%s: %s" % (host, text) for text in found]
             checked.append(item)
         model[kind] = checked
@@ -294,8 +294,11 @@ def host_problems(host, settings, vmtas, addresses):
     return problems
 
 
-def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet"):
-    """Merge and check every host of ``fleet_vars`` ({host: {variable: value}}); return (model, problems)."""
+def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=True):
+    """Merge and check every host of ``fleet_vars`` ({host: {variable: value}}); return (model, problems).
+
+    ``secrets=False``: injector passwords were left out on purpose and are not checked.
+    """
     problems = ["%s: %s cannot be read: %s" % (host, variable, reason)
                 for (host, variable), reason in sorted((unreadable or {}).items())]
     hosts = {}
@@ -303,7 +306,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet"):
     for host in sorted(fleet_vars):
         host_vars = fleet_vars[host]
         problems += _settings_problems(host, host_vars)
-        hosts[host] = _host_model(host, host_vars, problems)
+        hosts[host] = _host_model(host, host_vars, problems, secrets)
         views[host] = _view(host_vars, hosts[host])
     problems += fleet_problems(views)
     vmtas = [dict(vmta, inventory_host=host) for host in sorted(hosts) for vmta in hosts[host]["vmtas"]]

@@ -33,6 +33,26 @@ WORD_VALUED_SYSCTLS = frozenset(["net.core.default_qdisc", "net.ipv4.tcp_congest
 # about 15.6 GiB. The RAM check allows this much below the requested size.
 RAM_ALLOWANCE_PERCENT = 5
 
+# Ranges the kernel accepts (Documentation/admin-guide/sysctl/{vm,fs}.rst, networking/ip-sysctl.rst); a value
+# outside makes `sysctl --system` fail after the file was written, so the preflight refuses it first.
+INT_MAX = 2**31 - 1
+LONG_MAX = 2**63 - 1
+SYSCTL_RANGES = {
+    "vm.swappiness": (0, 200),
+    "vm.dirty_ratio": (0, 100),
+    "vm.dirty_background_ratio": (0, 100),
+    "vm.overcommit_memory": (0, 2),
+    "net.ipv4.tcp_tw_reuse": (0, 2),
+    "net.ipv4.tcp_fin_timeout": (1, INT_MAX),
+    "net.ipv4.ip_local_port_range": (1, 65535),
+    "fs.nr_open": (1024, 2147483584),
+    "fs.file-max": (0, LONG_MAX),
+}
+# Keys that take negative values (-1 = "no limit" or "unrestricted").
+SIGNED_SYSCTLS = frozenset(["kernel.perf_event_paranoid", "kernel.sched_rt_runtime_us", "net.ipv4.tcp_min_rtt_wlen"])
+# Most net.* and vm.* values are C ints; anything else is bounded by a 64-bit long.
+_INT_PREFIXES = ("net.", "vm.")
+
 _SYSCTL_NAME = re.compile(r"^[a-z0-9_]+([./][A-Za-z0-9_:@-]+)+$")
 _INTEGERS = re.compile(r"^-?[0-9]+(\s+-?[0-9]+)*$")
 _WORD = re.compile(r"^[a-z0-9_]+$")
@@ -64,7 +84,25 @@ def check_sysctl_items(items, variable="host_tuning_sysctl"):
                 "%s: %s = %r is not an integer; give an integer or space-separated integers"
                 " (e.g. '10240 65535')" % (variable, name, value)
             )
+        else:
+            problems += _range_problems(variable, name, value, [int(part) for part in text.split()])
     return problems
+
+
+def _range_problems(variable, name, value, numbers):
+    if name in SYSCTL_RANGES:
+        low, high = SYSCTL_RANGES[name]
+    elif name in SIGNED_SYSCTLS:
+        low, high = -(INT_MAX + 1), INT_MAX
+    else:
+        low, high = 0, INT_MAX if name.startswith(_INT_PREFIXES) else LONG_MAX
+    bad = [number for number in numbers if not low <= number <= high]
+    if bad:
+        return ["%s: %s = %r is out of range: the kernel takes %d to %d; fix or remove the item"
+                % (variable, name, value, low, high)]
+    if name == "net.ipv4.ip_local_port_range" and (len(numbers) != 2 or numbers[0] > numbers[1]):
+        return ["%s: %s = %r must be two ports, low then high (e.g. '10240 65000')" % (variable, name, value)]
+    return []
 
 
 def normalize_sysctl_value(value):

@@ -18,7 +18,7 @@ class LayerError(ValueError):
 def merge_by_name(*layers, key="name", layer_names=None):
     """Merge lists of dicts by ``key``; later layers win.
 
-    Each layer is a list of dicts (``None`` counts as empty). An item whose
+    Each layer is a list of dicts (``None`` counts as empty), each name at most once per layer. An item whose
     ``state`` is ``absent`` removes the name merged so far. Items that share a
     name are merged shallowly (keys of the later item replace earlier ones).
     The first position of a name is kept, so output order is stable.
@@ -32,12 +32,20 @@ def merge_by_name(*layers, key="name", layer_names=None):
             continue
         if not isinstance(layer, (list, tuple)):
             raise LayerError("%s must be a list of dicts with a '%s' key, got %s" % (label, key, type(layer).__name__))
+        seen = set()
         for position, item in enumerate(layer):
             if not isinstance(item, dict) or key not in item:
                 raise LayerError(
                     "%s item %d must be a dict with a '%s' key, got %r" % (label, position, key, item)
                 )
             name = item[key]
+            # Within one list a repeated name is a mistake, not an override (it silently merged two items).
+            if name in seen:
+                raise LayerError(
+                    "%s names %r twice; one list holds each %s once (put an override in a later layer)"
+                    % (label, name, key)
+                )
+            seen.add(name)
             state = item.get("state", "present")
             if state not in ("present", "absent"):
                 raise LayerError(

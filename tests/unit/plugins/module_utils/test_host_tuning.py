@@ -31,7 +31,29 @@ def probe(**kw):
     "value", [1, 0, -1, "4096", "10240 65000", "4096\t87380  16777216", 16777216],
 )
 def test_integer_sysctl_values_pass(value):
-    assert ht.check_sysctl_items([{"name": "net.ipv4.tcp_rmem", "value": value}]) == []
+    # A key that takes negative values, so only the integer grammar is tested here (ranges below).
+    assert ht.check_sysctl_items([{"name": "kernel.perf_event_paranoid", "value": value}]) == []
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("vm.swappiness", -5), ("vm.swappiness", 201), ("net.core.somaxconn", 99999999999),
+     ("net.ipv4.tcp_rmem", "4096 -1 16777216"), ("fs.file-max", 2**64), ("net.ipv4.ip_local_port_range", "0 65000"),
+     ("net.ipv4.ip_local_port_range", "65000 10240"), ("fs.nr_open", 2**31)],
+)
+def test_out_of_range_sysctl_values_are_refused_naming_key_and_variable(name, value):
+    (problem,) = ht.check_sysctl_items([{"name": name, "value": value}], variable="host_tuning_host_sysctl")
+    assert problem.startswith("host_tuning_host_sysctl: %s = " % name)
+    assert "range" in problem or "two ports" in problem
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("vm.swappiness", 0), ("vm.swappiness", 200), ("fs.file-max", 4194304), ("net.core.somaxconn", 65535),
+     ("net.ipv4.ip_local_port_range", "10240 65535"), ("kernel.perf_event_paranoid", -1)],
+)
+def test_sysctl_values_in_range_pass(name, value):
+    assert ht.check_sysctl_items([{"name": name, "value": value}]) == []
 
 
 @pytest.mark.parametrize("value", ["fast", "1.5", "10240-65000", "", None, True, "4096 big", [1, 2]])
