@@ -9,6 +9,7 @@ template is rendered with them (as ansible.builtin.template does) and written be
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 from ansible._internal._templating import _template_vars
@@ -48,7 +49,7 @@ def _write(path: str, data: bytes, mode: int) -> bool:
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("root", "templates", "stand_ins", "mode"))
+    _VALID_ARGS = frozenset(("root", "templates", "stand_ins", "mode", "prefix"))
 
     def run(self, tmp=None, task_vars=None):
         if task_vars is None:
@@ -57,9 +58,25 @@ class ActionModule(ActionBase):
         del tmp
         args = self._task.args
         root = args.get("root")
-        if not root or not os.path.isabs(str(root)):
+        created = False
+        if not root:
+            # A fresh private staging directory (0700), saving a tempfile task per host.
+            root = tempfile.mkdtemp(prefix=str(args.get("prefix") or "powermta-staging-"))
+            created = True
+        if not os.path.isabs(str(root)):
             raise AnsibleActionFail("root must be an absolute directory path on the controller")
         root = str(root)
+        try:
+            result.update(self._render(root, args, task_vars))
+        except Exception:
+            if created:
+                shutil.rmtree(root, ignore_errors=True)
+            raise
+        # path: the same key as ansible.builtin.tempfile's result, so the caller can register either.
+        result.update(path=root, root=root)
+        return result
+
+    def _render(self, root, args, task_vars):
         try:
             mode = int(str(args.get("mode", "0600")), 8)
         except ValueError as exc:
@@ -112,5 +129,4 @@ class ActionModule(ActionBase):
                 written.append(str(item["dest"]))
             rendered.append(str(item["dest"]))
         # The staging tree is scratch space on the controller, not a managed target: never "changed".
-        result.update(changed=False, files=rendered, written=written)
-        return result
+        return {"changed": False, "files": rendered, "written": written}

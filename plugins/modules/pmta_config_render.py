@@ -20,9 +20,15 @@ author:
   - mailops.powermta contributors (@mailops)
 options:
   root:
-    description: Absolute directory on the controller; every O(templates[].dest) is relative to it.
+    description:
+      - Absolute directory on the controller; every destination is relative to it.
+      - Omitted, a new private directory is made (C(mkdtemp), mode C(0700)) and returned as RV(path); it is
+        removed again when rendering fails. The caller removes it when done.
     type: path
-    required: true
+  prefix:
+    description: Name prefix of the directory made when O(root) is omitted.
+    type: str
+    default: powermta-staging-
   templates:
     description:
       - "Templates to render. Each item is a dict C({src: TEMPLATE, dest: PATH}), or C({path: PATH}) or a plain
@@ -78,6 +84,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path:
+  description: The directory written (O(root), or the one made when O(root) was omitted).
+  returned: success
+  type: str
 files:
   description: Every file rendered or written, relative to O(root).
   returned: always

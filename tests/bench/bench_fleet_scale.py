@@ -214,6 +214,8 @@ def run_playbook(workdir: str, playbook: str, forks: int, extra: list[str] | Non
                ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-tmp"))
     cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", os.path.join(workdir, "hosts.json"), playbook]
     cmd += extra or []
+    for item in EXTRA:
+        cmd += ["-e", item]
     log_path = os.path.join(workdir, f"run-{int(time.time() * 1000)}.log")
     start = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
@@ -240,6 +242,9 @@ def prepare_workdir(hosts: int, ips: int, keep: bool) -> str:
     if keep:
         print(f"  (work directory kept: {workdir})")
     return workdir
+
+
+EXTRA: list[str] = []
 
 
 def controller_side(hosts: int, ips: int, forks: int, keep: bool) -> dict:
@@ -344,7 +349,9 @@ def main() -> int:
     parser.add_argument("--hosts", default="", help="real converge on nspawn hosts, e.g. 2x8,4x32 (needs root)")
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep work directories (and bench hosts)")
+    parser.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to ansible-playbook -e")
     args = parser.parse_args()
+    EXTRA.extend(args.extra_vars)
     rows: list[dict] = []
     ok = True
     for size in parse_sizes(args.sizes):
