@@ -40,8 +40,16 @@ def _plain(value, skip_keys, templar=None):
         return {key: _plain(value[key], skip_keys, templar) for key in value if key not in skip_keys}
     if isinstance(value, (list, tuple)):
         return [_plain(item, skip_keys, templar) for item in value]
-    if templar is not None and isinstance(value, str):
-        return _plain(templar.template(value), skip_keys)
+    if isinstance(value, str):
+        if templar is not None and ("{{" in value or "{%" in value):
+            return _plain(templar.template(value), skip_keys)
+        return str.__str__(value)  # an exact str: tagged strings are slow to copy, compare and pickle
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
     return value
 
 
