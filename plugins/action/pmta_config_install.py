@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 FILE_KEYS = frozenset(("src", "dest", "mode", "owner", "group", "force", "secret", "content"))
@@ -47,8 +49,14 @@ class ActionModule(ActionBase):
             files.append(entry)
         module_args["files"] = files
         module_args.pop("src_root", None)
-        module_result = self._execute_module(
-            module_name="mailops.powermta.pmta_config_install", module_args=module_args, task_vars=task_vars)
+        remove_src_root = boolean(module_args.pop("remove_src_root", False), strict=False)
+        try:
+            module_result = self._execute_module(
+                module_name="mailops.powermta.pmta_config_install", module_args=module_args, task_vars=task_vars)
+        finally:
+            # The staging tree holds rendered secrets: gone even when the host call fails.
+            if remove_src_root and src_root:
+                shutil.rmtree(src_root, ignore_errors=True)
         # The arguments hold every file's content: keep them out of the registered result.
         module_result.pop("invocation", None)
         result.update(module_result)

@@ -30,6 +30,12 @@ options:
       - Directory on the controller that holds the sources; each file's O(files[].src) is relative to it.
         Read by the action plugin; the module itself receives the content.
     type: path
+  remove_src_root:
+    description:
+      - Remove O(src_root) on the controller after the call (also when it fails), e.g. a staging tree that
+        holds rendered secrets, with V(committed) at the end of a transaction. Handled by the action plugin.
+    type: bool
+    default: false
   files:
     description:
       - The files to install (V(present)).
@@ -155,6 +161,7 @@ def main():
         argument_spec={
             "state": {"type": "str", "choices": ["present", "restored", "committed"], "default": "present"},
             "src_root": {"type": "path"},
+            "remove_src_root": {"type": "bool", "default": False},
             "files": {"type": "list", "elements": "dict", "default": [], "options": {
                 "src": {"type": "str"},
                 "dest": {"type": "path", "required": True},

@@ -88,10 +88,11 @@ CONTROLLER_PLAYBOOK = """---
         name: mailops.powermta.powermta
         tasks_from: preflight.yml
 
-    - name: Remove the staging tree
-      ansible.builtin.file:
-        path: "{{{{ __powermta_staging.path }}}}"
-        state: absent
+    - name: Remove every host's staging tree (one command for the fleet)
+      ansible.builtin.command:
+        argv: "{{{{ ['rm', '-rf', '--'] + ansible_play_hosts | map('extract', hostvars, ['__powermta_staging', 'path'])
+                 | list }}}}"
+      run_once: true
       delegate_to: localhost
       changed_when: false
 """
