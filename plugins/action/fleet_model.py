@@ -98,7 +98,8 @@ def play_overrides(task_vars, defaults, skip_keys, templar):
 
     hostvars hold inventory, facts and extra vars only; a play's vars apply to every host of the play and win
     over inventory variables, so a model variable whose value in this task differs from the host's hostvars
-    is one of them. Role defaults (lower than inventory) are left to ``read_fleet_vars``.
+    is one of them. Where the value is the role's default (lower than inventory), it is left to
+    ``read_fleet_vars``, which templates the default per host.
     """
     current = task_vars.get("inventory_hostname")
     hostvars = task_vars.get("hostvars", {})
@@ -108,11 +109,15 @@ def play_overrides(task_vars, defaults, skip_keys, templar):
     for name in wanted_variables():
         if name not in task_vars:
             continue
-        if name not in host_vars and name in defaults:
-            continue
         try:
             value = _plain(task_vars[name], skip_keys, templar)
-            if name not in host_vars or value != _plain(host_vars[name], skip_keys, host_templar):
+            if name in host_vars:
+                differs = value != _plain(host_vars[name], skip_keys, host_templar)
+            elif name in defaults:  # the role's default, or a play variable over it
+                differs = value != _plain(defaults[name], skip_keys, templar)
+            else:
+                differs = True
+            if differs:
                 overrides[name] = value
         except Exception:  # unreadable here: the per-host read reports it
             continue
@@ -207,7 +212,7 @@ class ActionModule(ActionBase):
         for name in FACT_SETTINGS:
             if name in task_vars:
                 try:
-                    settings[name] = _plain(task_vars[name], ())
+                    settings[name] = _plain(task_vars[name], (), self._templar)
                 except Exception as exc:  # reported, with the variable named
                     settings[name] = "<cannot be read: %s>" % str(exc).splitlines()[0]
         problems = host_problems(host, settings, args["vmtas"], args["addresses"])

@@ -75,3 +75,31 @@ def test_domain_without_selector_is_refused(example_copy):
     result = run_preflight(example_copy)
     assert result.returncode != 0
     assert "pmta-us1: domain example.com has no dkim_selectors" in result.stdout
+
+
+def test_role_alone_builds_the_model_from_play_vars_and_checks_the_host(tmp_path):
+    """Without playbooks/preflight.yml the powermta role builds the fleet model itself (same action, once),
+    seeing the play's vars_files, then checks the host's interfaces: here the controller, over a local
+    connection, in check mode and only up to the preflight."""
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"pmta_fleet": {"hosts": {"ctl1": {
+        "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+    (tmp_path / "fleet.yml").write_text(yaml.safe_dump({
+        "powermta_package_name": "pmta", "powermta_license": "LICENSE", "powermta_hostname": "pmta1.example.com",
+        "powermta_pools": [{"name": "transactional"}],
+        "powermta_vmtas": [{"name": "tx-01", "ip": "192.0.2.99", "hostname": "mta99.example.com",
+                            "pool": "transactional"}]}))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{
+        "name": "The role alone", "hosts": "pmta_fleet", "gather_facts": True, "vars_files": ["fleet.yml"],
+        "roles": [{"role": "mailops.powermta.powermta"}]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+         str(tmp_path / "play.yml"), "--tags", "powermta_preflight", "--check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "TASK [mailops.powermta.powermta : Build and check the fleet model" in output
+    assert "ok: [ctl1 -> localhost]" in output  # the model (package, license, vMTAs from vars_files) is fine
+    flat = " ".join(output.split())
+    assert "ctl1: powermta_vmtas item tx-01: IP 192.0.2.99 is not configured on ctl1" in flat, output[-3000:]
