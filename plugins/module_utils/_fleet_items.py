@@ -41,7 +41,7 @@ SCHEMAS = {
                   "process_x_virtual_mta": "bool", "default_virtual_mta": "str", "directives": "dict",
                   "pools": "list", "vmtas": "list", "username": "str"},
     "isp_policies": {"name": "str", "domains": "list", "mx_patterns": "list", "directives": "dict",
-                     "reply_patterns": "reply_patterns"},
+                     "reply_patterns": "reply_patterns", "throttle_patterns": "list"},
     "listeners": {"name": "str", "starttls": "bool", "source": "str", "directives": "dict"},
     "sources": {"name": "str", "directives": "dict"},
     "acct_files": {"name": "str", "records": "list", "enabled": "bool", "directives": "dict"},
@@ -259,9 +259,19 @@ def _is_network(text):
 
 
 def _check_isp_policies(where, policy, secrets):
+    problems = []
     if not policy.get("domains") and not policy.get("mx_patterns"):
-        return ["%s: needs domains or mx_patterns" % where]
-    return []
+        problems.append("%s: needs domains or mx_patterns" % where)
+    patterns = policy.get("throttle_patterns")
+    for pattern in patterns if isinstance(patterns, list) else []:
+        if re.search(r"[#\n]", pattern):
+            problems.append("%s: throttle_patterns %r may not hold # or a newline (write \\x23)" % (where, pattern))
+        else:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append("%s: throttle_patterns %r is not a regular expression (%s)" % (where, pattern, exc))
+    return problems
 
 
 def _check_vmtas(where, vmta, secrets):

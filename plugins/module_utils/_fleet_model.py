@@ -207,10 +207,13 @@ def _host_model(host, host_vars, problems, secrets):
     ]
     model["warmup_files"] = [
         {"src": "etc/pmta/conf.d/warmup.conf.j2", "dest": "etc/pmta/conf.d/warmup.conf", "name": ""}]
+    # A warming vMTA, and every vMTA of a pool with a warming member (the warm members sponsor the warming ones
+    # through cold-virtual-mta), gets an include file that the warmup role owns.
+    warming_pools = {vmta.get("pool") for vmta in model["vmtas"] if vmta.get("warmup") is True and vmta.get("pool")}
     model["warmup_files"] += [
         {"src": "etc/pmta/conf.d/warmup.d/vmta.conf.j2", "dest": "etc/pmta/conf.d/warmup.d/%s.conf" % vmta["name"],
          "name": vmta["name"]}
-        for vmta in model["vmtas"] if vmta.get("warmup") is True
+        for vmta in model["vmtas"] if vmta.get("warmup") is True or vmta.get("pool") in warming_pools
     ]
     problems += _reference_problems(host, host_vars, model)
     return model

@@ -170,3 +170,21 @@ def test_only_the_variables_the_model_needs_are_read():
 def test_merge_by_name_refuses_a_name_twice_in_one_layer():
     with pytest.raises(LayerError, match="names 'a' twice"):
         merge_by_name([{"name": "a"}, {"name": "a", "x": 1}], layer_names=["powermta_vmtas"])
+
+
+def test_warmup_files_for_warming_vmtas_and_their_pool_members():
+    hosts = fleet(pmta1={"powermta_pools": [{"name": "transactional"}, {"name": "marketing"}], "powermta_vmtas": [
+        {"name": "tx", "ip": "203.0.113.1", "hostname": "a.example.com", "pool": "transactional"},
+        {"name": "mk-warm", "ip": "203.0.113.2", "hostname": "b.example.com", "pool": "marketing"},
+        {"name": "mk-new", "ip": "203.0.113.3", "hostname": "c.example.com", "pool": "marketing", "warmup": True}]})
+    model, problems = build_fleet_model(hosts)
+    assert problems == []
+    assert [item["name"] for item in model["hosts"]["pmta1"]["warmup_files"]] == ["", "mk-warm", "mk-new"]
+
+
+def test_throttle_patterns_of_isp_policies_are_checked():
+    hosts = fleet(pmta1={"powermta_isp_policies": [
+        {"name": "example_isp", "domains": ["example.net"], "throttle_patterns": ["rate #5", "ok 4\\.7\\.0"]}]})
+    _, problems = build_fleet_model(hosts)
+    assert problems == ["pmta1: powermta_isp_policies item example_isp: throttle_patterns 'rate #5' may not hold # "
+                        "or a newline (write \\x23)"]
