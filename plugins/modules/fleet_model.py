@@ -19,7 +19,7 @@ description:
     without the trailing dot) and checks every item, its keys and types, and the fleet as a whole (an IP on one
     vMTA only, pools and selectors that exist, DKIM key sharing).
   - Fails with every problem at once, each naming the host, the variable and the fix. On success the result
-    (censored in the output: it holds injector passwords) is the model; register it as C(mailops_fleet).
+    (censored in the output, as it holds injector passwords) is the model; register it as C(mailops_fleet).
 author:
   - mailops.powermta contributors (@mailops)
 options:
