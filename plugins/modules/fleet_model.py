@@ -39,8 +39,31 @@ options:
     description: Fail when there are problems; V(false) returns them in RV(problems).
     type: bool
     default: true
+  scope:
+    description:
+      - V(fleet) builds the model. V(host) checks, for the host the task runs on and after its facts were
+        gathered, what the fleet scope cannot know on the controller - O(vmtas) IPs configured on the host
+        (O(addresses)), and C(powermta_hostname), C(powermta_postmaster), C(powermta_spool_dirs) templated from facts.
+    type: str
+    choices: [fleet, host]
+    default: fleet
+  vmtas:
+    description: With O(scope=host), the host's vMTAs from the model.
+    type: list
+    elements: dict
+    default: []
+  addresses:
+    description: With O(scope=host), the host's addresses (C(ansible_facts.all_ipv4_addresses) and IPv6).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - mailops.powermta.attributes.READ_ONLY
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
 notes:
   - The model is computed from inventory variables only; checks that need the host's facts (an IP configured on
     an interface) stay in the C(powermta) role's preflight.
