@@ -149,6 +149,36 @@ def install(specs: list[dict], backup: bool = True, check: bool = False) -> list
     return results
 
 
+def ensure_directories(specs: list[dict], check: bool = False) -> list[dict]:
+    """Create missing directories (parents too) and fix mode/owner/group of listed ones.
+
+    spec: {path, mode, owner, group}. Returns [{path, changed, created}]. Directories are never removed
+    by restore(): they may hold files that are not ours.
+    """
+    results = []
+    for spec in specs:
+        path = spec["path"]
+        if not os.path.isabs(path):
+            raise InstallError(f"directory path must be absolute, not {path!r}")
+        mode = _parse_mode(spec.get("mode"))
+        uid, gid = _resolve_ids(spec.get("owner"), spec.get("group"))
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            raise InstallError(f"{path} exists and is not a directory")
+        created = st is None
+        changed = created or ((mode is not None and stat.S_IMODE(st.st_mode) != mode)
+                              or (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid))
+        if changed and not check:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            os.chown(path, uid, gid)
+            os.chmod(path, mode if mode is not None else 0o755)
+        results.append({"path": path, "changed": changed, "created": created})
+    return results
+
+
 def restore(installed: list[dict], check: bool = False) -> list[str]:
     """Undo install(): put the backups back, remove created files, reset changed attributes.
 

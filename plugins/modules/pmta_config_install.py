@@ -84,6 +84,27 @@ options:
   group:
     description: Group of every file that does not set its own.
     type: str
+  directories:
+    description:
+      - Directories to create when missing (with parents) and whose mode, owner and group to set, before any
+        file of O(files) is written (V(present)). Never removed by V(restored).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path on the host.
+        type: path
+        required: true
+      mode:
+        description: Octal mode as a string, e.g. V('0750').
+        type: str
+      owner:
+        description: Owner name or uid.
+        type: str
+      group:
+        description: Group name or gid.
+        type: str
   installed:
     description:
       - The RV(files) result of a V(present) run, for V(restored) and V(committed).
@@ -138,6 +159,11 @@ files:
   sample:
     - {dest: /etc/pmta/config, changed: true, created: false, content_changed: true,
        backup_file: "/etc/pmta/config.4242.2026-01-01@10:00:00~"}
+directories:
+  description: One entry per directory of O(directories) (V(present)), with C(changed) and C(created).
+  returned: success
+  type: list
+  elements: dict
 changed_files:
   description: The paths whose content or attributes changed (V(present)) or that were put back (V(restored)).
   returned: always
@@ -150,6 +176,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._config_install i
     InstallError,
     commit,
     diff_entries,
+    ensure_directories,
     install,
     read_before,
     restore,
@@ -176,6 +203,12 @@ def main():
             "mode": {"type": "str"},
             "owner": {"type": "str"},
             "group": {"type": "str"},
+            "directories": {"type": "list", "elements": "dict", "default": [], "options": {
+                "path": {"type": "path", "required": True},
+                "mode": {"type": "str"},
+                "owner": {"type": "str"},
+                "group": {"type": "str"},
+            }},
             "installed": {"type": "list", "elements": "dict", "default": []},
             "backup": {"type": "bool", "default": True},
         },
@@ -198,6 +231,7 @@ def main():
                           "mode": item["mode"] or params["mode"], "owner": item["owner"] or params["owner"],
                           "group": item["group"] or params["group"], "force": item["force"],
                           "secret": item["secret"]})
+        directories = ensure_directories(params["directories"], check=module.check_mode)
         if module._diff:
             read_before(specs)
         results = install(specs, backup=params["backup"], check=module.check_mode)
@@ -207,8 +241,8 @@ def main():
                          changed_files=[r["dest"] for r in exc.results if r["changed"]])
     except OSError as exc:
         module.fail_json(msg=f"{type(exc).__name__}: {exc}", files=[], changed_files=[])
-    out = {"changed": any(r["changed"] for r in results), "files": results,
-           "changed_files": [r["dest"] for r in results if r["changed"]]}
+    out = {"changed": any(r["changed"] for r in results + directories), "files": results,
+           "changed_files": [r["dest"] for r in results if r["changed"]], "directories": directories}
     if module._diff:
         out["diff"] = diff_entries(specs, results)
     module.exit_json(**out)

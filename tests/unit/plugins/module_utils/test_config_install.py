@@ -12,6 +12,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._config_install i
     InstallError,
     commit,
     diff_entries,
+    ensure_directories,
     install,
     read_before,
     restore,
@@ -125,3 +126,20 @@ def test_diff_hides_secret_files(tmp_path):
     entries = diff_entries(specs, install(specs, check=True))
     assert entries[0]["before"] == "a\n" and entries[0]["after"] == "b\n"
     assert "password" not in repr(entries[1])
+
+
+def test_directories_created_and_fixed_idempotently(tmp_path):
+    new = tmp_path / "a" / "b"
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o777)
+    os.chmod(loose, 0o777)
+    specs = [{"path": str(new), "mode": "0750"}, {"path": str(loose), "mode": "0750"}]
+    assert ensure_directories(specs, check=True) == [
+        {"path": str(new), "changed": True, "created": True}, {"path": str(loose), "changed": True, "created": False}]
+    assert not new.exists()
+    ensure_directories(specs)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o750 and stat.S_IMODE(loose.stat().st_mode) == 0o750
+    assert not any(r["changed"] for r in ensure_directories(specs))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InstallError, match="not a directory"):
+        ensure_directories([{"path": str(tmp_path / "file")}])
