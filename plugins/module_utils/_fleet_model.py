@@ -287,7 +287,7 @@ def host_problems(host, settings, vmtas, addresses):
     problems = _settings_problems(host, {name: settings[name] for name in FACT_SETTINGS if name in settings})
     configured = set()
     for address in addresses or []:
-        configured.add(str(address).split("%")[0].lower())
+        configured.add(str(address).split("%", maxsplit=1)[0].lower())
     for vmta in vmtas or []:
         ip = str(vmta.get("ip", "")).lower()
         if ip and ip not in configured:
