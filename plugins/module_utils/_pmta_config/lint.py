@@ -15,6 +15,7 @@ import os
 
 from . import schema
 from .findings import Finding, LintResult
+from .guide_rules import GuideRules
 from .parser import Block, Directive, parse_path, parse_text
 from .values import checker, is_ip_or_cidr, network_of
 
@@ -40,7 +41,17 @@ _SCOPE_WORDS = {"global": "the global level"}
 _MISS = object()
 # Directives whose values feed the cross-reference checks.
 _FACT_NAMES = frozenset(
-    {"virtual-mta", "source", "smtp-listener", "domain-macro", "header", "mail-from", "rcpt-to", "smtp-source-host"}
+    {
+        "virtual-mta",
+        "source",
+        "smtp-listener",
+        "domain-macro",
+        "header",
+        "mail-from",
+        "rcpt-to",
+        "*",
+        "smtp-source-host",
+    }
     | set(_VMTA_REFERENCES)
     | set(_NAMED_REFERENCES)
 )
@@ -66,12 +77,19 @@ def _is_wide(network):
     return network.prefixlen < limit
 
 
+UNKNOWN_DIRECTIVE_SEVERITIES = ("error", "warning")
+
+
 class _Linter:
-    def __init__(self, fragment):
+    def __init__(self, fragment, extra_directives=None, unknown_directives="error"):
+        if unknown_directives not in UNKNOWN_DIRECTIVE_SEVERITIES:
+            raise ValueError("unknown_directives must be error or warning, got %r" % (unknown_directives,))
         self.fragment = fragment
+        self.unknown_severity = unknown_directives
         self.errors = []
         self.warnings = []
-        self.all_names = sorted(set(schema.DIRECTIVES) - {"/"})
+        self.directives = schema.with_extra_directives(extra_directives) if extra_directives else schema.DIRECTIVES
+        self.all_names = sorted(set(self.directives) - {"/", "*"})
 
     # -- reporting ------------------------------------------------------
     def error(self, node, message, hint, code):
@@ -95,6 +113,7 @@ class _Linter:
         self._visit(root, True)
         self._cross_checks(root)
         self._security(root)
+        GuideRules(self, root).run()
         self.errors.sort(key=Finding.sort_key)
         self.warnings.sort(key=Finding.sort_key)
         return LintResult(self.errors, self.warnings, root)
@@ -102,7 +121,7 @@ class _Linter:
     def _visit(self, parent, known_scope):
         """Check the directives of ``parent`` in file order, descending into blocks as they come."""
         value_cache = self.value_cache
-        directives = schema.DIRECTIVES
+        directives = self.directives
         blocks_spec = schema.BLOCKS
         fact_names = _FACT_NAMES
         scope = parent.tag
@@ -140,6 +159,15 @@ class _Linter:
                 first = seen.get(name)
                 if first is None:
                     seen[name] = node
+                elif spec.only_once:
+                    self.error(
+                        node,
+                        "%s given twice in %s (first at %s line %d)"
+                        % (name, _where(scope), os.path.basename(first.file), first.line),
+                        "%s may be given only once per block: list all values in one line (%s)"
+                        % (name, schema.cite(spec.section)),
+                        "only-once",
+                    )
                 else:
                     self.warning(
                         node,
@@ -202,6 +230,9 @@ class _Linter:
             )
         arg = block.arg
         kind = spec.argument
+        if block.tag == "pattern-list" and parent.tag == "pattern-list":
+            self._nested_pattern_list(block, parent)
+            return
         if kind == "none":
             if arg:
                 self.error(block, "<%s> takes no argument" % block.tag, "write <%s>" % block.tag, "bad-value")
@@ -238,6 +269,25 @@ class _Linter:
         elif block.tag == "acct-file" and arg.startswith("|") and len(arg) == 1:
             self.error(block, "argument missing", "write <acct-file |/path/to/program args>", "bad-value")
 
+    def _nested_pattern_list(self, block, parent):
+        """A conditional entry's sub-list (§3.3.14): unnamed, right after ``DIRECTIVE /re/ <pattern-list>``."""
+        index = parent.children.index(block)
+        opener = parent.children[index - 1] if index else None
+        if opener is None or opener.__class__ is Block or not opener.value.endswith("<pattern-list>"):
+            self.error(
+                block,
+                "nested <pattern-list> without a condition",
+                "open it at the end of an entry: mail-from /REGEX/ <pattern-list> (§3.3.14)",
+                "nested-pattern-list",
+            )
+        elif block.arg:
+            self.error(
+                block,
+                "a nested <pattern-list> takes no name",
+                "name only top-level pattern lists; call another with call-to:NAME (§3.3.14.4)",
+                "nested-pattern-list",
+            )
+
     def _domain_tag(self, block):
         parts = block.arg.split()
         if len(parts) > 1:
@@ -262,10 +312,10 @@ class _Linter:
                 "wrong-scope",
             )
             return
-        scopes = schema.scopes_of(name)
+        specs = self.directives.get(name)
+        scopes = sorted(specs) if specs else []
         if scopes:
             places = ", ".join(_where(s) for s in scopes)
-            specs = schema.DIRECTIVES[name]
             section = specs[scopes[0]].section
             hint = "%s belongs in %s (%s)" % (name, places, schema.cite(section))
             if name == "include":
@@ -283,12 +333,16 @@ class _Linter:
             hint = "%s does not exist in PowerMTA; use %s" % (name, schema.KNOWN_MISTAKES[name])
         else:
             close = difflib.get_close_matches(name, self.all_names, n=3, cutoff=0.75)
-            in_scope = [c for c in close if schema.lookup(c, scope)]
+            in_scope = [c for c in close if scope in self.directives.get(c, ())]
             close = in_scope or close
             if close:
                 hint = "did you mean %s?" % " or ".join(close)
             else:
                 hint = "remove it; PowerMTA refuses directives it does not know (User's Guide §14 lists them all)"
+        if self.unknown_severity == "warning":
+            hint += "; if your PowerMTA build accepts it, declare it in the extra directives"
+            self.warning(node, "unknown directive %s" % name, hint, "unknown-directive")
+            return
         self.error(node, "unknown directive %s" % name, hint, "unknown-directive")
 
     # -- facts for cross-references ------------------------------------
@@ -323,7 +377,7 @@ class _Linter:
         elif name == "domain-macro":
             parts = value.split(None, 1)
             self.macros.setdefault(parts[0], node)
-        elif name in ("header", "mail-from", "rcpt-to") and parent.tag == "pattern-list":
+        elif name in ("header", "mail-from", "rcpt-to", "*") and parent.tag == "pattern-list":
             self._pattern_result(node, parent)
         elif name == "smtp-source-host" and parent.tag == "virtual-mta":
             address = value.split()[0]
@@ -331,16 +385,23 @@ class _Linter:
                 self.source_hosts.setdefault(address, []).append((parent.arg, node))
 
     def _pattern_result(self, node, parent):
+        """References in a pattern-list RESULT: virtual-mta=NAME (among comma-separated settings), call-to:LIST."""
         value = node.value
-        end = value.rfind("/")
-        result = value[end + 1 :].strip() if end > 0 else ""
+        if node.name == "*":
+            result = value
+        else:
+            end = value.rfind("/")
+            result = value[end + 1 :].strip() if end > 0 else ""
         lowered = result.lower()
-        if lowered.startswith("virtual-mta="):
-            self.references.append(("vmta-or-pool", result.split("=", 1)[1].split()[0], node, parent))
-        elif lowered.startswith("call-to:"):
+        if lowered.startswith("call-to:"):
             target = result.split(":", 1)[1].strip()
             if target:
                 self.references.append(("pattern-list", target.split()[0], node, parent))
+            return
+        for item in result.split(","):
+            key, _sep, target = item.strip().partition("=")
+            if key.lower() == "virtual-mta" and target.strip():
+                self.references.append(("vmta-or-pool", target.strip(), node, parent))
 
     # -- whole-config checks -------------------------------------------
     def _undefined(self, node, message, hint, code="undefined-reference"):
@@ -387,7 +448,8 @@ class _Linter:
         for name, node in self.forward_pattern_lists:
             later = defined.get("pattern-list", {}).get(name)
             if later is not None:
-                self.warning(
+                # §3.3.7.39 says "must precede": an error, not a style warning.
+                self.error(
                     node,
                     "pattern-list %s is used before it is defined (%s line %d)"
                     % (name, os.path.basename(later.file), later.line),
@@ -638,12 +700,27 @@ def _check_scope(scope):
         raise ValueError("scope must be global or a block tag such as virtual-mta, got %r" % (scope,))
 
 
-def lint_tree(root, fragment=False):
-    """Lint an already parsed tree (see ``parse_text``); a tree parsed with a block scope is a fragment."""
-    return _Linter(fragment or root.tag != "global").run(root)
+def lint_tree(root, fragment=False, extra_directives=None, unknown_directives="error"):
+    """Lint an already parsed tree (see ``parse_text``); a tree parsed with a block scope is a fragment.
+
+    ``extra_directives``: directives the operator's PowerMTA build accepts beyond the schema, a list of
+    ``{"name": NAME, "scopes": [global, domain, ...]}`` (see ``schema.with_extra_directives``).
+    ``unknown_directives``: ``"error"`` (default) or ``"warning"`` for a directive nobody declared.
+    ValueError for a bad declaration or severity.
+    """
+    linter = _Linter(fragment or root.tag != "global", extra_directives, unknown_directives)
+    return linter.run(root)
 
 
-def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False, scope="global"):
+def lint_text(
+    text,
+    path="/etc/pmta/config",
+    include_root=None,
+    fragment=False,
+    scope="global",
+    extra_directives=None,
+    unknown_directives="error",
+):
     """Lint config ``text`` as if read from ``path``; return a LintResult.
 
     ``include_root``: see ``parse_text`` (``None`` = do not follow includes;
@@ -652,16 +729,20 @@ def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False, 
     checks such as run-as-root, undefined names only warn).
     ``scope`` lints a fragment as if it sat inside that block (e.g.
     ``"virtual-mta"`` for a file included in ``<virtual-mta>``); implies
-    ``fragment``. ValueError for an unknown scope.
+    ``fragment``. ValueError for an unknown scope. ``extra_directives`` and
+    ``unknown_directives``: see ``lint_tree``.
     """
     _check_scope(scope)
-    return lint_tree(parse_text(text, path, include_root, scope), fragment)
+    root = parse_text(text, path, include_root, scope)
+    return lint_tree(root, fragment, extra_directives, unknown_directives)
 
 
-def lint_path(path, include_root="/", fragment=False, scope="global"):
+def lint_path(
+    path, include_root="/", fragment=False, scope="global", extra_directives=None, unknown_directives="error"
+):
     """Lint the config file at ``path``, following its includes (wildcards allowed)."""
     _check_scope(scope)
-    return lint_tree(parse_path(path, include_root, scope), fragment)
+    return lint_tree(parse_path(path, include_root, scope), fragment, extra_directives, unknown_directives)
 
 
 __all__ = ["Directive", "Block", "lint_text", "lint_path", "lint_tree"]

@@ -48,21 +48,15 @@ _RECORD_TYPES = frozenset(
         "remote-status",
     }
 )
-_REPLY_ACTIONS = frozenset(
-    {
-        "mode",
-        "backoff-to-normal-after",
-        "skip-mx",
-        "bounce-queue",
-        "bounce-rcpt",
-        "disable-source-ip",
-        "reenable-after",
-        "defer-queue",
-        "retry-after",
-        "backoff-retry-after",
-        "log",
-    }
+# The reply actions §3.3.15 lists, nothing else: flags, and the two that take a value.
+_REPLY_FLAGS = frozenset({"skip-mx", "bounce-queue", "bounce-rcpt", "disable-source-ip", "defer-queue"})
+_REPLY_ACTIONS_HINT = (
+    "§3.3.15 lists mode=normal, mode=backoff, skip-mx, bounce-queue, bounce-rcpt, disable-source-ip, "
+    "reenable-after=TIME and defer-queue, comma-separated"
 )
+_MACRO_NAME = re.compile(r"\w+\Z", re.ASCII)
+_HEX40 = re.compile(r"[0-9A-Fa-f]{40}\Z")
+_ALL_DIGITS_DOTTED = re.compile(r"[\d.]+\Z")
 
 TIME_HINT = "a TIME-INTERVAL such as 300s, 10m, 1h or 1w2d12h (units w, d, h, m, s)"
 RATE_HINT = "unlimited, 0 or N/[M]unit with unit d|day|h|hr|m|min|s|sec, e.g. 500/h or 100/15m"
@@ -215,7 +209,7 @@ def _check_source_host(value):
                 "write smtp-source-host %s %s" % (host, address),
             )
         return _bad("invalid IP address %r" % address, "write smtp-source-host 192.0.2.10 mta1.example.com")
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.match(host) or _looks_like_ip(host):
         return _bad("invalid host name %r" % host, "use the vMTA's fully qualified host name (its PTR)")
     return None
 
@@ -273,7 +267,60 @@ def _check_domain_macro(value):
     parts = value.split(None, 1)
     if len(parts) < 2:
         return _bad("argument missing", "write domain-macro NAME domain1,domain2")
+    if not _MACRO_NAME.match(parts[0]):
+        return _bad(
+            "invalid macro name %r" % parts[0],
+            "only letters, digits and _ may name a domain macro (§3.3.1.33.4)",
+        )
     return None
+
+
+def _check_map_header(value):
+    """``map-header-to-field RECORD-TYPE header_NAME FIELD``; tq cannot be used (§3.3.11.10)."""
+    parts = value.split()
+    if len(parts) != 3:
+        return _bad("expected RECORD-TYPE header_NAME FIELD", "write e.g. map-header-to-field d header_x-foo orig")
+    problem = _check_records(parts[0])
+    if problem:
+        return problem
+    if parts[0].lower() in ("tq", "transient-queue"):
+        return _bad("the tq record type cannot be used here", "map headers for d, b, t, r, ... (§3.3.11.10)")
+    return None
+
+
+def _check_hex40(value):
+    if not _HEX40.match(value):
+        return _bad("the Signals API key must be exactly 40 hexadecimal digits", "copy it from SparkPost (§10.1.4.2.1)")
+    return None
+
+
+def _check_abs_path(value):
+    if not value.startswith("/"):
+        return _bad("%r is not an absolute path" % value, "on Unix log-file must be absolute (§3.3.1.37.2)")
+    return None
+
+
+def _check_host_port(value):
+    """``server {IP | hostname}:PORT`` of a <proxy> (§10.2.1.1.1)."""
+    host, _sep, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return _bad("expected HOST:PORT, got %r" % value, "write server 192.0.2.7:5000 (§10.2.1.1.1)")
+    return None
+
+
+def _check_proxy_client(value):
+    """``client IP[:PORT] hostname``: the host name is required (§10.2.1.1.2)."""
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected IP[:PORT] HOSTNAME", "write client 192.0.2.8 out.example.com; a host name must be given")
+    address = parts[0]
+    if address.count(":") == 1:
+        address, _sep, port = address.partition(":")
+        if not port.isdigit():
+            return _bad("invalid port in %r" % parts[0], "write IP[:PORT]")
+    if not is_ip_or_cidr(address.strip("[]")):
+        return _bad("invalid IP address %r" % address, "write client 192.0.2.8 out.example.com (§10.2.1.1.2)")
+    return _check_hostname(parts[1])
 
 
 def _check_email(value):
@@ -298,7 +345,16 @@ def _check_email_or_regex(value):
     return _check_email(value)
 
 
+def _looks_like_ip(text):
+    return bool(_ALL_DIGITS_DOTTED.match(text)) or (":" in text and is_ip_or_cidr(text))
+
+
 def _check_hostname(value):
+    if _looks_like_ip(value.strip("[]")):
+        return _bad(
+            "%r is an IP address, not a host name" % value,
+            "give the fully qualified host name (§3.3.1.25), e.g. mta1.example.com, whose A record is that IP",
+        )
     if not _HOSTNAME.match(value):
         return _bad("invalid host name %r" % value, "use a fully qualified host name such as mta1.example.com")
     return None
@@ -361,26 +417,97 @@ def _check_regex_words(value, words_after):
     return None
 
 
+def _reply_actions(text):
+    """The actions of a reply rule: comma- (or blank-) separated, e.g. ``mode=backoff,skip-mx``."""
+    return [item for item in re.split(r"[,\s]+", text) if item]
+
+
 def _check_reply(value):
+    """``reply /REGEX/ ACTION-LIST`` with the combinations §3.3.15 does not allow."""
     split = _split_regex(value)
     if split is None:
         return _bad("expected reply /REGEX/ ACTIONS", "write e.g. reply /too many connections/ mode=backoff")
     if not split[1]:
-        return _bad("no action after the pattern", "add an action such as mode=backoff")
-    for action in split[1].split():
-        key, _sep, argument = action.partition("=")
+        return _bad("no action after the pattern", "add an action such as mode=backoff (§3.3.15)")
+    seen = set()
+    for action in _reply_actions(split[1]):
+        key, equals, argument = action.partition("=")
         key = key.lower()
-        if key == "mode" and argument.lower() not in ("backoff", "normal"):
-            return _bad("invalid mode %r" % action, "use mode=backoff or mode=normal")
-        if key.endswith("-after") and argument and not _TIME.match(argument):
-            return _bad("invalid time in %r" % action, "use " + TIME_HINT)
-        if key not in _REPLY_ACTIONS:
-            return _bad(
-                "unknown reply action %r" % action,
-                "use mode=backoff|normal, backoff-to-normal-after=T, skip-mx, bounce-queue, bounce-rcpt, "
-                "disable-source-ip, reenable-after=T or defer-queue",
-            )
+        if key == "mode":
+            if argument.lower() not in ("backoff", "normal"):
+                return _bad("invalid mode %r" % action, "use mode=backoff or mode=normal (§3.3.15)")
+            if "mode" in seen:
+                return _bad(
+                    "mode= given twice in one reply rule",
+                    "keep one mode=; §3.3.15 does not allow both mode=backoff and mode=normal",
+                )
+        elif key == "reenable-after":
+            if "reenable-after" in seen:
+                return _bad("more than one reenable-after in one reply rule", "keep one (§3.3.15)")
+            if "disable-source-ip" not in seen:
+                return _bad(
+                    "reenable-after without a preceding disable-source-ip",
+                    "write disable-source-ip,reenable-after=TIME in that order (§3.3.15)",
+                )
+            if not argument or not (_TIME.match(argument) or argument.lower() == "never"):
+                return _bad("invalid time in %r" % action, "write reenable-after=TIME, " + TIME_HINT)
+        elif key in _REPLY_FLAGS and not equals:
+            if key in seen:
+                return _bad("%s given twice in one reply rule" % key, "keep one (§3.3.15)")
+        else:
+            return _bad("unknown reply action %r" % action, _REPLY_ACTIONS_HINT)
+        seen.add(key)
+    if "skip-mx" in seen and "bounce-queue" in seen:
+        return _bad("both skip-mx and bounce-queue in one reply rule", "keep one of them (§3.3.15)")
     return None
+
+
+def _check_pattern_result(result):
+    """A <pattern-list> RESULT (§3.3.14): virtual-mta=NAME and/or recipient-priority=N, comma-separated;
+    or call-to:NAME (§3.3.14.4); or ``<pattern-list>`` opening a conditional nested list."""
+    if not result:
+        return _bad("argument missing after the pattern", "add virtual-mta=NAME, recipient-priority=N or call-to:NAME")
+    if result.replace(" ", "").lower() == "<pattern-list>":
+        return None
+    if result.lower().startswith("call-to:"):
+        target = result[8:].strip()
+        if not target or len(target.split()) > 1:
+            return _bad("call-to needs one pattern list name, got %r" % target, "write call-to:LIST (§3.3.14.4)")
+        return None
+    seen = set()
+    for item in re.split(r"\s*,\s*", result.strip()):
+        key, equals, argument = item.partition("=")
+        key = key.lower()
+        if key == "virtual-mta" and equals and _NAME.match(argument):
+            pass
+        elif key == "recipient-priority" and equals:
+            if not argument.isdigit() or int(argument) > 100:
+                return _bad("invalid %r" % item, "recipient-priority is a number from 0 to 100 (§3.3.14)")
+        else:
+            return _bad(
+                "invalid pattern-list result %r" % item,
+                "use virtual-mta=NAME, recipient-priority=N (comma-separated) or call-to:LIST (§3.3.14)",
+            )
+        if key in seen:
+            return _bad("%s given twice in one result" % key, "keep one %s= (§3.3.14)" % key)
+        seen.add(key)
+    return None
+
+
+def _check_pattern_rule(value):
+    """``mail-from /REGEX/ RESULT``, ``rcpt-to /REGEX/ RESULT`` (§3.3.14.2, §3.3.14.3)."""
+    split = _split_regex(value)
+    if split is None:
+        return _bad("expected a /REGEX/", "enclose the pattern in slashes, e.g. /^newsletter/")
+    return _check_pattern_result(split[1])
+
+
+def _check_header_rule(value):
+    """``header NAME /REGEX/ RESULT`` (§3.3.14.1)."""
+    parts = value.split(None, 1)
+    if len(parts) < 2:
+        return _bad("argument missing", "write header NAME /REGEX/ RESULT")
+    return _check_pattern_rule(parts[1])
 
 
 def _check_header_pattern(value):
@@ -445,6 +572,12 @@ def _check_smtp_hosts(value):
                 if not is_ip_or_cidr(address) or "/" in address:
                     return _bad("invalid IP address in %r" % item, "write [192.0.2.25] or [IPv6:2001:db8::25]")
             else:
+                if ":" in item and is_ip_or_cidr(item) or _ALL_DIGITS_DOTTED.match(item.partition(":")[0]):
+                    address = item if ":" in item and is_ip_or_cidr(item) else item.partition(":")[0]
+                    return _bad(
+                        "bare IP address %r" % item,
+                        "write an IP address in brackets, [%s] (IPv6: [IPv6:ADDRESS]) (§3.3.10.89)" % address,
+                    )
                 host, _sep, port = item.partition(":")
                 port = ":" + port if port else ""
                 if not _HOSTNAME.match(host):
@@ -498,6 +631,9 @@ _FIXED = {
     "records": _check_records,
     "record-fields": _check_record_fields,
     "reply": _check_reply,
+    "pattern-rule": _check_pattern_rule,
+    "header-rule": _check_header_rule,
+    "pattern-result": _check_pattern_result,
     "regex-result": lambda value: _check_regex_words(value, 1),
     "header-pattern": _check_header_pattern,
     "bool-or-time": _check_bool_or_time,
@@ -505,6 +641,11 @@ _FIXED = {
     "smtp-hosts": _check_smtp_hosts,
     "mx-rollup": _check_mx_rollup,
     "port": _int_checker(0, 65535),
+    "map-header": _check_map_header,
+    "hex40": _check_hex40,
+    "abs-path": _check_abs_path,
+    "host-port": _check_host_port,
+    "proxy-client": _check_proxy_client,
     "string": _check_string,
     "path": _check_string,
 }

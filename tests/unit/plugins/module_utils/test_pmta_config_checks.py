@@ -273,7 +273,7 @@ def test_pattern_list_must_precede_its_source():
     define = "<pattern-list x>\nrcpt-to /a/ virtual-mta=a\n</pattern-list>\n"
     assert found(VMTAS + define + use) == []
     finding = only(VMTAS + use + define)
-    assert (finding.severity, finding.code) == ("warning", "order") and "§3.3.7.39" in finding.hint
+    assert (finding.severity, finding.code) == ("error", "order") and "§3.3.7.39" in finding.hint
 
 
 def test_vmta_in_two_pools_with_domain_blocks():
@@ -363,7 +363,7 @@ def test_relaying_from_loopback_narrow_ranges_or_auth_is_fine(source):
 
 
 def test_relaying_wide_range_with_require_auth_or_relaying_no_is_fine():
-    assert found("<source 0/0>\nalways-allow-relaying yes\nrequire-auth true\n</source>\n") == []
+    assert found("<source 0/0>\nalways-allow-relaying yes\nrequire-auth true\nallow-starttls yes\n</source>\n") == []
     assert found("<source 0/0>\nalways-allow-relaying no\n</source>\n") == []
 
 
