@@ -21,6 +21,18 @@ from .values import network_of
 _TRUE = frozenset({"yes", "true"})
 _FALSE = frozenset({"no", "false"})
 _MISSING = None
+# Directives that start a <domain> rule (see GuideRules.domains).
+_DOMAIN_TRIGGERS = frozenset(
+    {
+        "require-starttls",
+        "dkim-identity-fallback",
+        "bounce-upon-no-mx",
+        "command",
+        "check-spf-outbound",
+        "dkim-sign",
+        "type",
+    }
+)
 
 
 def _last(block, name):
@@ -81,9 +93,7 @@ class GuideRules:
         return None
 
     def _all_domains(self):
-        for node, _parent in self.root.walk():
-            if node.__class__ is Block and node.tag == "domain":
-                yield node
+        return self.linter.domain_blocks
 
     def _expand(self, tag_arg, seen=None):
         """The domain names a <domain> tag argument covers, with $macros expanded (§3.3.1.33.4)."""
@@ -261,17 +271,24 @@ class GuideRules:
             block.directives("domain-key") for block in self.root.blocks() if block.tag != "domain"
         )
         for block in self._all_domains():
-            require = _last(block, "require-starttls")
+            # One pass over the block: most <domain> blocks hold none of the directives these rules start from.
+            own = {}
+            for child in block.children:
+                if child.__class__ is not Block and child.name in _DOMAIN_TRIGGERS:
+                    own[child.name] = child
+            if not own:
+                continue
+            require = own.get("require-starttls")
             if _is_true(require) and _is_false(self._domain_value(block, "use-starttls")):
                 self._warn(
                     require,
                     "require-starttls has no effect: use-starttls is false",
                     "set use-starttls yes (§3.3.10.94.2)",
                 )
-            fallback = _last(block, "dkim-identity-fallback")
+            fallback = own.get("dkim-identity-fallback")
             if fallback is not None and self._domain_value(block, "dkim-identity") is None:
                 self._warn(fallback, "dkim-identity-fallback requires dkim-identity", "add dkim-identity (§3.3.10.29)")
-            no_mx = _last(block, "bounce-upon-no-mx")
+            no_mx = own.get("bounce-upon-no-mx")
             hosts = self._domain_value(block, "smtp-hosts")
             if (
                 no_mx is not None
@@ -286,41 +303,41 @@ class GuideRules:
                 )
             kind = self._domain_value(block, "type")
             kind = kind.value.lower() if kind is not None else "smtp"
-            command = _last(block, "command")
+            command = own.get("command")
             if command is not None and kind != "pipe":
                 self._warn(
                     command,
                     "command is ignored: this domain's type is %s, not pipe" % kind,
                     "add type pipe, or remove command (§3.3.10.97)",
                 )
-            spf = _last(block, "check-spf-outbound")
+            spf = own.get("check-spf-outbound")
             if _is_true(spf) and not source_hosts and self.whole:
                 self._warn(
                     spf,
                     "check-spf-outbound needs a smtp-source-host (global or in the vMTA)",
                     "set smtp-source-host IP HOSTNAME (§3.3.10.2, §10.5)",
                 )
-            sign = _last(block, "dkim-sign")
+            sign = own.get("dkim-sign")
             if _is_true(sign) and not has_keys and self.whole:
                 self._warn(
                     sign,
                     "dkim-sign yes but no domain-key is configured",
                     "add domain-key SELECTOR,DOMAIN,KEYFILE (§3.3.10.19: domain keys must be configured)",
                 )
-            if kind == "pipe" and _last(block, "type") is not None and self._domain_value(block, "command") is None:
+            if kind == "pipe" and own.get("type") is not None and self._domain_value(block, "command") is None:
                 self.linter.error(
-                    _last(block, "type"),
+                    own.get("type"),
                     "a pipe domain needs a command",
                     "add command /path/to/program (§3.3.10.97.1: required for pipe domains)",
                     "required-missing",
                 )
             if (
                 kind == "http-delivery"
-                and _last(block, "type") is not None
+                and own.get("type") is not None
                 and self._domain_value(block, "http-delivery-url") is None
             ):
                 self.linter.error(
-                    _last(block, "type"),
+                    own.get("type"),
                     "an http-delivery domain needs http-delivery-url",
                     "add http-delivery-url https://... (§3.3.10.98.1: required)",
                     "required-missing",

@@ -110,6 +110,7 @@ class _Linter:
         self.source_hosts = {}  # ip -> [(vmta name, directive)]
         self.forward_pattern_lists = []
         self.value_cache = {}
+        self.domain_blocks = []  # every <domain>, nested ones too, in file order
         self._visit(root, True)
         self._cross_checks(root)
         self._security(root)
@@ -207,6 +208,8 @@ class _Linter:
             self.warning(node, "%s is not in the v5.0 User's Guide" % node.name, spec.note, "legacy")
 
     def _block(self, block, parent, blocks_spec):
+        if block.tag == "domain":
+            self.domain_blocks.append(block)
         spec = blocks_spec.get(block.tag)
         if spec is None:
             if block.tag in schema.KNOWN_BLOCK_MISTAKES:
