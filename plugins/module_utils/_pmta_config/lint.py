@@ -343,7 +343,10 @@ class _Linter:
             else:
                 hint = "remove it; PowerMTA refuses directives it does not know (User's Guide §14 lists them all)"
         if self.unknown_severity == "warning":
-            hint += "; if your PowerMTA build accepts it, declare it in the extra directives"
+            hint += (
+                "; if your PowerMTA build accepts it, declare it (powermta_lint_extra_directives, "
+                "the module's extra_directives, --extra-directive)"
+            )
             self.warning(node, "unknown directive %s" % name, hint, "unknown-directive")
             return
         self.error(node, "unknown directive %s" % name, hint, "unknown-directive")

@@ -64,7 +64,7 @@ def test_policy_errors_are_marked_as_not_refused_by_pmta():
     by_code = {f.code: f for f in result.errors}
     assert by_code["http-access-open"].refused_by_pmta is False
     assert by_code["unknown-directive"].refused_by_pmta is True
-    assert {"open-relay", "http-access-open"} == set(POLICY_CODES)
+    assert {"open-relay", "http-access-open", "auth-without-tls"} == set(POLICY_CODES)
 
 
 def test_findings_are_sorted_by_file_and_line():
