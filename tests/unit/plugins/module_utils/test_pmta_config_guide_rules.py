@@ -131,7 +131,8 @@ RULES = [
         "wildcard-rollup-by-ip",
         "<mx-rollup-list>\nmx *.mx.example.net ex.rollup\nmx mx2.example.net ex.rollup\n</mx-rollup-list>\n",
         [(2, "error", "rollup-no-hosts")],
-        "<mx-rollup-list>\nmx *.mx.example.net ex.rollup rollup-by-ip\nmx mx2.example.net ex.rollup\n</mx-rollup-list>\n",
+        "<mx-rollup-list>\nmx *.mx.example.net ex.rollup rollup-by-ip\n"
+        "mx mx2.example.net ex.rollup\n</mx-rollup-list>\n",
         ["rollup-by-ip"],
     ),
     (
