@@ -213,6 +213,9 @@ class GuideRules:
         blocks = self.root.blocks("source")
         by_network = [(network_of(b.arg), b) for b in blocks if network_of(b.arg) is not None]
         any_starttls = any(_is_true(_last(b, "allow-starttls")) for b in blocks)
+        has_certificate = bool(self.root.directives("smtp-server-tls-certificate")) or any(
+            _last(listener, "tls-certificate") is not None for listener in self.root.blocks("smtp-listener")
+        )
         for block in blocks:
             chain, complete = self._source_chain(block, by_network)
 
@@ -237,6 +240,13 @@ class GuideRules:
                         "authenticate over TLS; allow-unencrypted-plain-auth (§3.3.7.11) would send passwords in clear",
                         "auth-without-tls",
                     )
+            starttls = _last(block, "allow-starttls")
+            if _is_true(starttls) and not has_certificate and self.whole:
+                self._warn(
+                    starttls,
+                    "allow-starttls yes, but no certificate is configured to start TLS with",
+                    "set smtp-server-tls-certificate (§3.3.1.9) or tls-certificate in the <smtp-listener> (§3.3.17.4)",
+                )
             rate = _last(block, "smtp-max-auth-failure-rate")
             if (
                 rate is not None

@@ -323,7 +323,7 @@ file-format                        domain                 enum:newfile-plain|new
 file-destination                   domain                 path                 -        3.3.10.96.2
 command                            domain                 string               -        3.3.10.97.1
 macro-variables-preserve-case      domain                 bool                 -        3.3.10.97.2
-http-delivery-url                  domain                 string               -        3.3.10.98.1
+http-delivery-url                  domain                 http-url             -        3.3.10.98.1
 http-delivery-extra-headers        domain                 path                 -        3.3.10.98.2
 add-x-msys-api-header              domain                 bool                 -        3.3.10.99.1
 sparkpost-sandbox                  domain                 bool                 -        3.3.10.99.2
@@ -400,8 +400,8 @@ tls-ciphers                        listeners              string               -
 tls-ca-file                        listeners              path                 -        3.3.17.10
 
 # ---- <rewrite-list> (§3.3.18)
-mail-from                          rewrite-list           words:2              rep      3.3.18.1
-from-domain                        rewrite-list           words:2              rep      3.3.18.2
+mail-from                          rewrite-list           rewrite-mail-from    rep      3.3.18.1
+from-domain                        rewrite-list           from-domain          rep      3.3.18.2
 
 # ---- <transmissions-api> (§3.3.20)
 log-requests                       transmissions-api      bool                 -        3.3.20.1

@@ -288,6 +288,51 @@ def _check_map_header(value):
     return None
 
 
+def _check_rewrite_mail_from(value):
+    """``mail-from SOURCE-ADDRESS TARGET-ADDRESS`` in a <rewrite-list> (§3.3.18.1)."""
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected SOURCE-ADDRESS TARGET-ADDRESS", "write e.g. mail-from foo@* *@bar.example (§3.3.18.1)")
+    source, target = parts
+    if not target.isascii():
+        return _bad(
+            "the target address %r is not ASCII" % target, "the TARGET-ADDRESS cannot have non-ASCII (§3.3.18.1)"
+        )
+    if source == "<>" and "*" in target:
+        return _bad(
+            "a * in the target with an empty source address",
+            "* in TARGET-ADDRESS copies from the source, so it cannot be used with <> (§3.3.18.1)",
+        )
+    return None
+
+
+def _check_from_domain(value):
+    """``from-domain SOURCE-DOMAIN TARGET-DOMAIN``: the target is one specific domain (§3.3.18.2)."""
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected SOURCE-DOMAIN TARGET-DOMAIN", "write e.g. from-domain *.example.com example.net")
+    if "*" in parts[1] or not _HOSTNAME.match(parts[1]):
+        return _bad(
+            "the target %r is not a specific domain name" % parts[1],
+            "TARGET-DOMAIN must be a specific domain name, no wildcard (§3.3.18.2)",
+        )
+    return None
+
+
+def _check_http_url(value):
+    """An absolute http(s) URL without userinfo, query or fragment (§3.3.10.98.1)."""
+    scheme, sep, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    if not sep or scheme.lower() not in ("http", "https") or not host:
+        return _bad("%r is not an absolute http or https URL" % value, "write https://host[:port]/path (§3.3.10.98.1)")
+    if "@" in host or "?" in rest or "#" in rest:
+        return _bad(
+            "%r has userinfo, a query string or a fragment" % value,
+            "the URL should not contain any of them (§3.3.10.98.1)",
+        )
+    return None
+
+
 def _check_hex40(value):
     if not _HEX40.match(value):
         return _bad("the Signals API key must be exactly 40 hexadecimal digits", "copy it from SparkPost (§10.1.4.2.1)")
@@ -643,6 +688,9 @@ _FIXED = {
     "port": _int_checker(0, 65535),
     "map-header": _check_map_header,
     "hex40": _check_hex40,
+    "rewrite-mail-from": _check_rewrite_mail_from,
+    "from-domain": _check_from_domain,
+    "http-url": _check_http_url,
     "abs-path": _check_abs_path,
     "host-port": _check_host_port,
     "proxy-client": _check_proxy_client,

@@ -9,7 +9,8 @@ from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config impo
 
 HEADER = "run-as-root no\n"
 # Lets injectors pick any vMTA, so the vMTAs of focused tests are not "unreachable".
-TRAILER = "<source 127.0.0.1>\nprocess-x-virtual-mta yes\n</source>\n"
+# and gives STARTTLS a certificate.
+TRAILER = "<source 127.0.0.1>\nprocess-x-virtual-mta yes\n</source>\nsmtp-server-tls-certificate /etc/pmta/tls.pem\n"
 VMTA = "<virtual-mta v1>\nsmtp-source-host 192.0.2.1 v1.example.com\n</virtual-mta>\n"
 
 
@@ -357,6 +358,34 @@ RULES = [
         ["§3.3.11.10"],
     ),
     (
+        "rewrite-target-not-ascii",
+        "<rewrite-list r>\nmail-from abc@example.com foo@b\u00fccher.example\n</rewrite-list>\n",
+        [(2, "error", "bad-value")],
+        "<rewrite-list r>\nmail-from abc@example.com foo@buecher.example\n</rewrite-list>\n",
+        ["§3.3.18.1"],
+    ),
+    (
+        "rewrite-wildcard-target-from-empty-source",
+        "<rewrite-list r>\nmail-from <> *@example.com\n</rewrite-list>\n",
+        [(2, "error", "bad-value")],
+        "<rewrite-list r>\nmail-from <> bounce@example.com\n</rewrite-list>\n",
+        ["§3.3.18.1"],
+    ),
+    (
+        "from-domain-wildcard-target",
+        "<rewrite-list r>\nfrom-domain *.example.com *.example.net\n</rewrite-list>\n",
+        [(2, "error", "bad-value")],
+        "<rewrite-list r>\nfrom-domain *.example.com example.net\n</rewrite-list>\n",
+        ["§3.3.18.2"],
+    ),
+    (
+        "http-delivery-url-with-query",
+        "<domain api.example>\ntype http-delivery\nhttp-delivery-url https://api.example/in?k=1\n</domain>\n",
+        [(3, "error", "bad-value")],
+        "<domain api.example>\ntype http-delivery\nhttp-delivery-url https://api.example/in\n</domain>\n",
+        ["§3.3.10.98.1"],
+    ),
+    (
         "log-file-relative",
         "log-file pmta.log\n",
         [(1, "error", "bad-value")],
@@ -385,6 +414,16 @@ def test_rules_with_inheritance_stay_quiet_when_the_value_may_come_from_elsewher
     # A rollup whose <domain> might be in a file that was not read: a warning, not an error.
     text = "<mx-rollup-list>\nmx *.mx.example.net ex.rollup\n</mx-rollup-list>\ninclude /etc/pmta/more.conf\n"
     assert found(text) == [(2, "warning", "rollup-no-hosts")]
+
+
+def test_starttls_without_a_certificate():
+    source = "<source 198.51.100.10>\nallow-starttls yes\n</source>\n"
+    result = lint_text(HEADER + source)
+    assert [(f.line, f.severity, f.code) for f in result.warnings] == [(3, "warning", "no-effect")]
+    assert "§3.3.1.9" in result.warnings[0].hint
+    listener = "<smtp-listener 0/0:587>\ntls-certificate /etc/pmta/tls.pem\n</smtp-listener>\n"
+    assert lint_text(HEADER + listener + source).findings == []
+    assert lint_text(HEADER + "smtp-server-tls-certificate /etc/pmta/tls.pem\n" + source).findings == []
 
 
 def test_auth_without_tls_is_a_policy_error():
@@ -478,6 +517,7 @@ relay-domain fbl.example.com
     always-allow-relaying yes
     pattern-list routing
 </source>
+smtp-server-tls-certificate /etc/pmta/tls.pem
 """
 
 

@@ -407,7 +407,7 @@ def test_same_name_different_scopes_have_their_own_types():
     assert schema.lookup("max-smtp-out", "domain").section == "3.3.10.74"
     assert schema.lookup("max-smtp-out", "virtual-mta").section == "3.3.12.8"
     assert schema.lookup("mail-from", "pattern-list").type == "pattern-rule"
-    assert schema.lookup("mail-from", "rewrite-list").type == "words:2"
+    assert schema.lookup("mail-from", "rewrite-list").type == "rewrite-mail-from"
     assert schema.lookup("privacy-policy", "signals").type == "enum:retain|sha1"
     assert schema.lookup("max-msg-rate", "virtual-mta") is None
 
@@ -439,6 +439,7 @@ def test_every_domain_directive_lints_clean_with_a_typical_value():
         "bool-or-time": "true",
         "words:1-2": "/etc/pmta/c.pem",
         "smtp-hosts": "[192.0.2.25]:25",
+        "http-url": "https://api.example.com/in",
     }
     lines = ["run-as-root no", "<smtp-pattern-list x>", "reply /x/ mode=backoff", "</smtp-pattern-list>"]
     lines += ["<virtual-mta x>", "smtp-source-host 192.0.2.1 x.example.com", "cold-virtual-mta y", "</virtual-mta>"]
@@ -511,6 +512,9 @@ SAMPLES = {
     "abs-path": "/var/log/pmta/log",
     "host-port": "192.0.2.9:5000",
     "proxy-client": "192.0.2.10 out.example.com",
+    "rewrite-mail-from": "foo@* *@bar.example",
+    "from-domain": "*.example.com example.net",
+    "http-url": "https://api.example.com/in",
 }
 BLOCK_ARGS = {
     "name": "fam",
@@ -581,4 +585,5 @@ def test_every_current_directive_of_every_family_lints_clean(scope):
 ALL_AT_ONCE_NO_EFFECT = {
     "acct-file": ("delete-after", "retry-interval", "write-timeout"),  # move-to set, not piped (§3.3.11)
     "domain": ("bounce-upon-no-mx", "command", "dkim-sign"),  # smtp-hosts set, type smtp, no domain-key
+    "source": ("allow-starttls",),  # no certificate in the config (§3.3.1.9)
 }
