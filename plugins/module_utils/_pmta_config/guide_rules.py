@@ -24,6 +24,7 @@ _MISSING = None
 # Directives that start a <domain> rule (see GuideRules.domains).
 _DOMAIN_TRIGGERS = frozenset(
     {
+        "queue-to",
         "require-starttls",
         "dkim-identity-fallback",
         "bounce-upon-no-mx",
@@ -42,6 +43,18 @@ def _last(block, name):
         if child.__class__ is not Block and child.name == name:
             found = child
     return found
+
+
+def _covered(queue, patterns):
+    """True when one of the <domain> patterns (§3.2: ``*``, ``*.d``, ``[*.]d``, ``d``) matches ``queue``."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == queue:
+            return True
+        if pattern.startswith("[*.]") and (queue == pattern[4:] or queue.endswith(pattern[3:])):
+            return True
+        if pattern.startswith("*.") and queue.endswith(pattern[1:]):
+            return True
+    return False
 
 
 def _is_true(directive):
@@ -110,6 +123,15 @@ class GuideRules:
                 names.add(part.lower())
         return names
 
+    def _routed_domains(self):
+        """Names of the queues whose <domain> sets smtp-hosts (macros expanded)."""
+        routed = set()
+        for domain in self._all_domains():
+            hosts = _last(domain, "smtp-hosts")
+            if hosts is not None and hosts.value not in ("", '""'):
+                routed |= self._expand(domain.arg)
+        return routed
+
     # -- §10.17 <mx-rollup-list> -----------------------------------------
     def rollups(self):
         wildcard_rollups = {}  # rollup name -> first mx line with a wildcard and no rollup-by-ip
@@ -129,13 +151,9 @@ class GuideRules:
                     wildcard_rollups.setdefault(parts[1].lower(), line)
         if not wildcard_rollups:
             return
-        routed = set()
-        for domain in self._all_domains():
-            hosts = _last(domain, "smtp-hosts")
-            if hosts is not None and hosts.value not in ("", '""'):
-                routed |= self._expand(domain.arg)
+        routed = self._routed_domains()
         for name, line in wildcard_rollups.items():
-            if name in routed:
+            if _covered(name, routed):
                 continue
             message = "wildcard rollup %s has no smtp-hosts and no rollup-by-ip" % name
             hint = (
@@ -159,6 +177,15 @@ class GuideRules:
                     "move-interval is ignored without move-to",
                     "add move-to DIRECTORY, or remove move-interval (§3.3.11.2: silently ignored)",
                 )
+            if move_to is not None and not block.arg.startswith("|"):
+                here = block.arg.rsplit("/", 1)[0] if "/" in block.arg else "."
+                if move_to.value.rstrip("/") == here.rstrip("/"):
+                    self.linter.error(
+                        move_to,
+                        "move-to is the directory the accounting file is written in",
+                        "move-to must point to a different directory (§3.3.11.1)",
+                        "bad-value",
+                    )
             delete_after = _last(block, "delete-after")
             if delete_after is not None and move_to is not None:
                 self._warn(
@@ -280,6 +307,7 @@ class GuideRules:
         has_keys = bool(self.root.directives("domain-key")) or any(
             block.directives("domain-key") for block in self.root.blocks() if block.tag != "domain"
         )
+        routed = self._routed_domains() if any(b.directives("queue-to") for b in self._all_domains()) else set()
         for block in self._all_domains():
             # One pass over the block: most <domain> blocks hold none of the directives these rules start from.
             own = {}
@@ -288,6 +316,16 @@ class GuideRules:
                     own[child.name] = child
             if not own:
                 continue
+            queue_to = own.get("queue-to")
+            if queue_to is not None and self.whole:
+                target = queue_to.value.strip('"').lower()
+                if target and not _covered(target, routed):
+                    self._warn(
+                        queue_to,
+                        "queue-to %s: the combined queue has no smtp-hosts" % target,
+                        "add smtp-hosts in <domain %s> (§10.9.1: use of smtp-hosts is required)" % target,
+                        "required-missing",
+                    )
             require = own.get("require-starttls")
             if _is_true(require) and _is_false(self._domain_value(block, "use-starttls")):
                 self._warn(
@@ -375,6 +413,27 @@ class GuideRules:
 
     # -- directives a block or the config cannot do without ----------------
     def required_parts(self):
+        if self.whole and not self.root.blocks("smtp-user"):
+            for block in self.root.blocks("source"):
+                require = _last(block, "require-auth")
+                if _is_true(require):
+                    self.linter.error(
+                        require,
+                        "<source %s> requires AUTH but no <smtp-user> is defined" % block.arg,
+                        "define <smtp-user NAME> with password and source (§10.4.2: to use AUTH you must create one)",
+                        "required-missing",
+                    )
+        if self.whole:
+            used = {name for kind, name, _node, _scope in self.linter.references if kind == "rewrite-list"}
+            for block in self.root.blocks("rewrite-list"):
+                if block.arg not in used:
+                    self._warn(
+                        block,
+                        "<rewrite-list %s> is not used" % block.arg,
+                        "name it in a <source> with rewrite-list %s (§3.3.18: it must be configured in a source)"
+                        % block.arg,
+                        "unused",
+                    )
         for block in self.root.blocks("proxy"):
             for name in ("server", "client"):
                 if _last(block, name) is None:

@@ -350,7 +350,7 @@ delete-after                       acct-file              time-or-never        -
 move-to                            acct-file              path                 -        3.3.11.2
 move-interval                      acct-file              time                 -        3.3.11.3
 max-size                           acct-file              size                 -        3.3.11.4
-queue-filter                       acct-file              names                -        3.3.11.5
+queue-filter                       acct-file              queue-filter         -        3.3.11.5
 retry-interval                     acct-file              time                 -        3.3.11.6
 iso-times                          acct-file              bool                 -        3.3.11.7
 user-string                        acct-file              string               -        3.3.11.8

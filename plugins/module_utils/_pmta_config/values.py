@@ -333,6 +333,22 @@ def _check_http_url(value):
     return None
 
 
+def _check_queue_filter(value):
+    """``queue-filter [!]DOMAIN[/VMTA],...`` with the queue name rules of §3.3.11.5."""
+    for item in value.split(","):
+        name = item.strip().lstrip("!")
+        domain, _sep, vmta = name.partition("/")
+        hint = "a queue is DOMAIN[/VMTA], DOMAIN qualified (a.example, *.a.example, [*.]a.example or *) (§3.3.11.5)"
+        if domain.startswith("{") and domain.endswith("}"):
+            return _bad("reserved queue name %r cannot be filtered" % domain, hint)
+        bare = domain[4:] if domain.startswith("[*.]") else domain[2:] if domain.startswith("*.") else domain
+        if domain != "*" and ("." not in bare or not _HOSTNAME.match(bare)):
+            return _bad("invalid queue domain %r in queue-filter" % domain, hint)
+        if vmta and vmta not in ("*", "{default}") and not _NAME.match(vmta):
+            return _bad("invalid vMTA name %r in queue-filter" % vmta, "use a vMTA name, * or {default} (§3.3.11.5)")
+    return None
+
+
 def _check_hex40(value):
     if not _HEX40.match(value):
         return _bad("the Signals API key must be exactly 40 hexadecimal digits", "copy it from SparkPost (§10.1.4.2.1)")
@@ -688,6 +704,7 @@ _FIXED = {
     "port": _int_checker(0, 65535),
     "map-header": _check_map_header,
     "hex40": _check_hex40,
+    "queue-filter": _check_queue_filter,
     "rewrite-mail-from": _check_rewrite_mail_from,
     "from-domain": _check_from_domain,
     "http-url": _check_http_url,

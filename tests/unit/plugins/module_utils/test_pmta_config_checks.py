@@ -365,7 +365,8 @@ def test_relaying_from_loopback_narrow_ranges_or_auth_is_fine(source):
 def test_relaying_wide_range_with_require_auth_or_relaying_no_is_fine():
     assert (
         found(
-            "smtp-server-tls-certificate /etc/pmta/tls.pem\n"
+            "smtp-server-tls-certificate /etc/pmta/tls.pem\n<smtp-user u>\npassword p\nsource x\n</smtp-user>\n"
+            "<source x>\nsmtp-service yes\n</source>\n"
             "<source 0/0>\nalways-allow-relaying yes\nrequire-auth true\nallow-starttls yes\n</source>\n"
         )
         == []

@@ -9,8 +9,12 @@ from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config impo
 
 HEADER = "run-as-root no\n"
 # Lets injectors pick any vMTA, so the vMTAs of focused tests are not "unreachable".
-# and gives STARTTLS a certificate.
-TRAILER = "<source 127.0.0.1>\nprocess-x-virtual-mta yes\n</source>\nsmtp-server-tls-certificate /etc/pmta/tls.pem\n"
+# gives STARTTLS a certificate and AUTH a user.
+TRAILER = (
+    "<source 127.0.0.1>\nprocess-x-virtual-mta yes\n</source>\nsmtp-server-tls-certificate /etc/pmta/tls.pem\n"
+    "<smtp-user injector>\npassword secret\nsource {auth}\n</smtp-user>\n<source {auth}>\nsmtp-service yes\n</source>\n"
+)
+USES_R = "<source 127.0.0.2>\nrewrite-list r\n</source>\n"
 VMTA = "<virtual-mta v1>\nsmtp-source-host 192.0.2.1 v1.example.com\n</virtual-mta>\n"
 
 
@@ -359,23 +363,23 @@ RULES = [
     ),
     (
         "rewrite-target-not-ascii",
-        "<rewrite-list r>\nmail-from abc@example.com foo@b\u00fccher.example\n</rewrite-list>\n",
+        "<rewrite-list r>\nmail-from abc@example.com foo@b\u00fccher.example\n</rewrite-list>\n" + USES_R,
         [(2, "error", "bad-value")],
-        "<rewrite-list r>\nmail-from abc@example.com foo@buecher.example\n</rewrite-list>\n",
+        "<rewrite-list r>\nmail-from abc@example.com foo@buecher.example\n</rewrite-list>\n" + USES_R,
         ["§3.3.18.1"],
     ),
     (
         "rewrite-wildcard-target-from-empty-source",
-        "<rewrite-list r>\nmail-from <> *@example.com\n</rewrite-list>\n",
+        "<rewrite-list r>\nmail-from <> *@example.com\n</rewrite-list>\n" + USES_R,
         [(2, "error", "bad-value")],
-        "<rewrite-list r>\nmail-from <> bounce@example.com\n</rewrite-list>\n",
+        "<rewrite-list r>\nmail-from <> bounce@example.com\n</rewrite-list>\n" + USES_R,
         ["§3.3.18.1"],
     ),
     (
         "from-domain-wildcard-target",
-        "<rewrite-list r>\nfrom-domain *.example.com *.example.net\n</rewrite-list>\n",
+        "<rewrite-list r>\nfrom-domain *.example.com *.example.net\n</rewrite-list>\n" + USES_R,
         [(2, "error", "bad-value")],
-        "<rewrite-list r>\nfrom-domain *.example.com example.net\n</rewrite-list>\n",
+        "<rewrite-list r>\nfrom-domain *.example.com example.net\n</rewrite-list>\n" + USES_R,
         ["§3.3.18.2"],
     ),
     (
@@ -384,6 +388,42 @@ RULES = [
         [(3, "error", "bad-value")],
         "<domain api.example>\ntype http-delivery\nhttp-delivery-url https://api.example/in\n</domain>\n",
         ["§3.3.10.98.1"],
+    ),
+    (
+        "queue-filter-reserved-queue",
+        "<acct-file /var/log/pmta/a.csv>\nqueue-filter {bounceProcessor}/x\n</acct-file>\n",
+        [(2, "error", "bad-value")],
+        "<acct-file /var/log/pmta/a.csv>\nqueue-filter a.example.com/x,![*.]b.example.com/*,!*/y\n</acct-file>\n",
+        ["reserved", "§3.3.11.5"],
+    ),
+    (
+        "queue-filter-unqualified-domain",
+        "<acct-file /var/log/pmta/a.csv>\nqueue-filter localhost\n</acct-file>\n",
+        [(2, "error", "bad-value")],
+        "<acct-file /var/log/pmta/a.csv>\nqueue-filter mail.example.com/{default}\n</acct-file>\n",
+        ["qualified"],
+    ),
+    (
+        "move-to-the-same-directory",
+        "<acct-file /var/log/pmta/a.csv>\nmove-to /var/log/pmta/\n</acct-file>\n",
+        [(2, "error", "bad-value")],
+        "<acct-file /var/log/pmta/a.csv>\nmove-to /var/log/pmta/old\n</acct-file>\n",
+        ["different directory", "§3.3.11.1"],
+    ),
+    (
+        "queue-to-without-smtp-hosts",
+        '<domain example.com>\nqueue-to "big.queue"\n</domain>\n<domain big.queue>\nmax-smtp-out 5\n</domain>\n',
+        [(2, "warning", "required-missing")],
+        '<domain example.com>\nqueue-to "big.queue"\n</domain>\n<domain big.queue>\nsmtp-hosts lookup-mx:example.com\n'
+        "</domain>\n",
+        ["§10.9.1"],
+    ),
+    (
+        "unused-rewrite-list",
+        "<rewrite-list r>\nfrom-domain *.example.com example.net\n</rewrite-list>\n",
+        [(1, "warning", "unused")],
+        "<rewrite-list r>\nfrom-domain *.example.com example.net\n</rewrite-list>\n" + USES_R,
+        ["§3.3.18"],
     ),
     (
         "log-file-relative",
@@ -414,6 +454,16 @@ def test_rules_with_inheritance_stay_quiet_when_the_value_may_come_from_elsewher
     # A rollup whose <domain> might be in a file that was not read: a warning, not an error.
     text = "<mx-rollup-list>\nmx *.mx.example.net ex.rollup\n</mx-rollup-list>\ninclude /etc/pmta/more.conf\n"
     assert found(text) == [(2, "warning", "rollup-no-hosts")]
+
+
+def test_require_auth_without_any_smtp_user():
+    source = "<source 198.51.100.10>\nrequire-auth yes\nallow-starttls yes\n</source>\n"
+    certificate = "smtp-server-tls-certificate /etc/pmta/tls.pem\n"
+    result = lint_text(HEADER + certificate + source)
+    assert [(f.line, f.code) for f in result.errors] == [(4, "required-missing")]
+    assert "§10.4.2" in result.errors[0].hint
+    user = "<smtp-user u>\npassword p\nsource {auth}\n</smtp-user>\n<source {auth}>\nsmtp-service yes\n</source>\n"
+    assert lint_text(HEADER + certificate + source + user).findings == []
 
 
 def test_starttls_without_a_certificate():
@@ -518,6 +568,13 @@ relay-domain fbl.example.com
     pattern-list routing
 </source>
 smtp-server-tls-certificate /etc/pmta/tls.pem
+<smtp-user injector>
+    password secret
+    source {auth}
+</smtp-user>
+<source {auth}>
+    always-allow-relaying yes
+</source>
 """
 
 
