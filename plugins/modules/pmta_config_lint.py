@@ -18,6 +18,10 @@ description:
     is not in two pools that both hold C(<domain>) blocks, C(domain-key) fields are in order.
   - Security checks, e.g. C(always-allow-relaying yes) on C(0/0) or another wide range and C(http-access 0/0 admin)
     are errors; C(run-as-root) unset or yes is a warning.
+  - Checks the rules the guide states across directives ("must", "requires", "ignored unless"), e.g. a wildcard
+    C(<mx-rollup-list>) entry needs C(rollup-by-ip) or C(smtp-hosts) (§10.17), C(records) only once per
+    C(<acct-file>), reply actions only those §3.3.15 lists, C(require-auth) needs C(allow-starttls); each
+    finding cites its § of the guide.
   - Deprecated directives are warnings naming the replacement; see C(docs/config-lint.md) for every check.
   - Pure Python, runs wherever the module runs (the controller with C(delegate_to=localhost), or the host).
 author:
