@@ -4,8 +4,11 @@ Every case is a minimal config written for the test: ``bad`` must give exactly `
 (line numbers count from the first line of ``bad``), ``good`` (the fix) must give none.
 """
 
+import pathlib
+import shutil
+
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import lint_text, schema
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import lint_path, lint_text, schema
 
 HEADER = "run-as-root no\n"
 # Lets injectors pick any vMTA, so the vMTAs of focused tests are not "unreachable".
@@ -653,3 +656,28 @@ def test_bad_declarations_are_refused_with_the_fix(extra, words):
 def test_bad_unknown_directive_severity_is_refused():
     with pytest.raises(ValueError, match="error or warning"):
         lint_text("run-as-root no\n", unknown_directives="ignore")
+
+
+# ---------------------------------------------------------------- the collection's own rendered example
+
+EXAMPLE = pathlib.Path(__file__).resolve().parents[4] / "docs" / "examples" / "powermta" / "rendered"
+# Findings of the rendered example that are true defects of the role's templates, being fixed in
+# roles/powermta/templates (wildcard rollups without rollup-by-ip/smtp-hosts, injector sources without
+# allow-starttls, an FBL accounting file without <feedback-loop-processor>). Once the fixed templates are
+# rendered into docs/examples, this set should shrink to nothing.
+KNOWN_TEMPLATE_DEFECTS = {"rollup-no-hosts", "auth-without-tls", "processor-missing"}
+
+
+def test_rendered_example_has_no_findings_but_the_known_template_defects(tmp_path):
+    shutil.copytree(EXAMPLE, tmp_path, dirs_exist_ok=True)
+    # The warmup role owns these on a host; empty stand-ins let the includes resolve (as roles/powermta/tasks/lint.yml).
+    for config in (tmp_path / "etc/pmta").rglob("*.conf"):
+        for line in config.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["include"] and "warmup" in words[1]:
+                stand_in = tmp_path / words[1].lstrip("/")
+                stand_in.parent.mkdir(parents=True, exist_ok=True)
+                stand_in.touch()
+    (tmp_path / "etc/pmta/conf.d/warmup.conf").touch()
+    result = lint_path(str(tmp_path / "etc/pmta/config"), include_root=str(tmp_path))
+    assert {f.code for f in result.errors + result.warnings} <= KNOWN_TEMPLATE_DEFECTS, result.findings
