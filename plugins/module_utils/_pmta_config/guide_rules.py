@@ -304,8 +304,11 @@ class GuideRules:
         source_hosts = bool(self.root.directives("smtp-source-host")) or any(
             block.directives("smtp-source-host") for block in self.root.blocks("virtual-mta")
         )
-        has_keys = bool(self.root.directives("domain-key")) or any(
-            block.directives("domain-key") for block in self.root.blocks() if block.tag != "domain"
+        # Keys come from domain-key lines, or from the message itself with process-x-dkim-key (§3.3.7.42).
+        has_keys = (
+            bool(self.root.directives("domain-key"))
+            or any(block.directives("domain-key") for block in self.root.blocks() if block.tag != "domain")
+            or any(_is_true(_last(block, "process-x-dkim-key")) for block in self.root.blocks("source"))
         )
         routed = self._routed_domains() if any(b.directives("queue-to") for b in self._all_domains()) else set()
         for block in self._all_domains():

@@ -459,6 +459,11 @@ def test_rules_with_inheritance_stay_quiet_when_the_value_may_come_from_elsewher
     assert found(text) == [(2, "warning", "rollup-no-hosts")]
 
 
+def test_dkim_keys_may_come_from_the_message():
+    text = "<source 127.0.0.3>\nprocess-x-dkim-key yes\nprocess-x-dkim-options yes\n</source>\n<domain *>\ndkim-sign yes\n</domain>\n"
+    assert found(text) == []
+
+
 def test_require_auth_without_any_smtp_user():
     source = "<source 198.51.100.10>\nrequire-auth yes\nallow-starttls yes\n</source>\n"
     certificate = "smtp-server-tls-certificate /etc/pmta/tls.pem\n"
