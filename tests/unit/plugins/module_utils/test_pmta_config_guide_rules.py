@@ -460,7 +460,8 @@ def test_rules_with_inheritance_stay_quiet_when_the_value_may_come_from_elsewher
 
 
 def test_dkim_keys_may_come_from_the_message():
-    text = "<source 127.0.0.3>\nprocess-x-dkim-key yes\nprocess-x-dkim-options yes\n</source>\n<domain *>\ndkim-sign yes\n</domain>\n"
+    source = "<source 127.0.0.3>\nprocess-x-dkim-key yes\nprocess-x-dkim-options yes\n</source>\n"
+    text = source + "<domain *>\ndkim-sign yes\n</domain>\n"
     assert found(text) == []
 
 
