@@ -230,14 +230,7 @@ class _Parser:
                     return block
                 tag = match.group(1).lower()
                 self.fast_tags[match.group(1)] = tag
-                if match.group(2):
-                    self.warning(
-                        path,
-                        number,
-                        "closing tag </%s> has an argument" % tag,
-                        "write just </%s>" % tag,
-                        "syntax",
-                    )
+                closing_arg = (match.group(2) or "").strip()
                 if block is start_block:
                     self.error(
                         path,
@@ -262,6 +255,15 @@ class _Parser:
                         probe.end_line = number
                         block = probe.parent
                 else:
+                    # §3.3.19's example repeats the name: </domain-key-list NAME>. Only another name is suspect.
+                    if closing_arg and closing_arg != block.arg:
+                        self.warning(
+                            path,
+                            number,
+                            "</%s %s> closes <%s %s>" % (tag, closing_arg, tag, block.arg),
+                            "write just </%s>, or repeat the block's own name" % tag,
+                            "syntax",
+                        )
                     block.end_line = number
                     block = block.parent
                 rest = rest[match.end() :].strip()

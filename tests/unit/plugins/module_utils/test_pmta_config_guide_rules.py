@@ -576,6 +576,9 @@ relay-domain fbl.example.com
     always-allow-relaying yes
     pattern-list routing
 </source>
+<domain-key-list signing>
+    domain-key s2,example.org,/etc/pmta/dkim/s2.pem
+</domain-key-list signing>
 smtp-server-tls-certificate /etc/pmta/tls.pem
 <smtp-user injector>
     password secret
@@ -595,6 +598,13 @@ def test_every_syntax_form_the_guide_uses_lints_clean():
     assert [(block.arg, block.line) for block in nested] == [("", 27), ("", 32)]
     assert routing.directives("mail-from")[0].value == "/^news@/ <pattern-list>"
     assert [d.value for d in nested[0].directives("*")] == ["virtual-mta=bulk"]
+
+
+def test_a_closing_tag_may_repeat_the_name_but_not_another_one():
+    text = "run-as-root no\n<domain-key-list a>\ndomain-key s1,example.com,/etc/pmta/s1.pem\n</domain-key-list b>\n"
+    result = lint_text(text)
+    assert [(f.line, f.code) for f in result.warnings] == [(4, "syntax")]
+    assert lint_text(text.replace("</domain-key-list b>", "</domain-key-list a>")).findings == []
 
 
 def test_the_syntax_config_really_checks_references_inside_nested_lists():
