@@ -177,8 +177,10 @@ class GuideRules:
                     "move-interval is ignored without move-to",
                     "add move-to DIRECTORY, or remove move-interval (§3.3.11.2: silently ignored)",
                 )
-            if move_to is not None and not block.arg.startswith("|"):
-                here = block.arg.rsplit("/", 1)[0] if "/" in block.arg else "."
+            target = block.arg.strip('"')
+            piped = target.startswith("|")  # §11.3: a pipe's parameter starts with "|", maybe quoted
+            if move_to is not None and not piped:
+                here = target.rsplit("/", 1)[0] if "/" in target else "."
                 if move_to.value.rstrip("/") == here.rstrip("/"):
                     self.linter.error(
                         move_to,
@@ -193,7 +195,7 @@ class GuideRules:
                     "delete-after is ignored when move-to is set",
                     "remove delete-after, or move-to (§3.3.11.1)",
                 )
-            if block.arg.startswith("|"):
+            if piped:
                 continue
             for name in ("retry-interval", "write-timeout"):
                 directive = _last(block, name)

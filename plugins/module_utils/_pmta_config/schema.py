@@ -174,7 +174,7 @@ max-message-hops                   source                 int                  -
 max-rcpt-per-message               source,domain          int-or:unlimited     -        3.3.7.36
 too-many-rcpts-fails-message       source                 bool                 -        3.3.7.37
 suppression-lists                  source                 names                -        3.3.7.38
-pattern-list                       source                 name                 -        3.3.7.39
+pattern-list                       source                 name                 once     3.3.7.39
 process-x-envid                    source                 bool                 -        3.3.7.40
 process-x-dkim-options             source                 bool                 -        3.3.7.41
 process-x-dkim-key                 source                 bool                 -        3.3.7.42

@@ -280,7 +280,8 @@ def _check_map_header(value):
     parts = value.split()
     if len(parts) != 3:
         return _bad("expected RECORD-TYPE header_NAME FIELD", "write e.g. map-header-to-field d header_x-foo orig")
-    problem = _check_records(parts[0])
+    # §12.7.1's example maps a header for "fbl" records (the f type).
+    problem = None if parts[0].lower() == "fbl" else _check_records(parts[0])
     if problem:
         return problem
     if parts[0].lower() in ("tq", "transient-queue"):

@@ -151,6 +151,14 @@ RULES = [
         ["§3.3.11.11"],
     ),
     (
+        "two-pattern-lists-in-a-source",
+        VMTA + "<pattern-list p>\n* virtual-mta=v1\n</pattern-list>\n<source 0/0>\npattern-list p\npattern-list p\n"
+        "</source>\n",
+        [(9, "error", "only-once")],
+        VMTA + "<pattern-list p>\n* virtual-mta=v1\n</pattern-list>\n<source 0/0>\npattern-list p\n</source>\n",
+        ["§3.3.7.39"],
+    ),
+    (
         "pickup-twice",
         "pickup /var/pickup1 /var/bad1\npickup /var/pickup2 /var/bad2\n",
         [(2, "error", "only-once")],
@@ -175,7 +183,7 @@ RULES = [
         "retry-interval-not-piped",
         "<acct-file /var/log/pmta/a.csv>\nretry-interval 1m\n</acct-file>\n",
         [(2, "warning", "no-effect")],
-        "<acct-file |/usr/local/bin/acct-reader>\nretry-interval 1m\n</acct-file>\n",
+        '<acct-file "|/usr/local/bin/acct-reader --db x">\nretry-interval 1m\n</acct-file>\n',
         ["piped"],
     ),
     (
@@ -361,7 +369,8 @@ RULES = [
         "map-header-to-field-tq",
         "<acct-file /var/log/pmta/a.csv>\nmap-header-to-field tq header_x-id rcpt\n</acct-file>\n",
         [(2, "error", "bad-value")],
-        "<acct-file /var/log/pmta/a.csv>\nmap-header-to-field t header_x-id rcpt\n</acct-file>\n",
+        "<acct-file /var/log/pmta/a.csv>\nmap-header-to-field t header_x-id rcpt\n"
+        "map-header-to-field fbl header_x-o rcpt\n</acct-file>\n",
         ["§3.3.11.10"],
     ),
     (
