@@ -16,8 +16,21 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from .patterns import (
+    check_email_regex,
+    check_header_pattern,
+    check_header_rule,
+    check_pattern_result,
+    check_pattern_rule,
+    check_regex_words,
+    check_reply,
+)
+from .tokens import NAME as _NAME
+from .tokens import TIME as _TIME
+from .tokens import TIME_HINT
+from .tokens import bad as _bad
+
 _BOOL = frozenset({"yes", "no", "true", "false"})
-_TIME = re.compile(r"(?:\d+[wdhms])+\Z|\d+\Z", re.I)
 _RATE_UNIT = r"(?:d|day|h|hr|m|min|s|sec)"
 _RATE = re.compile(r"(?:unlimited|0|[1-9]\d*/(?:\d+)?" + _RATE_UNIT + r")\Z", re.I)
 _ZERO_RATE = re.compile(r"0/(?:\d+)?" + _RATE_UNIT + r"\Z", re.I)  # "0/d": the default daily cold-vMTA limit
@@ -26,7 +39,6 @@ _SIZE = re.compile(r"\d+[bkmgt]\Z", re.I)
 _IPV4_SHORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,3}\Z")
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_-]{1,63}\.?\Z")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\Z")
-_NAME = re.compile(r"[^\s,]+\Z")
 _API_KEY = re.compile(r"[A-Za-z0-9_]{32,128}\Z")
 _RECORD_TYPES = frozenset(
     {
@@ -48,22 +60,11 @@ _RECORD_TYPES = frozenset(
         "remote-status",
     }
 )
-# The reply actions §3.3.15 lists, nothing else: flags, and the two that take a value.
-_REPLY_FLAGS = frozenset({"skip-mx", "bounce-queue", "bounce-rcpt", "disable-source-ip", "defer-queue"})
-_REPLY_ACTIONS_HINT = (
-    "§3.3.15 lists mode=normal, mode=backoff, skip-mx, bounce-queue, bounce-rcpt, disable-source-ip, "
-    "reenable-after=TIME and defer-queue, comma-separated"
-)
 _MACRO_NAME = re.compile(r"\w+\Z", re.ASCII)
 _HEX40 = re.compile(r"[0-9A-Fa-f]{40}\Z")
 _ALL_DIGITS_DOTTED = re.compile(r"[\d.]+\Z")
 
-TIME_HINT = "a TIME-INTERVAL such as 300s, 10m, 1h or 1w2d12h (units w, d, h, m, s)"
 RATE_HINT = "unlimited, 0 or N/[M]unit with unit d|day|h|hr|m|min|s|sec, e.g. 500/h or 100/15m"
-
-
-def _bad(message, hint=""):
-    return (message, hint)
 
 
 def is_ip_or_cidr(text):
@@ -403,7 +404,7 @@ def _check_email_list(value):
 
 def _check_email_or_regex(value):
     if value.startswith("/"):
-        return _check_regex_words(value, 0)
+        return check_email_regex(value)
     return _check_email(value)
 
 
@@ -454,129 +455,6 @@ def _check_record_fields(value):
     if len(parts) < 2:
         return _bad("argument missing", "write record-fields TYPE FIELDS, e.g. record-fields d *,header_Message-Id")
     return _check_records(parts[0])
-
-
-def _split_regex(value):
-    """Split ``/re/ rest`` → (regex, rest), or None when there is no closing slash.
-
-    The pattern ends at the last slash: results and actions never contain one, and
-    real patterns do (``and/or``), escaped or not.
-    """
-    if not value.startswith("/"):
-        return None
-    end = value.rfind("/")
-    if end <= 0:
-        return None
-    return value[1:end], value[end + 1 :].strip()
-
-
-def _check_regex_words(value, words_after):
-    split = _split_regex(value)
-    if split is None:
-        return _bad("expected a /REGEX/", "enclose the pattern in slashes, e.g. /^421 .* too many/")
-    if words_after and not split[1]:
-        return _bad("argument missing after the pattern", "add the result after /REGEX/")
-    return None
-
-
-def _reply_actions(text):
-    """The actions of a reply rule: comma- (or blank-) separated, e.g. ``mode=backoff,skip-mx``."""
-    return [item for item in re.split(r"[,\s]+", text) if item]
-
-
-def _check_reply(value):
-    """``reply /REGEX/ ACTION-LIST`` with the combinations §3.3.15 does not allow."""
-    split = _split_regex(value)
-    if split is None:
-        return _bad("expected reply /REGEX/ ACTIONS", "write e.g. reply /too many connections/ mode=backoff")
-    if not split[1]:
-        return _bad("no action after the pattern", "add an action such as mode=backoff (§3.3.15)")
-    seen = set()
-    for action in _reply_actions(split[1]):
-        key, equals, argument = action.partition("=")
-        key = key.lower()
-        if key == "mode":
-            if argument.lower() not in ("backoff", "normal"):
-                return _bad("invalid mode %r" % action, "use mode=backoff or mode=normal (§3.3.15)")
-            if "mode" in seen:
-                return _bad(
-                    "mode= given twice in one reply rule",
-                    "keep one mode=; §3.3.15 does not allow both mode=backoff and mode=normal",
-                )
-        elif key == "reenable-after":
-            if "reenable-after" in seen:
-                return _bad("more than one reenable-after in one reply rule", "keep one (§3.3.15)")
-            if "disable-source-ip" not in seen:
-                return _bad(
-                    "reenable-after without a preceding disable-source-ip",
-                    "write disable-source-ip,reenable-after=TIME in that order (§3.3.15)",
-                )
-            if not argument or not (_TIME.match(argument) or argument.lower() == "never"):
-                return _bad("invalid time in %r" % action, "write reenable-after=TIME, " + TIME_HINT)
-        elif key in _REPLY_FLAGS and not equals:
-            if key in seen:
-                return _bad("%s given twice in one reply rule" % key, "keep one (§3.3.15)")
-        else:
-            return _bad("unknown reply action %r" % action, _REPLY_ACTIONS_HINT)
-        seen.add(key)
-    if "skip-mx" in seen and "bounce-queue" in seen:
-        return _bad("both skip-mx and bounce-queue in one reply rule", "keep one of them (§3.3.15)")
-    return None
-
-
-def _check_pattern_result(result):
-    """A <pattern-list> RESULT (§3.3.14): virtual-mta=NAME and/or recipient-priority=N, comma-separated;
-    or call-to:NAME (§3.3.14.4); or ``<pattern-list>`` opening a conditional nested list."""
-    if not result:
-        return _bad("argument missing after the pattern", "add virtual-mta=NAME, recipient-priority=N or call-to:NAME")
-    if result.replace(" ", "").lower() == "<pattern-list>":
-        return None
-    if result.lower().startswith("call-to:"):
-        target = result[8:].strip()
-        if not target or len(target.split()) > 1:
-            return _bad("call-to needs one pattern list name, got %r" % target, "write call-to:LIST (§3.3.14.4)")
-        return None
-    seen = set()
-    for item in re.split(r"\s*,\s*", result.strip()):
-        key, equals, argument = item.partition("=")
-        key = key.lower()
-        if key == "virtual-mta" and equals and _NAME.match(argument):
-            pass
-        elif key == "recipient-priority" and equals:
-            if not argument.isdigit() or int(argument) > 100:
-                return _bad("invalid %r" % item, "recipient-priority is a number from 0 to 100 (§3.3.14)")
-        else:
-            return _bad(
-                "invalid pattern-list result %r" % item,
-                "use virtual-mta=NAME, recipient-priority=N (comma-separated) or call-to:LIST (§3.3.14)",
-            )
-        if key in seen:
-            return _bad("%s given twice in one result" % key, "keep one %s= (§3.3.14)" % key)
-        seen.add(key)
-    return None
-
-
-def _check_pattern_rule(value):
-    """``mail-from /REGEX/ RESULT``, ``rcpt-to /REGEX/ RESULT`` (§3.3.14.2, §3.3.14.3)."""
-    split = _split_regex(value)
-    if split is None:
-        return _bad("expected a /REGEX/", "enclose the pattern in slashes, e.g. /^newsletter/")
-    return _check_pattern_result(split[1])
-
-
-def _check_header_rule(value):
-    """``header NAME /REGEX/ RESULT`` (§3.3.14.1)."""
-    parts = value.split(None, 1)
-    if len(parts) < 2:
-        return _bad("argument missing", "write header NAME /REGEX/ RESULT")
-    return _check_pattern_rule(parts[1])
-
-
-def _check_header_pattern(value):
-    parts = value.split(None, 1)
-    if len(parts) < 2:
-        return _bad("argument missing", "write header NAME /REGEX/ RESULT")
-    return _check_regex_words(parts[1], 1)
 
 
 def _check_bool_or_time(value):
@@ -692,12 +570,12 @@ _FIXED = {
     "api-key": _check_api_key,
     "records": _check_records,
     "record-fields": _check_record_fields,
-    "reply": _check_reply,
-    "pattern-rule": _check_pattern_rule,
-    "header-rule": _check_header_rule,
-    "pattern-result": _check_pattern_result,
-    "regex-result": lambda value: _check_regex_words(value, 1),
-    "header-pattern": _check_header_pattern,
+    "reply": check_reply,
+    "pattern-rule": check_pattern_rule,
+    "header-rule": check_header_rule,
+    "pattern-result": check_pattern_result,
+    "regex-result": lambda value: check_regex_words(value, 1),
+    "header-pattern": check_header_pattern,
     "bool-or-time": _check_bool_or_time,
     "mx-limit": _check_mx_limit,
     "smtp-hosts": _check_smtp_hosts,
