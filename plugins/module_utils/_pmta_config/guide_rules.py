@@ -20,7 +20,6 @@ from .values import network_of
 
 _TRUE = frozenset({"yes", "true"})
 _FALSE = frozenset({"no", "false"})
-_MISSING = None
 # Directives that start a <domain> rule (see GuideRules.domains).
 _DOMAIN_TRIGGERS = frozenset(
     {
@@ -37,8 +36,8 @@ _DOMAIN_TRIGGERS = frozenset(
 
 
 def _last(block, name):
-    """The value of the last ``name`` directive in ``block`` (lower case), or None."""
-    found = _MISSING
+    """The last ``name`` Directive directly in ``block`` (the one PowerMTA uses), or None."""
+    found = None
     for child in block.children:
         if child.__class__ is not Block and child.name == name:
             found = child
