@@ -56,6 +56,15 @@ def _covered(queue, patterns):
     return False
 
 
+def _inherited(chain, name):
+    """The last ``name`` Directive of the first block in ``chain`` that has one, or None."""
+    for block in chain:
+        found = _last(block, name)
+        if found is not None:
+            return found
+    return None
+
+
 def _is_true(directive):
     return directive is not None and directive.value.lower() in _TRUE
 
@@ -247,18 +256,11 @@ class GuideRules:
         for block in blocks:
             chain, complete = self._source_chain(block, by_network)
 
-            def effective(name, chain=chain):
-                for link in chain:
-                    found = _last(link, name)
-                    if found is not None:
-                        return found
-                return None
-
-            require_auth = effective("require-auth")
+            require_auth = _inherited(chain, "require-auth")
             own_require = _last(block, "require-auth")
             if _is_true(require_auth) and own_require is not None:
-                tls = effective("allow-starttls")
-                plain = effective("allow-unencrypted-plain-auth")
+                tls = _inherited(chain, "allow-starttls")
+                plain = _inherited(chain, "allow-unencrypted-plain-auth")
                 unknown = not complete and tls is None and (plain is None) and any_starttls
                 if not _is_true(tls) and not _is_true(plain) and not unknown:
                     self.linter.error(
@@ -293,7 +295,7 @@ class GuideRules:
                 ("process-x-dkim-key", "process-x-dkim-options", "§3.3.7.42"),
             ):
                 directive = _last(block, retain)
-                if _is_true(directive) and complete and not _is_true(effective(process)):
+                if _is_true(directive) and complete and not _is_true(_inherited(chain, process)):
                     self._warn(
                         directive,
                         "%s is used only when %s is true" % (retain, process),
