@@ -87,6 +87,7 @@ class GuideRules:
     def run(self):
         self.rollups()
         self.acct_files()
+        self.processors()
         self.sources()
         self.domains()
         self.smtp_users()
@@ -172,6 +173,20 @@ class GuideRules:
                 self.linter.error(line, message, hint, "rollup-no-hosts")
             else:
                 self._warn(line, message + " (not found in the files read)", hint, "rollup-no-hosts")
+
+    # -- §12.6, §12.7 processors -------------------------------------------
+    def processors(self):
+        for block in self.root.blocks("bounce-processor") + self.root.blocks("feedback-loop-processor"):
+            lists = block.blocks("address-list")
+            if not any(
+                lst.directives("domain") or lst.directives("address") or lst.directives("address-file") for lst in lists
+            ):
+                self._warn(
+                    block,
+                    "<%s> has no <address-list> with a domain or address: it looks at no mail" % block.tag,
+                    "add <address-list> with domain DOMAIN or address /REGEX/ for the addresses it handles "
+                    "(§12.6: only email received for those addresses is processed; §12.7)",
+                )
 
     # -- §3.3.11 <acct-file> ---------------------------------------------
     def acct_files(self):

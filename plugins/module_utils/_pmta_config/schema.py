@@ -123,8 +123,9 @@ min-free-space                     spool,signals          size                 -
 deliver-unmatched-email            processors             bool                 -        3.3.3.1
 deliver-matched-email              processors             bool                 -        3.3.3.2
 deliver-email                      processors             bool                 dep      3.3.3.3
-forward-unmatched-to               processors             email                -        3.3.3.4
-forward-errors-to                  processors             email                -        3.3.3.5
+# forward-* may be given more than once (§12.7)
+forward-unmatched-to               processors             email                rep      3.3.3.4
+forward-errors-to                  processors             email                rep      3.3.3.5
 
 # ---- <address-list> (§3.3.5, §10.16)
 address                            address-lists          string               rep      3.3.5.1

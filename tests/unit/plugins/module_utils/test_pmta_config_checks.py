@@ -139,7 +139,8 @@ def test_argument_missing():
 
 def test_block_argument_checks():
     assert only("<virtual-mta>\n</virtual-mta>\n").message == "argument missing"
-    assert only("<bounce-processor x>\n</bounce-processor>\n").code == "bad-value"
+    addresses = "<address-list>\ndomain bounces.example.com\n</address-list>\n"
+    assert only("<bounce-processor x>\n" + addresses + "</bounce-processor>\n").code == "bad-value"
     assert only("<smtp-listener 0/0>\n</smtp-listener>\n").code == "bad-value"
     assert only("<virtual-mta a b>\n</virtual-mta>\n").code == "bad-value"
     assert found("<address-list>\naddress a@example.com\n</address-list>\n") == []

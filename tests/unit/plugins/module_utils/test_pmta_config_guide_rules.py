@@ -144,6 +144,14 @@ RULES = [
         ["rollup-by-ip"],
     ),
     (
+        "processor-without-addresses",
+        "<bounce-processor>\ndeliver-unmatched-email no\n</bounce-processor>\n",
+        [(1, "warning", "no-effect")],
+        "<bounce-processor>\ndeliver-unmatched-email no\n<address-list>\ndomain bounces.example.com\n</address-list>\n"
+        "</bounce-processor>\n",
+        ["§12.6"],
+    ),
+    (
         "records-twice",
         "<acct-file /var/log/pmta/a.csv>\nrecords d\nrecords b\n</acct-file>\n",
         [(3, "error", "only-once")],
@@ -191,7 +199,7 @@ RULES = [
         "<acct-file /var/log/pmta/fbl.csv>\nrecords f\n</acct-file>\n",
         [(2, "warning", "processor-missing")],
         "<acct-file /var/log/pmta/fbl.csv>\nrecords f\n</acct-file>\n<feedback-loop-processor>\n"
-        "deliver-unmatched-email no\n</feedback-loop-processor>\n",
+        "<address-list>\naddress /^fbl@fbl\\.example\\.com$/\n</address-list>\n</feedback-loop-processor>\n",
         ["<feedback-loop-processor>", "§3.3.11.11"],
     ),
     (
@@ -199,7 +207,7 @@ RULES = [
         "<acct-file /var/log/pmta/rb.csv>\nrecords rb,rs\n</acct-file>\n",
         [(2, "warning", "processor-missing")],
         "<acct-file /var/log/pmta/rb.csv>\nrecords rb,rs\n</acct-file>\n<bounce-processor>\n"
-        "deliver-unmatched-email no\n</bounce-processor>\n",
+        "<address-list>\ndomain bounces.example.com\n</address-list>\n</bounce-processor>\n",
         ["<bounce-processor>"],
     ),
     (
@@ -571,9 +579,17 @@ smtp-listener 127.0.0.1:25
 </acct-file>
 <bounce-processor>
     deliver-unmatched-email no
+    <address-list>
+        domain bounces.example.com
+    </address-list>
 </bounce-processor>
 <feedback-loop-processor>
     deliver-unmatched-email no
+    forward-errors-to ops@example.com
+    forward-errors-to noc@example.com
+    <address-list>
+        address /^fbl@fbl\\.example\\.com$/
+    </address-list>
 </feedback-loop-processor>
 relay-domain fbl.example.com
 <source 198.51.100.20>

@@ -590,4 +590,8 @@ ALL_AT_ONCE_NO_EFFECT = {
     "acct-file": ("delete-after", "retry-interval", "write-timeout"),  # move-to set, not piped (§3.3.11)
     "domain": ("bounce-upon-no-mx", "command", "dkim-sign"),  # smtp-hosts set, type smtp, no domain-key
     "source": ("allow-starttls",),  # no certificate in the config (§3.3.1.9)
+    # A processor without <address-list> looks at no mail (§12.6).
+    "bounce-processor": ("<bounce-processor>",),
+    "feedback-loop-processor": ("<feedback-loop-processor>",),
+    "email-patterns": ("<bounce-processor>",),
 }
