@@ -18,6 +18,10 @@ description:
     is not in two pools that both hold C(<domain>) blocks, C(domain-key) fields are in order.
   - Security checks, e.g. C(always-allow-relaying yes) on C(0/0) or another wide range and C(http-access 0/0 admin)
     are errors; C(run-as-root) unset or yes is a warning.
+  - Checks the rules the guide states across directives ("must", "requires", "ignored unless"), e.g. a wildcard
+    C(<mx-rollup-list>) entry needs C(rollup-by-ip) or C(smtp-hosts) (§10.17), C(records) only once per
+    C(<acct-file>), reply actions only those §3.3.15 lists, C(require-auth) needs C(allow-starttls); each
+    finding cites its § of the guide.
   - Deprecated directives are warnings naming the replacement; see C(docs/config-lint.md) for every check.
   - Pure Python, runs wherever the module runs (the controller with C(delegate_to=localhost), or the host).
 author:
@@ -66,6 +70,35 @@ options:
     type: str
     choices: [error, warning]
     default: error
+  extra_directives:
+    description:
+      - Directives your PowerMTA build accepts that the v5.0 User's Guide does not list (for example the
+        C(dummy-smtp-*) family of a sink build, or a directive of a newer release), with the blocks they may
+        appear in. A declared directive takes any value and may repeat.
+      - A name the schema already knows gains the listed scopes.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The directive name, e.g. C(dummy-smtp-blackhole).
+        type: str
+        required: true
+      scopes:
+        description:
+          - Where it may appear; V(global) is the top level, any other value is a block tag such as
+            V(domain), V(virtual-mta), V(virtual-mta-pool), V(source), V(acct-file), V(smtp-listener).
+        type: list
+        elements: str
+        default: [global]
+  unknown_directives:
+    description:
+      - How to report a directive that is neither in the schema nor in O(extra_directives).
+      - V(error) (the default) matches PowerMTA, which refuses to load it; V(warning) reports it with the
+        closest real name and lets the run go on (unless O(fail_on=warning)).
+    type: str
+    choices: [error, warning]
+    default: error
 notes:
   - The schema covers the v5.0 User's Guide directive index (§3.3, §10, §14). Names seen in working configs
     but missing from it (C(dk-sign), C(sync-msg-create), ...) are warnings, not errors.
@@ -93,6 +126,14 @@ EXAMPLES = r"""
   mailops.powermta.pmta_config_lint:
     path: /tmp/stage/etc/pmta/config
     include_root: /tmp/stage
+
+- name: Accept the sink directives a test build of PowerMTA knows, in the global scope
+  mailops.powermta.pmta_config_lint:
+    path: /etc/pmta/config
+    extra_directives:
+      - name: dummy-smtp-blackhole
+        scopes: [global]
+    unknown_directives: warning
 
 - name: Check an include fragment on its own, as it sits inside <virtual-mta vmta1>
   mailops.powermta.pmta_config_lint:
@@ -195,6 +236,16 @@ def main():
             fragment=dict(type="bool", default=False),
             scope=dict(type="str", default="global"),
             fail_on=dict(type="str", choices=["error", "warning"], default="error"),
+            extra_directives=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    name=dict(type="str", required=True),
+                    scopes=dict(type="list", elements="str", default=["global"]),
+                ),
+            ),
+            unknown_directives=dict(type="str", choices=["error", "warning"], default="error"),
         ),
         mutually_exclusive=[("path", "content")],
         required_one_of=[("path", "content")],
@@ -206,6 +257,17 @@ def main():
             msg="scope: %r is not a PowerMTA block; use global or one of %s"
             % (params["scope"], ", ".join(sorted(SCOPES - {"global"})))
         )
+    extra = params["extra_directives"] or []
+    try:
+        schema.with_extra_directives(extra)
+    except ValueError as exc:
+        module.fail_json(msg="extra_directives: %s" % exc)
+    options = dict(
+        fragment=params["fragment"],
+        scope=params["scope"],
+        extra_directives=extra,
+        unknown_directives=params["unknown_directives"],
+    )
     if params["path"] is not None:
         path = params["path"]
         if not os.path.isfile(path):
@@ -214,7 +276,7 @@ def main():
         if include_root != "/" and not os.path.isdir(include_root):
             module.fail_json(msg="include_root: %s is not a directory" % include_root)
         try:
-            result = lint_path(path, include_root=include_root, fragment=params["fragment"], scope=params["scope"])
+            result = lint_path(path, include_root=include_root, **options)
         except OSError as exc:
             module.fail_json(msg="path: cannot read %s: %s" % (path, exc.strerror))
         main_file = result.tree.file
@@ -223,13 +285,7 @@ def main():
         if include_root is not None and include_root != "/" and not os.path.isdir(include_root):
             module.fail_json(msg="include_root: %s is not a directory" % include_root)
         main_file = params["filename"]
-        result = lint_text(
-            params["content"],
-            main_file,
-            include_root=include_root,
-            fragment=params["fragment"],
-            scope=params["scope"],
-        )
+        result = lint_text(params["content"], main_file, include_root=include_root, **options)
 
     out = result.to_dict()
     # "warnings" is Ansible's own key (strings it prints); the dicts go to lint_warnings.

@@ -9,12 +9,15 @@ this package into its .deb and imports it standalone.
 Stable API (used by the powermta role, the pmta_config_lint module, the CLI
 and the test double):
 
-- ``lint_text(text, path="/etc/pmta/config", include_root=None) -> LintResult``
-- ``lint_path(path) -> LintResult`` (follows ``include``, wildcards allowed)
+- ``lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False, scope="global",
+  extra_directives=None, unknown_directives="error") -> LintResult``
+- ``lint_path(path, ...) -> LintResult`` (follows ``include``, wildcards allowed; same keywords)
 - ``LintResult``: ``.errors``/``.warnings`` (lists of ``Finding``), ``.ok``, ``.to_dict()``
 - ``Finding(file, line, message, hint, code)`` with ``.format_pmta()`` →
   ``Error in line 11 of /etc/pmta/config: argument missing``
-- ``parse_text(text, path, include_root=None) -> Block`` (the block tree with line numbers)
+- ``parse_text(text, path, include_root=None) -> Block`` (the block tree with line numbers; a conditional
+  pattern-list entry is followed by a child Block ``pattern-list`` with an empty argument, a ``* RESULT``
+  line is a Directive named ``*``)
 - ``Finding.refused_by_pmta``: False for the collection's policy errors
   (open relay, wide admin access) that PowerMTA itself would load
 """

@@ -54,6 +54,20 @@ def _parser():
         default="error",
         help="exit 1 on errors (default) or on warnings too",
     )
+    parser.add_argument(
+        "--extra-directive",
+        action="append",
+        default=[],
+        metavar="NAME[:SCOPE,...]",
+        help="a directive your PowerMTA build accepts beyond the guide, with the blocks it may appear in "
+        "(default global), e.g. dummy-smtp-blackhole:global or x-foo:domain,virtual-mta; repeatable",
+    )
+    parser.add_argument(
+        "--unknown-directives",
+        choices=("error", "warning"),
+        default="error",
+        help="report a directive nobody declared as an error (default, like PowerMTA) or a warning",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parser.add_argument("--explain", metavar="DIRECTIVE", help="show what the schema knows about a directive")
     parser.add_argument("--schema", action="store_true", help="print the whole directive schema as JSON")
@@ -107,6 +121,15 @@ def _dump_schema(out):
     return EXIT_OK
 
 
+def extra_directives_from_args(values):
+    """``NAME[:SCOPE,...]`` command line values as ``[{"name": NAME, "scopes": [...]}]``."""
+    declared = []
+    for value in values:
+        name, _sep, scopes = value.partition(":")
+        declared.append({"name": name, "scopes": [s for s in scopes.split(",") if s] or ["global"]})
+    return declared
+
+
 def main(argv=None, stdin=None, stdout=None, stderr=None):
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
@@ -119,18 +142,23 @@ def main(argv=None, stdin=None, stdout=None, stderr=None):
     if not args.files:
         stderr.write("pmta-config-lint: give a config FILE (or - for stdin), --explain NAME or --schema\n")
         return EXIT_USAGE
+    extra = extra_directives_from_args(args.extra_directive)
+    try:
+        schema.with_extra_directives(extra)
+    except ValueError as exc:
+        stderr.write("pmta-config-lint: --extra-directive: %s\n" % exc)
+        return EXIT_USAGE
+    options = dict(
+        fragment=args.fragment, scope=args.scope, extra_directives=extra, unknown_directives=args.unknown_directives
+    )
     documents = []
     status = EXIT_OK
     for file in args.files:
         try:
             if file == "-":
-                result = lint_text(
-                    stdin.read(), args.stdin_name, args.include_root, fragment=args.fragment, scope=args.scope
-                )
+                result = lint_text(stdin.read(), args.stdin_name, args.include_root, **options)
             else:
-                result = lint_path(
-                    file, include_root=args.include_root or "/", fragment=args.fragment, scope=args.scope
-                )
+                result = lint_path(file, include_root=args.include_root or "/", **options)
         except OSError as exc:
             stderr.write("pmta-config-lint: cannot read %s: %s\n" % (file, exc.strerror))
             return EXIT_USAGE

@@ -14,7 +14,7 @@ PARSE_ERROR_CODES = frozenset({"syntax", "unknown-directive", "unknown-block", "
 # Error codes of the collection's own policy: PowerMTA itself loads such a
 # config (an open relay works, sadly). A test double that mimics PowerMTA
 # should refuse only the other errors (see Finding.refused_by_pmta).
-POLICY_CODES = frozenset({"open-relay", "http-access-open"})
+POLICY_CODES = frozenset({"open-relay", "http-access-open", "auth-without-tls"})
 
 
 class Finding:

@@ -15,10 +15,11 @@ import os
 
 from . import schema
 from .findings import Finding, LintResult
+from .guide_rules import GuideRules
 from .parser import Block, Directive, parse_path, parse_text
-from .values import checker, is_ip_or_cidr, network_of
+from .values import checker, is_ip_or_cidr
+from .whole_config import WholeConfigChecks
 
-_TRUE = frozenset({"yes", "true"})
 _VMTA_REFERENCES = {
     # directive: (what it may name, hint)
     "cold-virtual-mta": ("vmta", "define <virtual-mta %s> or fix the name"),
@@ -40,38 +41,40 @@ _SCOPE_WORDS = {"global": "the global level"}
 _MISS = object()
 # Directives whose values feed the cross-reference checks.
 _FACT_NAMES = frozenset(
-    {"virtual-mta", "source", "smtp-listener", "domain-macro", "header", "mail-from", "rcpt-to", "smtp-source-host"}
+    {
+        "virtual-mta",
+        "source",
+        "smtp-listener",
+        "domain-macro",
+        "header",
+        "mail-from",
+        "rcpt-to",
+        "*",
+        "smtp-source-host",
+    }
     | set(_VMTA_REFERENCES)
     | set(_NAMED_REFERENCES)
 )
 _VALUE_CACHE_SIZE = 65536
-# Wider than this (and not loopback) counts as a "wide" range for relaying and admin access.
-_WIDE_V4_PREFIX = 24
-_WIDE_V6_PREFIX = 64
-
-
-def _reroutes(limits):
-    """True when a max-cold-virtual-mta-msg list moves any message (0/d, the default, moves none)."""
-    return any(item.strip().split("/", 1)[0] not in ("0", "", '""') for item in limits.split(","))
 
 
 def _where(scope):
     return _SCOPE_WORDS.get(scope, "<%s>" % scope)
 
 
-def _is_wide(network):
-    if network is None or network.is_loopback:
-        return False
-    limit = _WIDE_V4_PREFIX if network.version == 4 else _WIDE_V6_PREFIX
-    return network.prefixlen < limit
+UNKNOWN_DIRECTIVE_SEVERITIES = ("error", "warning")
 
 
-class _Linter:
-    def __init__(self, fragment):
+class _Linter(WholeConfigChecks):
+    def __init__(self, fragment, extra_directives=None, unknown_directives="error"):
+        if unknown_directives not in UNKNOWN_DIRECTIVE_SEVERITIES:
+            raise ValueError("unknown_directives must be error or warning, got %r" % (unknown_directives,))
         self.fragment = fragment
+        self.unknown_severity = unknown_directives
         self.errors = []
         self.warnings = []
-        self.all_names = sorted(set(schema.DIRECTIVES) - {"/"})
+        self.directives = schema.with_extra_directives(extra_directives) if extra_directives else schema.DIRECTIVES
+        self.all_names = sorted(set(self.directives) - {"/", "*"})
 
     # -- reporting ------------------------------------------------------
     def error(self, node, message, hint, code):
@@ -92,9 +95,11 @@ class _Linter:
         self.source_hosts = {}  # ip -> [(vmta name, directive)]
         self.forward_pattern_lists = []
         self.value_cache = {}
+        self.domain_blocks = []  # every <domain>, nested ones too, in file order
         self._visit(root, True)
         self._cross_checks(root)
         self._security(root)
+        GuideRules(self, root).run()
         self.errors.sort(key=Finding.sort_key)
         self.warnings.sort(key=Finding.sort_key)
         return LintResult(self.errors, self.warnings, root)
@@ -102,7 +107,7 @@ class _Linter:
     def _visit(self, parent, known_scope):
         """Check the directives of ``parent`` in file order, descending into blocks as they come."""
         value_cache = self.value_cache
-        directives = schema.DIRECTIVES
+        directives = self.directives
         blocks_spec = schema.BLOCKS
         fact_names = _FACT_NAMES
         scope = parent.tag
@@ -140,6 +145,15 @@ class _Linter:
                 first = seen.get(name)
                 if first is None:
                     seen[name] = node
+                elif spec.only_once:
+                    self.error(
+                        node,
+                        "%s given twice in %s (first at %s line %d)"
+                        % (name, _where(scope), os.path.basename(first.file), first.line),
+                        "%s may be given only once per block: list all values in one line (%s)"
+                        % (name, schema.cite(spec.section)),
+                        "only-once",
+                    )
                 else:
                     self.warning(
                         node,
@@ -179,6 +193,8 @@ class _Linter:
             self.warning(node, "%s is not in the v5.0 User's Guide" % node.name, spec.note, "legacy")
 
     def _block(self, block, parent, blocks_spec):
+        if block.tag == "domain":
+            self.domain_blocks.append(block)
         spec = blocks_spec.get(block.tag)
         if spec is None:
             if block.tag in schema.KNOWN_BLOCK_MISTAKES:
@@ -202,6 +218,9 @@ class _Linter:
             )
         arg = block.arg
         kind = spec.argument
+        if block.tag == "pattern-list" and parent.tag == "pattern-list":
+            self._nested_pattern_list(block, parent)
+            return
         if kind == "none":
             if arg:
                 self.error(block, "<%s> takes no argument" % block.tag, "write <%s>" % block.tag, "bad-value")
@@ -238,6 +257,25 @@ class _Linter:
         elif block.tag == "acct-file" and arg.startswith("|") and len(arg) == 1:
             self.error(block, "argument missing", "write <acct-file |/path/to/program args>", "bad-value")
 
+    def _nested_pattern_list(self, block, parent):
+        """A conditional entry's sub-list (§3.3.14): unnamed, right after ``DIRECTIVE /re/ <pattern-list>``."""
+        index = parent.children.index(block)
+        opener = parent.children[index - 1] if index else None
+        if opener is None or opener.__class__ is Block or not opener.value.endswith("<pattern-list>"):
+            self.error(
+                block,
+                "nested <pattern-list> without a condition",
+                "open it at the end of an entry: mail-from /REGEX/ <pattern-list> (§3.3.14)",
+                "nested-pattern-list",
+            )
+        elif block.arg:
+            self.error(
+                block,
+                "a nested <pattern-list> takes no name",
+                "name only top-level pattern lists; call another with call-to:NAME (§3.3.14.4)",
+                "nested-pattern-list",
+            )
+
     def _domain_tag(self, block):
         parts = block.arg.split()
         if len(parts) > 1:
@@ -262,10 +300,10 @@ class _Linter:
                 "wrong-scope",
             )
             return
-        scopes = schema.scopes_of(name)
+        specs = self.directives.get(name)
+        scopes = sorted(specs) if specs else []
         if scopes:
             places = ", ".join(_where(s) for s in scopes)
-            specs = schema.DIRECTIVES[name]
             section = specs[scopes[0]].section
             hint = "%s belongs in %s (%s)" % (name, places, schema.cite(section))
             if name == "include":
@@ -283,12 +321,19 @@ class _Linter:
             hint = "%s does not exist in PowerMTA; use %s" % (name, schema.KNOWN_MISTAKES[name])
         else:
             close = difflib.get_close_matches(name, self.all_names, n=3, cutoff=0.75)
-            in_scope = [c for c in close if schema.lookup(c, scope)]
+            in_scope = [c for c in close if scope in self.directives.get(c, ())]
             close = in_scope or close
             if close:
                 hint = "did you mean %s?" % " or ".join(close)
             else:
                 hint = "remove it; PowerMTA refuses directives it does not know (User's Guide §14 lists them all)"
+        if self.unknown_severity == "warning":
+            hint += (
+                "; if your PowerMTA build accepts it, declare it (powermta_lint_extra_directives, "
+                "the module's extra_directives, --extra-directive)"
+            )
+            self.warning(node, "unknown directive %s" % name, hint, "unknown-directive")
+            return
         self.error(node, "unknown directive %s" % name, hint, "unknown-directive")
 
     # -- facts for cross-references ------------------------------------
@@ -323,7 +368,7 @@ class _Linter:
         elif name == "domain-macro":
             parts = value.split(None, 1)
             self.macros.setdefault(parts[0], node)
-        elif name in ("header", "mail-from", "rcpt-to") and parent.tag == "pattern-list":
+        elif name in ("header", "mail-from", "rcpt-to", "*") and parent.tag == "pattern-list":
             self._pattern_result(node, parent)
         elif name == "smtp-source-host" and parent.tag == "virtual-mta":
             address = value.split()[0]
@@ -331,16 +376,23 @@ class _Linter:
                 self.source_hosts.setdefault(address, []).append((parent.arg, node))
 
     def _pattern_result(self, node, parent):
+        """References in a pattern-list RESULT: virtual-mta=NAME (among comma-separated settings), call-to:LIST."""
         value = node.value
-        end = value.rfind("/")
-        result = value[end + 1 :].strip() if end > 0 else ""
+        if node.name == "*":
+            result = value
+        else:
+            end = value.rfind("/")
+            result = value[end + 1 :].strip() if end > 0 else ""
         lowered = result.lower()
-        if lowered.startswith("virtual-mta="):
-            self.references.append(("vmta-or-pool", result.split("=", 1)[1].split()[0], node, parent))
-        elif lowered.startswith("call-to:"):
+        if lowered.startswith("call-to:"):
             target = result.split(":", 1)[1].strip()
             if target:
                 self.references.append(("pattern-list", target.split()[0], node, parent))
+            return
+        for item in result.split(","):
+            key, _sep, target = item.strip().partition("=")
+            if key.lower() == "virtual-mta" and target.strip():
+                self.references.append(("vmta-or-pool", target.strip(), node, parent))
 
     # -- whole-config checks -------------------------------------------
     def _undefined(self, node, message, hint, code="undefined-reference"):
@@ -387,7 +439,8 @@ class _Linter:
         for name, node in self.forward_pattern_lists:
             later = defined.get("pattern-list", {}).get(name)
             if later is not None:
-                self.warning(
+                # §3.3.7.39 says "must precede": an error, not a style warning.
+                self.error(
                     node,
                     "pattern-list %s is used before it is defined (%s line %d)"
                     % (name, os.path.basename(later.file), later.line),
@@ -401,249 +454,33 @@ class _Linter:
         if not self.fragment and not self.unfollowed:
             self._unreachable_vmtas(root)
 
-    def _unreachable_vmtas(self, root):
-        """A vMTA nothing can route mail to: no pool, default, pattern-list or reroute names it,
-        and no source lets the injector pick it (process-x-virtual-mta, by-smtp-source-ip)."""
-        for source in root.blocks("source"):
-            for directive in source.directives():
-                if directive.name == "process-x-virtual-mta" and directive.value.lower() in _TRUE:
-                    return
-                if directive.name == "default-virtual-mta" and directive.value == "by-smtp-source-ip":
-                    return
-        named = {
-            name
-            for kind, name, _node, scope in self.references
-            if kind in ("vmta", "vmta-or-pool") and (scope is None or scope.tag != "virtual-mta-pool")
-        }
-        via_pool = set()
-        for pool in self.pools.values():
-            if pool.arg in named:
-                via_pool.update(d.value for d in pool.directives("virtual-mta"))
-        for name, block in self.vmtas.items():
-            if name not in named and name not in via_pool:
-                self.warning(
-                    block,
-                    "<virtual-mta %s> is unreachable: nothing routes mail to it" % name,
-                    "name it in default-virtual-mta, a pool or a pattern-list, or set process-x-virtual-mta yes "
-                    "in the injecting <source>",
-                    "unreachable-vmta",
-                )
-
-    def _shared_source_ips(self):
-        # A backoff/reroute twin on the same IP is a common, deliberate pattern.
-        twins = set()
-        for _kind, name, node, scope_block in self.references:
-            if isinstance(node, Directive) and node.name in (
-                "backoff-reroute-to-virtual-mta",
-                "reroute-to-virtual-mta",
-            ):
-                owner = scope_block
-                while owner is not None and owner.tag != "virtual-mta":
-                    owner = owner.parent
-                if owner is not None:
-                    twins.add(frozenset((owner.arg, name)))
-        for address, users in self.source_hosts.items():
-            first_vmta, first_node = users[0]
-            for vmta, node in users[1:]:
-                if vmta == first_vmta or frozenset((first_vmta, vmta)) in twins:
-                    continue
-                self.warning(
-                    node,
-                    "source IP %s is also used by <virtual-mta %s> (%s line %d)"
-                    % (address, first_vmta, os.path.basename(first_node.file), first_node.line),
-                    "give each vMTA its own IP unless the sharing is deliberate (e.g. a backoff vMTA)",
-                    "duplicate-source-ip",
-                )
-
-    def _macro_checks(self):
-        """Macros may use other macros ($name in the list); a loop is a load error (§3.3.1.33.4)."""
-        uses = {}
-        for name, node in self.macros.items():
-            parts = node.value.split(None, 1)
-            items = parts[1].split(",") if len(parts) > 1 else []
-            uses[name] = [item.strip()[1:] for item in items if item.strip().startswith("$")]
-            for used in uses[name]:
-                if used not in self.macros:
-                    self._undefined(
-                        node,
-                        "domain macro $%s is not defined" % used,
-                        "add domain-macro %s domain1,domain2 (§3.3.1.33.4)" % used,
-                    )
-        reported = set()
-        for start in uses:
-            path, stack = [], [(start, iter(uses[start]))]
-            on_path = {start}
-            path.append(start)
-            while stack:
-                current, children = stack[-1]
-                for child in children:
-                    if child in on_path and child not in reported:
-                        loop = path[path.index(child) :] + [child]
-                        reported.update(loop)
-                        self.error(
-                            self.macros[start],
-                            "domain macro loop: %s" % " -> ".join("$" + m for m in loop),
-                            "break the loop: a macro must not include itself, directly or through others",
-                            "macro-loop",
-                        )
-                    elif child in uses and child not in on_path:
-                        stack.append((child, iter(uses[child])))
-                        on_path.add(child)
-                        path.append(child)
-                        break
-                else:
-                    stack.pop()
-                    on_path.discard(current)
-                    path.pop()
-
-    def _cold_vmta_checks(self, root):
-        has_cold = {}
-        for name, block in self.vmtas.items():
-            has_cold[name] = any(d.name == "cold-virtual-mta" for d in block.directives())
-            for directive in block.directives("cold-virtual-mta"):
-                if directive.value == name:
-                    self.error(directive, "a vMTA cannot be its own cold vMTA", "name another vMTA", "bad-value")
-        for block in self.vmtas.values():
-            if has_cold[block.arg]:
-                continue
-            for domain in block.blocks("domain"):
-                for directive in domain.directives("max-cold-virtual-mta-msg"):
-                    if not _reroutes(directive.value):
-                        continue
-                    self.warning(
-                        directive,
-                        "max-cold-virtual-mta-msg has no effect: <virtual-mta %s> has no cold-virtual-mta" % block.arg,
-                        "add cold-virtual-mta NAME to <virtual-mta %s> (§10.7) or remove the limit" % block.arg,
-                        "cold-vmta-missing",
-                    )
-        if not any(has_cold.values()) and not self.fragment:
-            for domain in root.blocks("domain"):
-                for directive in domain.directives("max-cold-virtual-mta-msg"):
-                    if not _reroutes(directive.value):
-                        continue
-                    self.warning(
-                        directive,
-                        "max-cold-virtual-mta-msg has no effect: no vMTA has a cold-virtual-mta",
-                        "add cold-virtual-mta NAME to the warm vMTAs (§10.7) or remove the limit",
-                        "cold-vmta-missing",
-                    )
-
-    def _pool_overlap(self):
-        seen = {}  # vmta -> pool block with <domain> blocks
-        for pool in self.pools.values():
-            if not pool.blocks("domain"):
-                continue
-            for member in pool.directives("virtual-mta"):
-                other = seen.get(member.value)
-                if other is not None and other is not pool:
-                    self.error(
-                        member,
-                        "virtual-mta %s is in two pools with <domain> blocks (%s and %s)"
-                        % (member.value, other.arg, pool.arg),
-                        "a vMTA may belong to only one pool that contains <domain> blocks (§3.3.13)",
-                        "pool-overlap",
-                    )
-                else:
-                    seen[member.value] = pool
-
-    def _security(self, root):
-        for block in ([root] if root.tag == "global" else []) + root.blocks("source"):
-            relay = [d for d in block.directives("always-allow-relaying") if d.value.lower() in _TRUE]
-            if not relay:
-                continue
-            if block is root:
-                self.error(
-                    relay[0],
-                    "always-allow-relaying yes at the global level makes an open relay",
-                    "allow relaying only in <source 127.0.0.1> and <source {auth}> or narrow injector ranges",
-                    "open-relay",
-                )
-                continue
-            if any(d.value.lower() in _TRUE for d in block.directives("require-auth")):
-                continue
-            network = network_of(block.arg)
-            if network is not None and _is_wide(network):
-                self.error(
-                    relay[0],
-                    "always-allow-relaying yes for <source %s> makes an open relay" % block.arg,
-                    "allow relaying only from loopback, {auth} or the injector hosts (/%d or narrower)"
-                    % _WIDE_V4_PREFIX,
-                    "open-relay",
-                )
-        for directive in root.directives("relay-domain"):
-            if directive.value.strip() in ("*", "[*.]*", "*.*"):
-                self.error(
-                    directive,
-                    "relay-domain %s lets any host relay to any domain (open relay)" % directive.value.strip(),
-                    "list only the domains you receive mail for, e.g. relay-domain bounces.example.com (§3.3.1.32.2)",
-                    "open-relay",
-                )
-        access = root.directives("http-access")
-        for directive in access:
-            parts = directive.value.split()
-            if len(parts) != 2:
-                continue
-            network = network_of(parts[0])
-            level = parts[1].lower()
-            if not _is_wide(network):
-                continue
-            if level == "admin":
-                self.error(
-                    directive,
-                    "http-access gives admin rights to %s" % parts[0],
-                    "grant admin only to 127.0.0.1 or a management host; use monitor for wider ranges",
-                    "http-access-open",
-                )
-            elif level == "operator":
-                self.warning(
-                    directive,
-                    "http-access gives operator rights to %s" % parts[0],
-                    "grant operator only to management hosts",
-                    "http-access-open",
-                )
-        if self.fragment:
-            return
-        run_as_root = root.directives("run-as-root")
-        # Unset may mean "set in a file we did not read": only judge what we saw.
-        if not run_as_root and not self.unfollowed:
-            self.warnings.append(
-                Finding(
-                    root.file,
-                    1,
-                    "run-as-root is not set (PowerMTA defaults to true)",
-                    "add run-as-root no so pmtad drops to the pmta user (§3.3.1.8)",
-                    "run-as-root",
-                    "warning",
-                )
-            )
-        elif run_as_root and run_as_root[-1].value.lower() in _TRUE:
-            self.warning(
-                run_as_root[-1],
-                "run-as-root yes runs the daemon as root",
-                "set run-as-root no (§3.3.1.8)",
-                "run-as-root",
-            )
-        ports = root.directives("http-mgmt-port")
-        if ports and ports[-1].value not in ("0", "") and not access and not self.unfollowed:
-            self.warning(
-                ports[-1],
-                "http-mgmt-port %s is open but no http-access is set" % ports[-1].value,
-                "add http-access 127.0.0.1 admin (and monitor for your monitoring hosts), or http-mgmt-port 0",
-                "http-mgmt-open",
-            )
-
 
 def _check_scope(scope):
     if scope not in schema.ALL_SCOPES:
         raise ValueError("scope must be global or a block tag such as virtual-mta, got %r" % (scope,))
 
 
-def lint_tree(root, fragment=False):
-    """Lint an already parsed tree (see ``parse_text``); a tree parsed with a block scope is a fragment."""
-    return _Linter(fragment or root.tag != "global").run(root)
+def lint_tree(root, fragment=False, extra_directives=None, unknown_directives="error"):
+    """Lint an already parsed tree (see ``parse_text``); a tree parsed with a block scope is a fragment.
+
+    ``extra_directives``: directives the operator's PowerMTA build accepts beyond the schema, a list of
+    ``{"name": NAME, "scopes": [global, domain, ...]}`` (see ``schema.with_extra_directives``).
+    ``unknown_directives``: ``"error"`` (default) or ``"warning"`` for a directive nobody declared.
+    ValueError for a bad declaration or severity.
+    """
+    linter = _Linter(fragment or root.tag != "global", extra_directives, unknown_directives)
+    return linter.run(root)
 
 
-def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False, scope="global"):
+def lint_text(
+    text,
+    path="/etc/pmta/config",
+    include_root=None,
+    fragment=False,
+    scope="global",
+    extra_directives=None,
+    unknown_directives="error",
+):
     """Lint config ``text`` as if read from ``path``; return a LintResult.
 
     ``include_root``: see ``parse_text`` (``None`` = do not follow includes;
@@ -652,16 +489,20 @@ def lint_text(text, path="/etc/pmta/config", include_root=None, fragment=False, 
     checks such as run-as-root, undefined names only warn).
     ``scope`` lints a fragment as if it sat inside that block (e.g.
     ``"virtual-mta"`` for a file included in ``<virtual-mta>``); implies
-    ``fragment``. ValueError for an unknown scope.
+    ``fragment``. ValueError for an unknown scope. ``extra_directives`` and
+    ``unknown_directives``: see ``lint_tree``.
     """
     _check_scope(scope)
-    return lint_tree(parse_text(text, path, include_root, scope), fragment)
+    root = parse_text(text, path, include_root, scope)
+    return lint_tree(root, fragment, extra_directives, unknown_directives)
 
 
-def lint_path(path, include_root="/", fragment=False, scope="global"):
+def lint_path(
+    path, include_root="/", fragment=False, scope="global", extra_directives=None, unknown_directives="error"
+):
     """Lint the config file at ``path``, following its includes (wildcards allowed)."""
     _check_scope(scope)
-    return lint_tree(parse_path(path, include_root, scope), fragment)
+    return lint_tree(parse_path(path, include_root, scope), fragment, extra_directives, unknown_directives)
 
 
 __all__ = ["Directive", "Block", "lint_text", "lint_path", "lint_tree"]

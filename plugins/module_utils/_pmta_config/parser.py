@@ -10,6 +10,13 @@ Grammar (User's Guide v5.0 §3.1): one ``directive value`` per line,
 ``<tag arg>`` … ``</tag>`` blocks, ``#`` starts a comment that runs to the end
 of the line (values cannot contain ``#``), ``include FILE`` (wildcards allowed)
 pulls another file in at the point where it appears.
+
+Inside ``<pattern-list>`` (§3.3.14) two more forms exist: a conditional entry
+``mail-from /re/ <pattern-list>`` opens a nested, unnamed ``<pattern-list>``
+block (parsed as the directive, value ``/re/ <pattern-list>``, followed by a
+child Block with tag ``pattern-list`` and an empty argument, closed by the usual
+``</pattern-list>``), and a fall-through line ``* RESULT`` (a Directive named
+``*``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ _WILDCARD = re.compile(r"[*?\[]")
 INCLUDE_SCOPES = frozenset({"global", "source", "domain", "virtual-mta", "smtp-pattern-list"})
 
 MAX_INCLUDE_DEPTH = 16
+
+# "mail-from /re/ <pattern-list>": a conditional entry opening a nested list (§3.3.14).
+NESTED_LIST_OPENER = "<pattern-list>"
 
 
 class Directive:
@@ -116,6 +126,10 @@ class IncludeInfo:
         self.unfollowed = []  # (file, line, target) not read: URL, or no include_root
 
 
+# Blocks whose lines need more than the "known name, value" fast path.
+_SLOW_PATH_BLOCKS = frozenset({"bounce-category-patterns", "pattern-list"})
+
+
 def _strip_comment(line):
     hash_at = line.find("#")
     if hash_at >= 0:
@@ -185,8 +199,8 @@ class _Parser:
             # Fast path for the common case: a known-good name seen before.
             parts = line.split(None, 1)
             name = fast_names.get(parts[0])
-            if name is None or block.tag == "bounce-category-patterns":
-                self._directive(line, path, number, block, chain)
+            if name is None or block.tag in _SLOW_PATH_BLOCKS:
+                block = self._directive(line, path, number, block, chain)
             else:
                 block.children.append(Directive(name, parts[1] if len(parts) > 1 else "", path, number))
         if block is not start_block:
@@ -216,14 +230,7 @@ class _Parser:
                     return block
                 tag = match.group(1).lower()
                 self.fast_tags[match.group(1)] = tag
-                if match.group(2):
-                    self.warning(
-                        path,
-                        number,
-                        "closing tag </%s> has an argument" % tag,
-                        "write just </%s>" % tag,
-                        "syntax",
-                    )
+                closing_arg = (match.group(2) or "").strip()
                 if block is start_block:
                     self.error(
                         path,
@@ -248,6 +255,15 @@ class _Parser:
                         probe.end_line = number
                         block = probe.parent
                 else:
+                    # §3.3.19's example repeats the name: </domain-key-list NAME>. Only another name is suspect.
+                    if closing_arg and closing_arg != block.arg:
+                        self.warning(
+                            path,
+                            number,
+                            "</%s %s> closes <%s %s>" % (tag, closing_arg, tag, block.arg),
+                            "write just </%s>, or repeat the block's own name" % tag,
+                            "syntax",
+                        )
                     block.end_line = number
                     block = block.parent
                 rest = rest[match.end() :].strip()
@@ -268,7 +284,7 @@ class _Parser:
                 close_at = rest.find("</")
                 directive_text = rest if close_at < 0 else rest[:close_at].strip()
                 if directive_text:
-                    self._directive(directive_text, path, number, block, chain)
+                    block = self._directive(directive_text, path, number, block, chain)
                 rest = "" if close_at < 0 else rest[close_at:]
             if rest and first:
                 first = False
@@ -282,13 +298,26 @@ class _Parser:
         return block
 
     def _directive(self, line, path, number, block, chain):
+        """Add the directive on ``line`` to ``block``; return the block later lines go into."""
         parts = line.split(None, 1)
         name = parts[0]
         value = parts[1].strip() if len(parts) > 1 else ""
         if name[0] == "/" or block.tag == "bounce-category-patterns":
             # Pattern lines such as "/regex/ category" in <bounce-category-patterns>.
             block.children.append(Directive("/", line, path, number))
-            return
+            return block
+        if block.tag == "pattern-list":
+            if name == "*":
+                block.children.append(Directive("*", value, path, number))
+                return block
+            if value[-1:] == ">" and value.lower().replace(" ", "").endswith(NESTED_LIST_OPENER):
+                lowered = name.lower()
+                cut = value.lower().rfind("<")
+                condition = value[:cut].strip()
+                block.children.append(Directive(lowered, condition + " " + NESTED_LIST_OPENER, path, number))
+                nested = Block("pattern-list", "", path, number, block)
+                block.children.append(nested)
+                return nested
         if not _NAME.match(name):
             shown = name if len(name) <= 40 else name[:37] + "..."
             self.error(
@@ -298,7 +327,7 @@ class _Parser:
                 "a directive and its whole value must be on one line (no continuation lines); "
                 "join it with the line above or remove it",
             )
-            return
+            return block
         lowered = name.lower()
         if lowered != "include":
             self.fast_names[name] = lowered
@@ -306,8 +335,9 @@ class _Parser:
         if name == "include" and block.tag in INCLUDE_SCOPES:
             block.children.append(Directive(name, value, path, number))
             self._include(value, path, number, block, chain)
-            return
+            return block
         block.children.append(Directive(name, value, path, number))
+        return block
 
     def _include(self, target, path, number, block, chain):
         if not target:

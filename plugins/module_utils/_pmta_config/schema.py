@@ -15,7 +15,8 @@ Table columns: NAME  SCOPES  TYPE  FLAGS  SECTION
 - SCOPES: comma list of block tags where the directive may appear
   (``global`` is the top level);
 - TYPE: a value type understood by ``values.checker`` (``-`` = no value);
-- FLAGS: ``rep`` repeatable, ``dep deprecated,
+- FLAGS: ``rep`` repeatable, ``once`` the guide says "only once" (a repeat is
+  an error, not the usual duplicate warning), ``dep`` deprecated,
   ``leg`` legacy (not in the v5.0 guide), ``new`` only in the later v5.0
   guide (section numbers prefixed ``b``), ``opt`` value may be empty,
   ``-`` none; several flags are joined with ``;``.
@@ -73,7 +74,7 @@ domain-key                         global                 domain-key           r
 invalid-virtual-mta-fallback       global                 name                 -        3.3.1.33.2
 include-headers-from               global                 path                 -        3.3.1.33.3
 domain-macro                       global                 domain-macro         rep      3.3.1.33.4
-pickup                             global                 words:2              rep      3.3.1.34.1
+pickup                             global                 words:2              once     3.3.1.34.1
 pickup-retry-interval              global                 time                 dep      3.3.1.34.2
 pickup-remove-dot                  global                 bool                 -        3.3.1.34.3
 dummy-smtp-ip                      global                 cidr                 -        3.3.1.35.1
@@ -104,7 +105,7 @@ http-log-requests                  global                 bool                 -
 http-default-max-items             global                 int                  -        3.3.1.36.17
 http-default-sort-order            global                 enum:rcpt|name|size  -        3.3.1.36.18
 log-auto-rotation                  global                 bool                 -        3.3.1.37.1
-log-file                           global                 path                 -        3.3.1.37.2
+log-file                           global                 abs-path             -        3.3.1.37.2
 log-rotate                         global                 int                  -        3.3.1.37.3
 log-file-world-readable            global                 bool                 -        3.3.1.37.4
 mx-connection-limit                global                 mx-limit             rep      3.3.1.38.1
@@ -122,8 +123,9 @@ min-free-space                     spool,signals          size                 -
 deliver-unmatched-email            processors             bool                 -        3.3.3.1
 deliver-matched-email              processors             bool                 -        3.3.3.2
 deliver-email                      processors             bool                 dep      3.3.3.3
-forward-unmatched-to               processors             email                -        3.3.3.4
-forward-errors-to                  processors             email                -        3.3.3.5
+# forward-* may be given more than once (§12.7)
+forward-unmatched-to               processors             email                rep      3.3.3.4
+forward-errors-to                  processors             email                rep      3.3.3.5
 
 # ---- <address-list> (§3.3.5, §10.16)
 address                            address-lists          string               rep      3.3.5.1
@@ -173,7 +175,7 @@ max-message-hops                   source                 int                  -
 max-rcpt-per-message               source,domain          int-or:unlimited     -        3.3.7.36
 too-many-rcpts-fails-message       source                 bool                 -        3.3.7.37
 suppression-lists                  source                 names                -        3.3.7.38
-pattern-list                       source                 name                 -        3.3.7.39
+pattern-list                       source                 name                 once     3.3.7.39
 process-x-envid                    source                 bool                 -        3.3.7.40
 process-x-dkim-options             source                 bool                 -        3.3.7.41
 process-x-dkim-key                 source                 bool                 -        3.3.7.42
@@ -322,7 +324,7 @@ file-format                        domain                 enum:newfile-plain|new
 file-destination                   domain                 path                 -        3.3.10.96.2
 command                            domain                 string               -        3.3.10.97.1
 macro-variables-preserve-case      domain                 bool                 -        3.3.10.97.2
-http-delivery-url                  domain                 string               -        3.3.10.98.1
+http-delivery-url                  domain                 http-url             -        3.3.10.98.1
 http-delivery-extra-headers        domain                 path                 -        3.3.10.98.2
 add-x-msys-api-header              domain                 bool                 -        3.3.10.99.1
 sparkpost-sandbox                  domain                 bool                 -        3.3.10.99.2
@@ -349,13 +351,13 @@ delete-after                       acct-file              time-or-never        -
 move-to                            acct-file              path                 -        3.3.11.2
 move-interval                      acct-file              time                 -        3.3.11.3
 max-size                           acct-file              size                 -        3.3.11.4
-queue-filter                       acct-file              names                -        3.3.11.5
+queue-filter                       acct-file              queue-filter         -        3.3.11.5
 retry-interval                     acct-file              time                 -        3.3.11.6
 iso-times                          acct-file              bool                 -        3.3.11.7
 user-string                        acct-file              string               -        3.3.11.8
 write-timeout                      acct-file              time                 -        3.3.11.9
-map-header-to-field                acct-file              words:3              rep      3.3.11.10
-records                            acct-file              records              rep      3.3.11.11
+map-header-to-field                acct-file              map-header           rep      3.3.11.10
+records                            acct-file              records              once     3.3.11.11
 record-fields                      acct-file              record-fields        rep      3.3.11.12
 world-readable                     acct-file              bool                 -        3.3.11.13
 count-moved-records                acct-file              bool                 -        3.3.11.14
@@ -374,9 +376,10 @@ include                            virtual-mta            path                 r
 virtual-mta                        virtual-mta-pool       name                 rep      3.3.13.1
 
 # ---- <pattern-list> (§3.3.14), <smtp-pattern-list> (§3.3.15)
-header                             pattern-list           header-pattern       rep      3.3.14.1
-mail-from                          pattern-list           regex-result         rep      3.3.14.2
-rcpt-to                            pattern-list           regex-result         rep      3.3.14.3
+header                             pattern-list           header-rule          rep      3.3.14.1
+mail-from                          pattern-list           pattern-rule         rep      3.3.14.2
+rcpt-to                            pattern-list           pattern-rule         rep      3.3.14.3
+*                                  pattern-list           pattern-result       rep      3.3.14
 reply                              smtp-pattern-list      reply                rep      3.3.15
 include                            smtp-pattern-list      path                 rep      3.3.15.1
 
@@ -398,15 +401,15 @@ tls-ciphers                        listeners              string               -
 tls-ca-file                        listeners              path                 -        3.3.17.10
 
 # ---- <rewrite-list> (§3.3.18)
-mail-from                          rewrite-list           words:2              rep      3.3.18.1
-from-domain                        rewrite-list           words:2              rep      3.3.18.2
+mail-from                          rewrite-list           rewrite-mail-from    rep      3.3.18.1
+from-domain                        rewrite-list           from-domain          rep      3.3.18.2
 
 # ---- <transmissions-api> (§3.3.20)
 log-requests                       transmissions-api      bool                 -        3.3.20.1
-api-key                            transmissions-api      string               rep      3.3.20.1.1
+api-key                            transmissions-api      api-key              rep      3.3.20.1.1
 
 # ---- <signals> and <signals-filter> (§10.1.4)
-api-key                            signals                string               -        10.1.4.2.1
+api-key                            signals                hex40                -        10.1.4.2.1
 upload-url                         signals                string               -        10.1.4.2.2
 engagement-tracking                signals                string               -        10.1.4.2.3
 custom-message-id-header           signals                string               -        10.1.4.2.4
@@ -417,8 +420,8 @@ privacy-policy                     signals                enum:retain|sha1     -
 sender-or-from                     signals-filter         words:2              rep      10.1.4.3.1
 
 # ---- <proxy> (§10.2)
-server                             proxy                  string               -        10.2.1.1.1
-client                             proxy                  words:1-2            rep      10.2.1.1.2
+server                             proxy                  host-port            -        10.2.1.1.1
+client                             proxy                  proxy-client         rep      10.2.1.1.2
 
 # ---- <mx-rollup-list> (§10.17)
 mx                                 mx-rollup-list         mx-rollup            rep      10.17
@@ -510,7 +513,7 @@ smtp-user                   global                                     name     
 acct-file                   global                                     any       3.3.11
 spool                       global                                     any       3.3.2
 smtp-pattern-list           global                                     name      3.3.15
-pattern-list                global                                     name      3.3.14
+pattern-list                global,pattern-list                        name      3.3.14
 smtp-listener               global                                     listener  3.3.17
 bounce-processor            global                                     none      3.3.3
 feedback-loop-processor     global                                     none      3.3.4
@@ -572,7 +575,7 @@ KNOWN_BLOCK_MISTAKES = {
 class DirectiveSpec:
     """One row of the directive table, for one scope."""
 
-    __slots__ = ("name", "scopes", "type", "repeatable", "status", "note", "section", "optional")
+    __slots__ = ("name", "scopes", "type", "repeatable", "status", "note", "section", "optional", "only_once")
 
     def __init__(self, name, scopes, type_name, flags, section):
         self.name = name
@@ -581,6 +584,7 @@ class DirectiveSpec:
         self.section = section
         self.repeatable = False
         self.optional = False
+        self.only_once = False
         self.status = "current"
         self.note = ""
         for flag in flags.split(";") if flags != "-" else ():
@@ -589,6 +593,8 @@ class DirectiveSpec:
                 self.repeatable = True
             elif key == "opt":
                 self.optional = True
+            elif key == "once":
+                self.only_once = True
             elif key == "dep":
                 self.status = "deprecated"
                 self.note = REPLACEMENTS[name]
@@ -667,6 +673,8 @@ def lookup(name, scope):
 
 def cite(section):
     """A guide reference for messages: ``§3.3.10.74``, ``later guide §3.3.1.15`` or ``not in the guide``."""
+    if section == EXTRA_SECTION:
+        return "declared by the operator"
     if section.startswith("b"):
         return "later guide §" + section[1:]
     if section[:1].isdigit():
@@ -677,3 +685,42 @@ def cite(section):
 def scopes_of(name):
     by_scope = DIRECTIVES.get(name)
     return sorted(by_scope) if by_scope else []
+
+
+EXTRA_SECTION = "declared"
+_EXTRA_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def with_extra_directives(extra_directives):
+    """The directive table plus directives an operator declares for their PowerMTA build.
+
+    ``extra_directives``: a list of ``{"name": NAME, "scopes": [SCOPE, ...]}``, a scope being
+    ``global`` or a block tag (``domain``, ``virtual-mta``, ``source``, ...). A declared directive
+    takes any value and may repeat. A name the schema knows gains the declared scopes.
+    Returns a new ``{name: {scope: DirectiveSpec}}``; ValueError names the bad entry and the fix.
+    """
+    merged = {name: dict(by_scope) for name, by_scope in DIRECTIVES.items()}
+    for index, item in enumerate(extra_directives or ()):
+        where = "extra directive #%d" % (index + 1)
+        if not isinstance(item, dict):
+            raise ValueError("%s: expected a mapping {name: NAME, scopes: [SCOPE, ...]}, got %r" % (where, item))
+        name = str(item.get("name") or "").strip().lower()
+        if not name or not name[0].isalpha() or not set(name) <= _EXTRA_NAME_CHARS:
+            raise ValueError("%s: name %r is not a directive name (letters, digits, -, _ and .)" % (where, name))
+        scopes = item.get("scopes") or ["global"]
+        if isinstance(scopes, str):
+            scopes = [scopes]
+        unknown = sorted(str(scope) for scope in scopes if scope not in ALL_SCOPES)
+        if unknown:
+            raise ValueError(
+                "%s (%s): unknown scope %s; use global or a block tag: %s"
+                % (where, name, ", ".join(unknown), ", ".join(sorted(ALL_SCOPES)))
+            )
+        unexpected = sorted(set(item) - {"name", "scopes"})
+        if unexpected:
+            raise ValueError("%s (%s): unknown key %s; only name and scopes" % (where, name, ", ".join(unexpected)))
+        spec = DirectiveSpec(name, frozenset(scopes), "string", "rep;opt", EXTRA_SECTION)
+        by_scope = merged.setdefault(name, {})
+        for scope in scopes:
+            by_scope.setdefault(scope, spec)
+    return merged

@@ -16,8 +16,21 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from .patterns import (
+    check_email_regex,
+    check_header_pattern,
+    check_header_rule,
+    check_pattern_result,
+    check_pattern_rule,
+    check_regex_words,
+    check_reply,
+)
+from .tokens import NAME as _NAME
+from .tokens import TIME as _TIME
+from .tokens import TIME_HINT
+from .tokens import bad as _bad
+
 _BOOL = frozenset({"yes", "no", "true", "false"})
-_TIME = re.compile(r"(?:\d+[wdhms])+\Z|\d+\Z", re.I)
 _RATE_UNIT = r"(?:d|day|h|hr|m|min|s|sec)"
 _RATE = re.compile(r"(?:unlimited|0|[1-9]\d*/(?:\d+)?" + _RATE_UNIT + r")\Z", re.I)
 _ZERO_RATE = re.compile(r"0/(?:\d+)?" + _RATE_UNIT + r"\Z", re.I)  # "0/d": the default daily cold-vMTA limit
@@ -26,7 +39,6 @@ _SIZE = re.compile(r"\d+[bkmgt]\Z", re.I)
 _IPV4_SHORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,3}\Z")
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9_-]{1,63}\.?\Z")
 _EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\Z")
-_NAME = re.compile(r"[^\s,]+\Z")
 _API_KEY = re.compile(r"[A-Za-z0-9_]{32,128}\Z")
 _RECORD_TYPES = frozenset(
     {
@@ -48,28 +60,11 @@ _RECORD_TYPES = frozenset(
         "remote-status",
     }
 )
-_REPLY_ACTIONS = frozenset(
-    {
-        "mode",
-        "backoff-to-normal-after",
-        "skip-mx",
-        "bounce-queue",
-        "bounce-rcpt",
-        "disable-source-ip",
-        "reenable-after",
-        "defer-queue",
-        "retry-after",
-        "backoff-retry-after",
-        "log",
-    }
-)
+_MACRO_NAME = re.compile(r"\w+\Z", re.ASCII)
+_HEX40 = re.compile(r"[0-9A-Fa-f]{40}\Z")
+_ALL_DIGITS_DOTTED = re.compile(r"[\d.]+\Z")
 
-TIME_HINT = "a TIME-INTERVAL such as 300s, 10m, 1h or 1w2d12h (units w, d, h, m, s)"
 RATE_HINT = "unlimited, 0 or N/[M]unit with unit d|day|h|hr|m|min|s|sec, e.g. 500/h or 100/15m"
-
-
-def _bad(message, hint=""):
-    return (message, hint)
 
 
 def is_ip_or_cidr(text):
@@ -215,7 +210,7 @@ def _check_source_host(value):
                 "write smtp-source-host %s %s" % (host, address),
             )
         return _bad("invalid IP address %r" % address, "write smtp-source-host 192.0.2.10 mta1.example.com")
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.match(host) or _looks_like_ip(host):
         return _bad("invalid host name %r" % host, "use the vMTA's fully qualified host name (its PTR)")
     return None
 
@@ -273,7 +268,122 @@ def _check_domain_macro(value):
     parts = value.split(None, 1)
     if len(parts) < 2:
         return _bad("argument missing", "write domain-macro NAME domain1,domain2")
+    if not _MACRO_NAME.match(parts[0]):
+        return _bad(
+            "invalid macro name %r" % parts[0],
+            "only letters, digits and _ may name a domain macro (§3.3.1.33.4)",
+        )
     return None
+
+
+def _check_map_header(value):
+    """``map-header-to-field RECORD-TYPE header_NAME FIELD``; tq cannot be used (§3.3.11.10)."""
+    parts = value.split()
+    if len(parts) != 3:
+        return _bad("expected RECORD-TYPE header_NAME FIELD", "write e.g. map-header-to-field d header_x-foo orig")
+    # §12.7.1's example maps a header for "fbl" records (the f type).
+    problem = None if parts[0].lower() == "fbl" else _check_records(parts[0])
+    if problem:
+        return problem
+    if parts[0].lower() in ("tq", "transient-queue"):
+        return _bad("the tq record type cannot be used here", "map headers for d, b, t, r, ... (§3.3.11.10)")
+    return None
+
+
+def _check_rewrite_mail_from(value):
+    """``mail-from SOURCE-ADDRESS TARGET-ADDRESS`` in a <rewrite-list> (§3.3.18.1)."""
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected SOURCE-ADDRESS TARGET-ADDRESS", "write e.g. mail-from foo@* *@bar.example (§3.3.18.1)")
+    source, target = parts
+    if not target.isascii():
+        return _bad(
+            "the target address %r is not ASCII" % target, "the TARGET-ADDRESS cannot have non-ASCII (§3.3.18.1)"
+        )
+    if source == "<>" and "*" in target:
+        return _bad(
+            "a * in the target with an empty source address",
+            "* in TARGET-ADDRESS copies from the source, so it cannot be used with <> (§3.3.18.1)",
+        )
+    return None
+
+
+def _check_from_domain(value):
+    """``from-domain SOURCE-DOMAIN TARGET-DOMAIN``: the target is one specific domain (§3.3.18.2)."""
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected SOURCE-DOMAIN TARGET-DOMAIN", "write e.g. from-domain *.example.com example.net")
+    if "*" in parts[1] or not _HOSTNAME.match(parts[1]):
+        return _bad(
+            "the target %r is not a specific domain name" % parts[1],
+            "TARGET-DOMAIN must be a specific domain name, no wildcard (§3.3.18.2)",
+        )
+    return None
+
+
+def _check_http_url(value):
+    """An absolute http(s) URL without userinfo, query or fragment (§3.3.10.98.1)."""
+    scheme, sep, rest = value.partition("://")
+    host = rest.split("/", 1)[0]
+    if not sep or scheme.lower() not in ("http", "https") or not host:
+        return _bad("%r is not an absolute http or https URL" % value, "write https://host[:port]/path (§3.3.10.98.1)")
+    if "@" in host or "?" in rest or "#" in rest:
+        return _bad(
+            "%r has userinfo, a query string or a fragment" % value,
+            "the URL should not contain any of them (§3.3.10.98.1)",
+        )
+    return None
+
+
+def _check_queue_filter(value):
+    """``queue-filter [!]DOMAIN[/VMTA],...`` with the queue name rules of §3.3.11.5."""
+    for item in value.split(","):
+        name = item.strip().lstrip("!")
+        domain, _sep, vmta = name.partition("/")
+        hint = "a queue is DOMAIN[/VMTA], DOMAIN qualified (a.example, *.a.example, [*.]a.example or *) (§3.3.11.5)"
+        if domain.startswith("{") and domain.endswith("}"):
+            return _bad("reserved queue name %r cannot be filtered" % domain, hint)
+        bare = domain[4:] if domain.startswith("[*.]") else domain[2:] if domain.startswith("*.") else domain
+        if domain != "*" and ("." not in bare or not _HOSTNAME.match(bare)):
+            return _bad("invalid queue domain %r in queue-filter" % domain, hint)
+        if vmta and vmta not in ("*", "{default}") and not _NAME.match(vmta):
+            return _bad("invalid vMTA name %r in queue-filter" % vmta, "use a vMTA name, * or {default} (§3.3.11.5)")
+    return None
+
+
+def _check_hex40(value):
+    if not _HEX40.match(value):
+        return _bad("the Signals API key must be exactly 40 hexadecimal digits", "copy it from SparkPost (§10.1.4.2.1)")
+    return None
+
+
+def _check_abs_path(value):
+    if not value.startswith("/"):
+        return _bad("%r is not an absolute path" % value, "on Unix log-file must be absolute (§3.3.1.37.2)")
+    return None
+
+
+def _check_host_port(value):
+    """``server {IP | hostname}:PORT`` of a <proxy> (§10.2.1.1.1)."""
+    host, _sep, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return _bad("expected HOST:PORT, got %r" % value, "write server 192.0.2.7:5000 (§10.2.1.1.1)")
+    return None
+
+
+def _check_proxy_client(value):
+    """``client IP[:PORT] hostname``: the host name is required (§10.2.1.1.2)."""
+    parts = value.split()
+    if len(parts) != 2:
+        return _bad("expected IP[:PORT] HOSTNAME", "write client 192.0.2.8 out.example.com; a host name must be given")
+    address = parts[0]
+    if address.count(":") == 1:
+        address, _sep, port = address.partition(":")
+        if not port.isdigit():
+            return _bad("invalid port in %r" % parts[0], "write IP[:PORT]")
+    if not is_ip_or_cidr(address.strip("[]")):
+        return _bad("invalid IP address %r" % address, "write client 192.0.2.8 out.example.com (§10.2.1.1.2)")
+    return _check_hostname(parts[1])
 
 
 def _check_email(value):
@@ -294,11 +404,20 @@ def _check_email_list(value):
 
 def _check_email_or_regex(value):
     if value.startswith("/"):
-        return _check_regex_words(value, 0)
+        return check_email_regex(value)
     return _check_email(value)
 
 
+def _looks_like_ip(text):
+    return bool(_ALL_DIGITS_DOTTED.match(text)) or (":" in text and is_ip_or_cidr(text))
+
+
 def _check_hostname(value):
+    if _looks_like_ip(value.strip("[]")):
+        return _bad(
+            "%r is an IP address, not a host name" % value,
+            "give the fully qualified host name (§3.3.1.25), e.g. mta1.example.com, whose A record is that IP",
+        )
     if not _HOSTNAME.match(value):
         return _bad("invalid host name %r" % value, "use a fully qualified host name such as mta1.example.com")
     return None
@@ -336,58 +455,6 @@ def _check_record_fields(value):
     if len(parts) < 2:
         return _bad("argument missing", "write record-fields TYPE FIELDS, e.g. record-fields d *,header_Message-Id")
     return _check_records(parts[0])
-
-
-def _split_regex(value):
-    """Split ``/re/ rest`` → (regex, rest), or None when there is no closing slash.
-
-    The pattern ends at the last slash: results and actions never contain one, and
-    real patterns do (``and/or``), escaped or not.
-    """
-    if not value.startswith("/"):
-        return None
-    end = value.rfind("/")
-    if end <= 0:
-        return None
-    return value[1:end], value[end + 1 :].strip()
-
-
-def _check_regex_words(value, words_after):
-    split = _split_regex(value)
-    if split is None:
-        return _bad("expected a /REGEX/", "enclose the pattern in slashes, e.g. /^421 .* too many/")
-    if words_after and not split[1]:
-        return _bad("argument missing after the pattern", "add the result after /REGEX/")
-    return None
-
-
-def _check_reply(value):
-    split = _split_regex(value)
-    if split is None:
-        return _bad("expected reply /REGEX/ ACTIONS", "write e.g. reply /too many connections/ mode=backoff")
-    if not split[1]:
-        return _bad("no action after the pattern", "add an action such as mode=backoff")
-    for action in split[1].split():
-        key, _sep, argument = action.partition("=")
-        key = key.lower()
-        if key == "mode" and argument.lower() not in ("backoff", "normal"):
-            return _bad("invalid mode %r" % action, "use mode=backoff or mode=normal")
-        if key.endswith("-after") and argument and not _TIME.match(argument):
-            return _bad("invalid time in %r" % action, "use " + TIME_HINT)
-        if key not in _REPLY_ACTIONS:
-            return _bad(
-                "unknown reply action %r" % action,
-                "use mode=backoff|normal, backoff-to-normal-after=T, skip-mx, bounce-queue, bounce-rcpt, "
-                "disable-source-ip, reenable-after=T or defer-queue",
-            )
-    return None
-
-
-def _check_header_pattern(value):
-    parts = value.split(None, 1)
-    if len(parts) < 2:
-        return _bad("argument missing", "write header NAME /REGEX/ RESULT")
-    return _check_regex_words(parts[1], 1)
 
 
 def _check_bool_or_time(value):
@@ -445,6 +512,12 @@ def _check_smtp_hosts(value):
                 if not is_ip_or_cidr(address) or "/" in address:
                     return _bad("invalid IP address in %r" % item, "write [192.0.2.25] or [IPv6:2001:db8::25]")
             else:
+                if ":" in item and is_ip_or_cidr(item) or _ALL_DIGITS_DOTTED.match(item.partition(":")[0]):
+                    address = item if ":" in item and is_ip_or_cidr(item) else item.partition(":")[0]
+                    return _bad(
+                        "bare IP address %r" % item,
+                        "write an IP address in brackets, [%s] (IPv6: [IPv6:ADDRESS]) (§3.3.10.89)" % address,
+                    )
                 host, _sep, port = item.partition(":")
                 port = ":" + port if port else ""
                 if not _HOSTNAME.match(host):
@@ -497,14 +570,26 @@ _FIXED = {
     "api-key": _check_api_key,
     "records": _check_records,
     "record-fields": _check_record_fields,
-    "reply": _check_reply,
-    "regex-result": lambda value: _check_regex_words(value, 1),
-    "header-pattern": _check_header_pattern,
+    "reply": check_reply,
+    "pattern-rule": check_pattern_rule,
+    "header-rule": check_header_rule,
+    "pattern-result": check_pattern_result,
+    "regex-result": lambda value: check_regex_words(value, 1),
+    "header-pattern": check_header_pattern,
     "bool-or-time": _check_bool_or_time,
     "mx-limit": _check_mx_limit,
     "smtp-hosts": _check_smtp_hosts,
     "mx-rollup": _check_mx_rollup,
     "port": _int_checker(0, 65535),
+    "map-header": _check_map_header,
+    "hex40": _check_hex40,
+    "queue-filter": _check_queue_filter,
+    "rewrite-mail-from": _check_rewrite_mail_from,
+    "from-domain": _check_from_domain,
+    "http-url": _check_http_url,
+    "abs-path": _check_abs_path,
+    "host-port": _check_host_port,
+    "proxy-client": _check_proxy_client,
     "string": _check_string,
     "path": _check_string,
 }

@@ -64,7 +64,7 @@ def test_policy_errors_are_marked_as_not_refused_by_pmta():
     by_code = {f.code: f for f in result.errors}
     assert by_code["http-access-open"].refused_by_pmta is False
     assert by_code["unknown-directive"].refused_by_pmta is True
-    assert {"open-relay", "http-access-open"} == set(POLICY_CODES)
+    assert {"open-relay", "http-access-open", "auth-without-tls"} == set(POLICY_CODES)
 
 
 def test_findings_are_sorted_by_file_and_line():
@@ -139,7 +139,8 @@ def test_argument_missing():
 
 def test_block_argument_checks():
     assert only("<virtual-mta>\n</virtual-mta>\n").message == "argument missing"
-    assert only("<bounce-processor x>\n</bounce-processor>\n").code == "bad-value"
+    addresses = "<address-list>\ndomain bounces.example.com\n</address-list>\n"
+    assert only("<bounce-processor x>\n" + addresses + "</bounce-processor>\n").code == "bad-value"
     assert only("<smtp-listener 0/0>\n</smtp-listener>\n").code == "bad-value"
     assert only("<virtual-mta a b>\n</virtual-mta>\n").code == "bad-value"
     assert found("<address-list>\naddress a@example.com\n</address-list>\n") == []
@@ -273,7 +274,7 @@ def test_pattern_list_must_precede_its_source():
     define = "<pattern-list x>\nrcpt-to /a/ virtual-mta=a\n</pattern-list>\n"
     assert found(VMTAS + define + use) == []
     finding = only(VMTAS + use + define)
-    assert (finding.severity, finding.code) == ("warning", "order") and "§3.3.7.39" in finding.hint
+    assert (finding.severity, finding.code) == ("error", "order") and "§3.3.7.39" in finding.hint
 
 
 def test_vmta_in_two_pools_with_domain_blocks():
@@ -363,7 +364,14 @@ def test_relaying_from_loopback_narrow_ranges_or_auth_is_fine(source):
 
 
 def test_relaying_wide_range_with_require_auth_or_relaying_no_is_fine():
-    assert found("<source 0/0>\nalways-allow-relaying yes\nrequire-auth true\n</source>\n") == []
+    assert (
+        found(
+            "smtp-server-tls-certificate /etc/pmta/tls.pem\n<smtp-user u>\npassword p\nsource x\n</smtp-user>\n"
+            "<source x>\nsmtp-service yes\n</source>\n"
+            "<source 0/0>\nalways-allow-relaying yes\nrequire-auth true\nallow-starttls yes\n</source>\n"
+        )
+        == []
+    )
     assert found("<source 0/0>\nalways-allow-relaying no\n</source>\n") == []
 
 

@@ -74,8 +74,9 @@ def test_usage_errors_exit_two():
     assert status == 2 and "cannot read" in err
 
 
-@pytest.mark.parametrize("command", [[sys.executable, "-S", "-I", str(TOOL_CODE)], [str(TOOL)]],
-                         ids=["bare-python", "launcher"])
+@pytest.mark.parametrize(
+    "command", [[sys.executable, "-S", "-I", str(TOOL_CODE)], [str(TOOL)]], ids=["bare-python", "launcher"]
+)
 def test_tools_script_runs_standalone_without_ansible(command):
     # The code must work with a bare interpreter (no collection path, no ansible import), and the launcher too.
     proc = subprocess.run(
@@ -94,3 +95,18 @@ def test_scope_option():
     assert run(["-"], "run-as-root no\nmax-smtp-msg-rate 10/s\n")[0] == 1
     status, _out, err = run(["--scope", "nope", "-"], "")
     assert status == 2 and "--scope" in err
+
+
+def test_extra_directive_and_unknown_directives_options(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("run-as-root no\ndummy-smtp-blackhole yes\n<domain *>\nx-sink-mode on\n</domain>\n")
+    status, out, _err = run([str(config)])
+    assert status == 1 and out.count("[unknown-directive]") == 2
+    status, out, _err = run(
+        ["--extra-directive", "dummy-smtp-blackhole", "--extra-directive", "x-sink-mode:global,domain", str(config)]
+    )
+    assert (status, out) == (0, "%s: 0 error(s), 0 warning(s)\n" % config)
+    status, out, _err = run(["--unknown-directives", "warning", str(config)])
+    assert status == 0 and ": 0 error(s), 2 warning(s)" in out
+    status, _out, err = run(["--extra-directive", "x:nowhere", str(config)])
+    assert status == 2 and "unknown scope nowhere" in err

@@ -96,8 +96,11 @@ def test_one_line_block_is_parsed_with_a_warning():
     assert codes(root) == [(1, "warning", "one-line-block")]
 
 
-def test_closing_tag_with_argument_warns():
-    root = parse_text("<domain-key-list k>\n</domain-key-list k>\n")
+def test_closing_tag_may_repeat_the_name_as_the_guide_does_but_not_another():
+    root = parse_text("<domain-key-list k>\n</domain-key-list k>\n")  # §3.3.19's own example
+    assert root.children[0].end_line == 2
+    assert codes(root) == []
+    root = parse_text("<domain-key-list k>\n</domain-key-list j>\n")
     assert root.children[0].end_line == 2
     assert codes(root) == [(2, "warning", "syntax")]
 

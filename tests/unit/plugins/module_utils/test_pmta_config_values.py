@@ -138,7 +138,7 @@ INVALID = [
     ("reply", "too many mode=backoff", "expected reply"),
     ("reply", "/too many/", "no action"),
     ("reply", "/too many/ mode=slow", "invalid mode"),
-    ("reply", "/x/ reenable-after=soon", "invalid time"),
+    ("reply", "/x/ disable-source-ip,reenable-after=soon", "invalid time"),
     ("reply", "/x/ explode", "unknown reply action"),
     ("reply", "/unterminated mode=backoff", "expected reply"),
     ("regex-result", "/x/", "argument missing after the pattern"),

@@ -120,3 +120,28 @@ def test_long_lists_are_cut_in_the_message_but_complete_in_errors(capsys):
     assert out["failed"] is True and len(out["errors"]) == 25
     assert out["msg"].count("unknown directive bogus-") == 20
     assert out["msg"].endswith("... and 5 more (see errors and lint_warnings)")
+
+
+SINK = "run-as-root no\ndummy-smtp-blackhole yes\n<domain *>\nmax-smtp-outt 5\n</domain>\n"
+
+
+def test_extra_directives_and_unknown_directives_as_warnings(capsys, monkeypatch):
+    monkeypatch.setattr(pmta_config_lint.AnsibleModule, "warn", lambda self, text: None)
+    out = run_module({"content": SINK}, capsys)
+    assert out["failed"] is True
+    assert [(e["line"], e["code"]) for e in out["errors"]] == [(2, "unknown-directive"), (4, "unknown-directive")]
+    args = {
+        "content": SINK,
+        "extra_directives": [{"name": "dummy-smtp-blackhole", "scopes": ["global"]}],
+        "unknown_directives": "warning",
+    }
+    out = run_module(args, capsys)
+    assert not out.get("failed") and out["errors"] == []
+    assert [(w["line"], w["code"]) for w in out["lint_warnings"]] == [(4, "unknown-directive")]
+    assert "max-smtp-out" in out["lint_warnings"][0]["hint"]
+
+
+def test_bad_extra_directive_scope_names_the_option(capsys):
+    out = run_module({"content": SINK, "extra_directives": [{"name": "x", "scopes": ["nowhere"]}]}, capsys)
+    assert out["failed"] is True
+    assert out["msg"].startswith("extra_directives: extra directive #1 (x): unknown scope nowhere")
