@@ -8,7 +8,7 @@ The fragments are placed in a config built the way the powermta role's vmtas.con
 import re
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.lint import lint_path
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.lint import lint_path, lint_text
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.parser import parse_path
 from ansible_collections.mailops.powermta.plugins.module_utils._warmup import plan
 from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import (
@@ -144,6 +144,11 @@ def test_rendered_fleet_follows_the_guide_and_the_linter_accepts_it(tmp_path):
     assert pools(root)["fresh"] == ["nf-01", "nf-02"]
     lint = lint_path(str(config), include_root="/")
     assert not lint.errors, [f.format() for f in lint.errors]
+    # each fragment alone, as the role lints it before copying: it sits inside <virtual-mta>
+    for item in files:
+        alone = lint_text(item["content"], "/etc/pmta/conf.d/warmup.d/%s.conf" % item["vmta"], scope="virtual-mta")
+        assert not alone.errors, [f.format() for f in alone.errors]
+        assert lint_text(item["content"], fragment=True).errors or item["mode"] == "cold" and item["kind"] == "warming"
 
 
 def test_capped_vmtas_get_a_total_that_covers_the_long_tail():
