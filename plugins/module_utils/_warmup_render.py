@@ -194,10 +194,22 @@ def _sponsor_file(vmta, colds, rows_by_cold, isps, plan_time, state_path):
     return "\n".join(lines) + "\n"
 
 
-def render(vmtas, decisions, isps, plan_time, state_path="/etc/ansible/facts.d/pmta_warmup.fact"):
-    """``[{vmta, kind, mode, sponsor, paused, content}]``: one file per warming vMTA
-    (kind ``warming``) and one per warm vMTA sponsoring cold ones (kind ``sponsor``)."""
+def render(vmtas, decisions, isps, plan_time, state_path="/etc/ansible/facts.d/pmta_warmup.fact",
+           conf_dir="/etc/pmta/conf.d/warmup.d"):
+    """``[{vmta, kind, mode, sponsor, paused, content, path, install}]``: one file per warming
+    vMTA (kind ``warming``) and one per warm vMTA sponsoring cold ones (kind ``sponsor``).
+    ``path`` is the file's path without the leading ``/`` (its place in a staging tree) and
+    ``install`` the entry the ``powermta`` role's apply tasks take (``{path, secret, restart}``)."""
     _check(vmtas)
+    files = _render(vmtas, decisions, isps, plan_time, state_path)
+    for item in files:
+        item["path"] = "%s/%s.conf" % (conf_dir.strip("/"), item["vmta"])
+        # a reload is enough for rate and cold-vMTA settings; nothing here is a secret
+        item["install"] = {"path": item["path"], "secret": False, "restart": False}
+    return files
+
+
+def _render(vmtas, decisions, isps, plan_time, state_path):
     modes, sponsored = assign(vmtas)
     by_name = {v["name"]: v for v in vmtas}
     rows = {name: _limits(decisions, str(by_name[name]["ip"]), list(isps)) for name in modes}

@@ -93,6 +93,11 @@ options:
       - Where the state is kept, named in the comments of RV(files).
     type: str
     default: /etc/ansible/facts.d/pmta_warmup.fact
+  conf_dir:
+    description:
+      - The directory of the fragments on the host (the C(path) of each of RV(files)).
+    type: str
+    default: /etc/pmta/conf.d/warmup.d
 notes:
   - Runs anywhere (usually on the controller or the PowerMTA host); needs only the Python standard library.
 seealso:
@@ -166,6 +171,8 @@ files:
       C(kind=warming) (caps, or a reroute while paused) or C(kind=sponsor) (a warm vMTA's
       C(cold-virtual-mta) lines and C(max-cold-virtual-mta-msg) per ISP group)."
     - "C(mode) is V(cold) (PowerMTA's cold vMTA, the pool has a warm IP) or V(capped) (rate limits)."
+    - "C(path) is the file's path without the leading C(/); C(install) the C({path, secret, restart}) entry the
+      powermta role's apply tasks take."
   returned: when O(vmtas) is given
   type: list
   elements: dict
@@ -210,6 +217,7 @@ def main():
             min_interval_hours=dict(type="float", default=0),
             vmtas=dict(type="list", elements="dict"),
             state_path=dict(type="str", default="/etc/ansible/facts.d/pmta_warmup.fact"),
+            conf_dir=dict(type="str", default="/etc/pmta/conf.d/warmup.d"),
         ),
         supports_check_mode=True,
     )
@@ -230,7 +238,7 @@ def main():
         if params["vmtas"] is not None:
             isps = params["isps"] or list(dict.fromkeys(d["isp"] for d in result["decisions"]))
             extra_files = render(params["vmtas"], result["decisions"], isps, result["state"]["updated_at"],
-                                 params["state_path"])
+                                 params["state_path"], params["conf_dir"])
     except (WarmupInputError, WarmupRenderError) as exc:
         module.fail_json(msg=str(exc))
     summary = dict.fromkeys(ACTIONS, 0)

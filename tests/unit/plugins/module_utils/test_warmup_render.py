@@ -135,6 +135,8 @@ def test_rendered_fleet_follows_the_guide_and_the_linter_accepts_it(tmp_path):
     config = build_config(tmp_path, FLEET, files)
     root = parse_path(str(config), include_root="/")
     assert not [f for f in root.findings if f.severity == "error"]
+    assert files[0]["path"] == "etc/pmta/conf.d/warmup.d/mk-00.conf"
+    assert files[0]["install"] == {"path": "etc/pmta/conf.d/warmup.d/mk-00.conf", "secret": False, "restart": False}
     colds = check_guide_rules(root)
     assert colds == {"mk-01": ["mk-00"], "mk-02": ["mk-09"]}
     vmtas = vmta_blocks(root)
