@@ -155,8 +155,8 @@ def _warming_file(vmta, rows, mode, sponsor, reroute_to, plan_time, state_path):
             lines.append("max-smtp-msg-rate %d/d" % max(total, 1))
     for isp, decision in rows:
         lines.append("")
-        lines.append("# %s: stage %d/%d, %s: %s" % (isp, decision["stage"], decision["stages"], decision["action"],
-                                                   _comment(decision["reason"])))
+        lines.append("# %s: stage %d/%d, %s: %s" % (
+            isp, decision["stage"], decision["stages"], decision["action"], _comment(decision["reason"])))
         limit = decision["daily_limit"]
         lines += _domain(isp, "max-msg-rate %d/d" % limit if limit > 0 else "max-msg-rate 1/d")
     return "\n".join(lines) + "\n"
