@@ -320,7 +320,7 @@ def add_warmup_metrics(registry, fact, schedule=None):
             labels = {"ip": ip, "isp": isp}
             registry.add("pmta_warmup_stage", "gauge", "Current warm-up stage (1 = first).", stage, labels)
             registry.add("pmta_warmup_stages", "gauge", "Number of stages in the schedule.", len(stages), labels)
-            limit = 0 if pair["status"] == "paused" else stages[-1] if pair["status"] == "done" else stages[stage - 1]
+            limit = _warmup.level_of(pair, stages)  # an approach level below a throttled ceiling counts
             registry.add("pmta_warmup_daily_limit", "gauge", "Messages per day allowed today (0 while paused).",
                          limit, labels)
             for status in ("warming", "paused", "done"):

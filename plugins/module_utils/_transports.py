@@ -87,7 +87,7 @@ def ip_capacity(vmta, pairs, stages_by_isp, isps, full_capacity):
         else:
             status = pair["status"]
             stage = min(max(int(pair["stage"]), 1), len(stages))
-            limit = 0 if status == "paused" else stages[-1] if status == "done" else stages[stage - 1]
+            limit = _warmup.level_of(dict(pair, stage=stage), stages)  # approach levels count too
         detail[isp] = limit
         statuses.append(status)
     if statuses and all(s == "paused" for s in statuses):

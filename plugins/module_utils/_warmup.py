@@ -33,19 +33,56 @@ from __future__ import annotations
 
 import copy
 import datetime
-import ipaddress
 import numbers
 
 try:
     from . import _isp_groups
-except ImportError:  # loaded by path (test double, CLIs)
+    from ._warmup_state import (
+        COUNTERS,
+        HISTORY_LENGTH,
+        STATE_VERSION,
+        WarmupInputError,
+        _empty_counters,
+        _ip_sort_key,
+        _is_count,
+        format_time,
+        level_of,
+        normalize_blocklisted,
+        normalize_counters,
+        normalize_ip,
+        normalize_observations,
+        normalize_state,
+        parse_time,
+    )
+except ImportError:  # loaded by path (test double, CLIs, the metrics collector)
     import _isp_groups  # type: ignore[no-redef]
+    from _warmup_state import (  # type: ignore[no-redef]
+        COUNTERS,
+        HISTORY_LENGTH,
+        STATE_VERSION,
+        WarmupInputError,
+        _empty_counters,
+        _ip_sort_key,
+        _is_count,
+        format_time,
+        level_of,
+        normalize_blocklisted,
+        normalize_counters,
+        normalize_ip,
+        normalize_observations,
+        normalize_state,
+        parse_time,
+    )
 
-STATE_VERSION = 1
-HISTORY_LENGTH = 10
-_UTC = datetime.timezone.utc  # noqa: UP017 - modules may run on Python < 3.11
+# Re-exported: callers import these from _warmup.
+__all__ = [
+    "ACTIONS", "COUNTERS", "DEFAULT_STAGES", "DEFAULT_THRESHOLDS", "HISTORY_LENGTH", "STATE_VERSION",
+    "WarmupInputError", "format_time", "level_of", "normalize_blocklisted", "normalize_counters", "normalize_ip",
+    "normalize_observations", "normalize_schedule", "normalize_state", "normalize_thresholds", "parse_time", "plan",
+    "rates",
+]
+
 ACTIONS = ("advance", "hold", "rollback", "pause", "done")
-COUNTERS = ("sent", "delivered", "bounced", "deferred", "complaints", "throttled")
 
 # Daily volume per IP per ISP group, one stage per day at the quickest: the
 # SparkPost Auto-Warmup stages (SparkPost/support-docs automated-ip-warmup.md,
@@ -84,6 +121,12 @@ DEFAULT_THRESHOLDS = {
     "pause_rollback_stages": 1,
     # SendGrid: an IP idle for more than 30 days must be warmed again.
     "idle_rewarm_days": 30,
+    # Ceiling memory. SparkPost: when an ISP pushes back, pull back volume at that ISP for a
+    # week, then ramp again: after a throttling rollback the pair stays below the throttled
+    # level for this many days ...
+    "ceiling_cooldown_days": 7,
+    # ... and then approaches it in this many smaller steps instead of one stage (ours).
+    "ceiling_approach_steps": 4,
 }
 
 _SHARE_KEYS = (
@@ -91,56 +134,11 @@ _SHARE_KEYS = (
     "complaint_rate_rollback", "deferral_rate_hold", "throttle_rate_rollback",
 )
 _COUNT_KEYS = ("min_sample", "throttle_min_events", "rollback_stages", "spike_rollback_stages",
-               "pause_rollback_stages")
-_HOUR_KEYS = ("min_stage_hours", "idle_rewarm_days")
+               "pause_rollback_stages", "ceiling_approach_steps")
+_HOUR_KEYS = ("min_stage_hours", "idle_rewarm_days", "ceiling_cooldown_days")
 
 
-class WarmupInputError(ValueError):
-    """Bad input: the message names the variable and the fix."""
-
-
-# ------------------------------------------------------------------ parsing
-
-def parse_time(value, name="now"):
-    """ISO 8601 time -> aware UTC datetime; a naive time is taken as UTC."""
-    if isinstance(value, datetime.datetime):
-        parsed = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise WarmupInputError(
-                "%s must be an ISO 8601 time such as 2026-05-01T06:00:00Z, got %r" % (name, value)
-            ) from exc
-    else:
-        raise WarmupInputError("%s must be an ISO 8601 time such as 2026-05-01T06:00:00Z, got %r" % (name, value))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=_UTC)
-    return parsed.astimezone(_UTC)
-
-
-def format_time(value):
-    return value.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def normalize_ip(value, name):
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError as exc:
-        raise WarmupInputError("%s: %r is not an IPv4 or IPv6 address" % (name, value)) from exc
-
-
-def _ip_sort_key(ip):
-    address = ipaddress.ip_address(ip)
-    return (address.version, int(address))
-
-
-def _is_count(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
-
+# ------------------------------------------------------------------ schedule, thresholds
 
 def normalize_schedule(schedule, isps):
     """``{isp|'default': [daily volumes]}`` -> ``{isp: tuple}`` for every isp."""
@@ -198,118 +196,9 @@ def normalize_thresholds(thresholds):
             )
     if result["rollback_stages"] < 1 or result["spike_rollback_stages"] < 1:
         raise WarmupInputError("thresholds.rollback_stages and spike_rollback_stages must be at least 1")
-    return result
-
-
-def normalize_counters(raw, name):
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise WarmupInputError("%s must be a dict of counters (%s)" % (name, ", ".join(COUNTERS)))
-    counters = {}
-    for key in COUNTERS:
-        value = raw.get(key, 0)
-        if value is None:
-            value = 0
-        if not _is_count(value):
-            raise WarmupInputError("%s.%s must be a whole number >= 0, got %r" % (name, key, value))
-        counters[key] = int(value)
-    if "sent" not in raw or raw.get("sent") is None:
-        counters["sent"] = counters["delivered"] + counters["bounced"]
-    if counters["delivered"] > counters["sent"]:
+    if result["ceiling_approach_steps"] < 1:
         raise WarmupInputError(
-            "%s: delivered (%d) cannot exceed sent (%d); sent counts delivered + bounced"
-            % (name, counters["delivered"], counters["sent"])
-        )
-    return counters
-
-
-def normalize_observations(observations):
-    if observations is None:
-        return {}
-    if not isinstance(observations, dict):
-        raise WarmupInputError("observations must be a dict {ip: {isp: {sent, delivered, ...}}}")
-    result = {}
-    for raw_ip, per_isp in observations.items():
-        ip = normalize_ip(raw_ip, "observations")
-        if not isinstance(per_isp, dict):
-            raise WarmupInputError("observations[%s] must be a dict {isp: counters}" % raw_ip)
-        target = result.setdefault(ip, {})
-        for isp, raw in per_isp.items():
-            counters = normalize_counters(raw, "observations[%s][%s]" % (raw_ip, isp))
-            if isp in target:  # the same IP written two ways: add up
-                counters = {k: counters[k] + target[isp][k] for k in COUNTERS}
-            target[str(isp)] = counters
-    return result
-
-
-def normalize_blocklisted(blocklisted):
-    if blocklisted is None:
-        return {}
-    if not isinstance(blocklisted, dict):
-        raise WarmupInputError("blocklisted must be a dict {ip: [zones]}")
-    result = {}
-    for raw_ip, zones in blocklisted.items():
-        ip = normalize_ip(raw_ip, "blocklisted")
-        if zones is None:
-            zones = []
-        if isinstance(zones, str):
-            zones = [zones]
-        if not isinstance(zones, (list, tuple)):
-            raise WarmupInputError("blocklisted[%s] must be a list of zone names" % raw_ip)
-        listed = sorted({str(z) for z in zones if z})
-        if listed:
-            result[ip] = sorted(set(result.get(ip, [])) | set(listed))
-    return result
-
-
-def _empty_counters():
-    return dict.fromkeys(COUNTERS, 0)
-
-
-def normalize_state(state):
-    if not state:
-        return {"version": STATE_VERSION, "updated_at": None, "ips": {}}
-    if not isinstance(state, dict):
-        raise WarmupInputError("state must be the dict a previous warmup_plan returned, or {} at first")
-    if state.get("version") != STATE_VERSION:
-        raise WarmupInputError(
-            "state.version is %r; this engine reads version %d (restore pmta_warmup.fact.prev or start from {})"
-            % (state.get("version"), STATE_VERSION)
-        )
-    ips = state.get("ips") or {}
-    if not isinstance(ips, dict):
-        raise WarmupInputError("state.ips must be a dict {ip: {isp: pair state}}")
-    result = {"version": STATE_VERSION, "updated_at": state.get("updated_at"), "ips": {}}
-    for raw_ip, per_isp in ips.items():
-        ip = normalize_ip(raw_ip, "state.ips")
-        if not isinstance(per_isp, dict):
-            raise WarmupInputError("state.ips[%s] must be a dict {isp: pair state}" % raw_ip)
-        for isp, pair in per_isp.items():
-            name = "state.ips[%s][%s]" % (raw_ip, isp)
-            if not isinstance(pair, dict):
-                raise WarmupInputError("%s must be a dict" % name)
-            stage = pair.get("stage")
-            if not _is_count(stage) or stage < 1:
-                raise WarmupInputError("%s.stage must be a whole number >= 1, got %r" % (name, stage))
-            status = pair.get("status", "warming")
-            if status not in ("warming", "paused", "done"):
-                raise WarmupInputError("%s.status must be warming, paused or done, got %r" % (name, status))
-            clean = {
-                "stage": int(stage),
-                "status": status,
-                "stage_started_at": format_time(parse_time(pair.get("stage_started_at"), name + ".stage_started_at")),
-                "last_sent_at": (
-                    format_time(parse_time(pair["last_sent_at"], name + ".last_sent_at"))
-                    if pair.get("last_sent_at") else None
-                ),
-                "stage_totals": normalize_counters(pair.get("stage_totals"), name + ".stage_totals"),
-                "history": list(pair.get("history") or [])[-HISTORY_LENGTH:],
-            }
-            for key in ("last_action", "last_reason"):
-                if isinstance(pair.get(key), str):
-                    clean[key] = pair[key]
-            result["ips"].setdefault(ip, {})[str(isp)] = clean
+            "thresholds.ceiling_approach_steps must be at least 1 (1 = straight back to the throttled level)")
     return result
 
 
@@ -335,44 +224,100 @@ def _pct(value):
     return "%.2f%%" % (value * 100)
 
 
-def _decide(pair, window, stages, listed_zones, now, limits):
-    """Return (action, new_stage, new_status, reason, start_new_stage)."""
+def _outcome(action, stage, status, reason, new_stage, cap=None, ceiling=None):
+    return {"action": action, "stage": stage, "status": status, "reason": reason, "new_stage": new_stage,
+            "cap": cap, "ceiling": ceiling}
+
+
+def _throttled_ceiling(pair, stages, level, now, limits):
+    """Roll back after throttling and remember the throttled level as the ceiling.
+
+    From an approach level the pair drops one approach step (it was clean there);
+    from a stage it drops ``rollback_stages``. Either way it then stays below
+    ``level`` for ``ceiling_cooldown_days`` and approaches it in
+    ``ceiling_approach_steps`` steps (SparkPost: pull back at that ISP, then ramp again).
+    """
     stage = pair["stage"]
-    last = len(stages)
+    ceiling = pair.get("ceiling")
+    if level > stages[stage - 1] and ceiling:  # at an approach level
+        below = level - ceiling["step"]
+        new_stage, cap = stage, (below if below > stages[stage - 1] else None)
+    else:
+        new_stage, cap = max(1, stage - limits["rollback_stages"]), None
+    new_level = cap or stages[new_stage - 1]
+    until = now + datetime.timedelta(days=limits["ceiling_cooldown_days"])
+    step = max(1, -(-(level - new_level) // limits["ceiling_approach_steps"]))
+    return new_stage, cap, {"limit": level, "until": format_time(until), "step": step}
+
+
+def _step_up(pair, stages, level, now, totals_text):
+    """Advance (one stage, or one approach step below a remembered ceiling), hold while cooling, or done."""
+    stage, last = pair["stage"], len(stages)
+    ceiling = pair.get("ceiling")
+    if ceiling and level >= ceiling["limit"]:
+        if now < parse_time(ceiling["until"], "ceiling.until"):
+            return _outcome("hold", stage, "warming", "at the %d/day this ISP throttled: cooling until %s" % (
+                ceiling["limit"], ceiling["until"]), False, pair.get("cap"), ceiling)
+        ceiling = None  # held cleanly at the old ceiling: forget it
+    if stage >= last:
+        return _outcome("done", last, "done", "last stage (%d/day) held cleanly: warm" % stages[-1], False)
+    following = stages[stage]
+    if not ceiling or following < ceiling["limit"]:
+        return _outcome("advance", stage + 1, "warming", "stage %d delivered cleanly (%s)" % (stage, totals_text),
+                        True, None, ceiling)
+    if now < parse_time(ceiling["until"], "ceiling.until"):
+        return _outcome("hold", stage, "warming", "clean at %d/day; stays below the %d/day this ISP throttled "
+                        "until %s" % (level, ceiling["limit"], ceiling["until"]), False, pair.get("cap"), ceiling)
+    target = min(ceiling["limit"], level + ceiling["step"])
+    if target >= following:
+        return _outcome("advance", stage + 1, "warming", "approach done: back at stage %d (%d/day, throttled "
+                        "before) (%s)" % (stage + 1, following, totals_text), True, None, ceiling)
+    return _outcome("advance", stage, "warming", "approaching the %d/day this ISP throttled: %d/day (%s)" % (
+        ceiling["limit"], target, totals_text), True, target, ceiling)
+
+
+def _decide(pair, window, stages, listed_zones, now, limits):
+    """One pair's outcome: action, stage, status, reason, whether a new stage (or
+    level) begins, and the ceiling memory (``cap``, ``ceiling``) to keep."""
+    stage = pair["stage"]
     totals = {k: pair["stage_totals"][k] + window[k] for k in COUNTERS}
+    level = level_of(dict(pair, status="warming"), stages)
+    ceiling = pair.get("ceiling")
 
     # 1. blocklisted
     if listed_zones:
         entering = pair["status"] != "paused"
         new_stage = max(1, stage - limits["pause_rollback_stages"]) if entering else stage
-        return ("pause", new_stage, "paused",
-                "listed on %s: sending paused%s" % (
-                    ", ".join(listed_zones),
-                    "; back to stage %d when delisted" % new_stage if entering else ""),
-                entering)
+        return _outcome("pause", new_stage, "paused",
+                        "listed on %s: sending paused%s" % (
+                            ", ".join(listed_zones),
+                            "; back to stage %d when delisted" % new_stage if entering else ""),
+                        entering, None if entering else pair.get("cap"), ceiling)
 
     resumed = pair["status"] == "paused"
     if resumed:
-        return ("hold", stage, "warming",
-                "delisted: resuming at stage %d for at least %sh" % (stage, limits["min_stage_hours"]), True)
+        return _outcome("hold", stage, "warming",
+                        "delisted: resuming at stage %d for at least %sh" % (stage, limits["min_stage_hours"]), True,
+                        pair.get("cap"), ceiling)
 
-    # 2. idle -> re-warm
+    # 2. idle -> re-warm (an old ceiling says nothing about today's reputation)
     if window["sent"] == 0:
         last_activity = parse_time(pair["last_sent_at"] or pair["stage_started_at"], "last_sent_at")
         idle_days = (now - last_activity).total_seconds() / 86400.0
         if idle_days >= limits["idle_rewarm_days"] and (stage > 1 or pair["status"] == "done"):
-            return ("rollback", 1, "warming",
-                    "idle %.0f days (>= %s): re-warm from stage 1" % (idle_days, limits["idle_rewarm_days"]), True)
+            return _outcome("rollback", 1, "warming", "idle %.0f days (>= %s): re-warm from stage 1" % (
+                idle_days, limits["idle_rewarm_days"]), True)
 
-    # 3. throttling
+    # 3. throttling: roll back and remember the level as this ISP's ceiling
     window_rates = rates(window)
     if (window["throttled"] >= max(1, limits["throttle_min_events"])
             and window_rates["throttle_rate"] >= limits["throttle_rate_rollback"]):
-        new_stage = max(1, stage - limits["rollback_stages"])
-        return ("rollback", new_stage, "warming",
-                "throttled: %d throttling replies (%s of attempts >= %s)" % (
-                    window["throttled"], _pct(window_rates["throttle_rate"]),
-                    _pct(limits["throttle_rate_rollback"])), True)
+        new_stage, cap, new_ceiling = _throttled_ceiling(pair, stages, level, now, limits)
+        return _outcome("rollback", new_stage, "warming",
+                        "throttled: %d throttling replies (%s of attempts >= %s) at %d/day; stays below it "
+                        "until %s" % (window["throttled"], _pct(window_rates["throttle_rate"]),
+                                      _pct(limits["throttle_rate_rollback"]), level, new_ceiling["until"]),
+                        True, cap, new_ceiling)
 
     # 4. bounce / complaint spikes, on this step's traffic or, if small, the stage's
     sample = window if window["sent"] >= limits["min_sample"] else totals
@@ -388,20 +333,19 @@ def _decide(pair, window, stages, listed_zones, now, limits):
                 _pct(sample_rates["complaint_rate"]), _pct(limits["complaint_rate_rollback"])))
         if spikes:
             new_stage = max(1, stage - limits["spike_rollback_stages"])
-            return ("rollback", new_stage, "warming", "; ".join(spikes), True)
+            return _outcome("rollback", new_stage, "warming", "; ".join(spikes), True, None, ceiling)
 
     status = "done" if pair["status"] == "done" else "warming"
+    keep = {"cap": pair.get("cap"), "ceiling": ceiling}
     # 5. too little sent
     if window["sent"] == 0:
         if status == "done":
-            return ("done", stage, status, "warm; nothing sent since the last step", False)
-        return ("hold", stage, status, "nothing sent since the last step", False)
-    needed = limits["min_delivered_share"] * stages[stage - 1]
+            return _outcome("done", stage, status, "warm; nothing sent since the last step", False, **keep)
+        return _outcome("hold", stage, status, "nothing sent since the last step", False, **keep)
+    needed = limits["min_delivered_share"] * level
     if status != "done" and totals["delivered"] < needed:
-        return ("hold", stage, status,
-                "delivered %d of the %d needed (%s of %d/day)" % (
-                    totals["delivered"], int(-(-needed // 1)), _pct(limits["min_delivered_share"]),
-                    stages[stage - 1]), False)
+        return _outcome("hold", stage, status, "delivered %d of the %d needed (%s of %d/day)" % (
+            totals["delivered"], int(-(-needed // 1)), _pct(limits["min_delivered_share"]), level), False, **keep)
 
     # 6. borderline
     borderline = []
@@ -421,19 +365,17 @@ def _decide(pair, window, stages, listed_zones, now, limits):
             borderline.append("deferral rate %s > %s" % (
                 _pct(sample_rates["deferral_rate"]), _pct(limits["deferral_rate_hold"])))
     if borderline:
-        return ("hold", stage, status, "borderline: " + "; ".join(borderline), False)
+        return _outcome("hold", stage, status, "borderline: " + "; ".join(borderline), False, **keep)
 
     # 7. minimum time in stage
     in_stage_hours = (now - parse_time(pair["stage_started_at"], "stage_started_at")).total_seconds() / 3600.0
     if status != "done" and in_stage_hours < limits["min_stage_hours"]:
-        return ("hold", stage, status, "clean, but stage %d began %.1fh ago (< %sh)" % (
-            stage, in_stage_hours, limits["min_stage_hours"]), False)
+        return _outcome("hold", stage, status, "clean, but stage %d began %.1fh ago (< %sh)" % (
+            stage, in_stage_hours, limits["min_stage_hours"]), False, **keep)
 
-    # 8. done or advance
-    if stage >= last:
-        return ("done", last, "done", "last stage (%d/day) held cleanly: warm" % stages[-1], False)
-    return ("advance", stage + 1, "warming", "stage %d delivered cleanly (%d delivered, bounce %s, complaints %s)" % (
-        stage, totals["delivered"], _pct(sample_rates["bounce_rate"]), _pct(sample_rates["complaint_rate"])), True)
+    # 8. done, advance (a stage, or a step towards a remembered ceiling), or hold while cooling
+    return _step_up(pair, stages, level, now, "%d delivered, bounce %s, complaints %s" % (
+        totals["delivered"], _pct(sample_rates["bounce_rate"]), _pct(sample_rates["complaint_rate"])))
 
 
 def plan(state=None, observations=None, blocklisted=None, now=None, schedule=None, thresholds=None,
@@ -477,7 +419,8 @@ def _replay(old, planned_ips, all_isps, stages_by_isp, now_dt, min_interval_hour
             action = pair.get("last_action") or "hold"
             decisions.append({
                 "ip": ip, "isp": isp, "action": action, "stage": stage, "stages": len(stages),
-                "daily_limit": 0 if pair["status"] == "paused" else stages[stage - 1],
+                "daily_limit": level_of(pair, stages),
+                "ceiling": (pair.get("ceiling") or {}).get("limit"),
                 "previous_stage": stage, "reason": pair.get("last_reason") or "",
                 "observed": _empty_counters(),
             })
@@ -530,27 +473,31 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
             if clamped:
                 pair["stage"] = len(stages)
             counters = window.get(ip, {}).get(isp) or _empty_counters()
-            action, stage, status, reason, new_stage = _decide(pair, counters, stages, listed.get(ip), now_dt, limits)
+            outcome = _decide(pair, counters, stages, listed.get(ip), now_dt, limits)
+            action, stage, status, reason = (outcome[k] for k in ("action", "stage", "status", "reason"))
             if clamped:
                 reason = "schedule has %d stages now; %s" % (len(stages), reason)
-            if new_stage:
+            if outcome["new_stage"]:
                 totals = _empty_counters()
                 started = format_time(now_dt)
             else:
                 totals = {k: pair["stage_totals"][k] + counters[k] for k in COUNTERS}
                 started = pair["stage_started_at"]
-            daily_limit = 0 if action == "pause" else stages[stage - 1]
-            history = (pair["history"] + [{"at": format_time(now_dt), "action": action, "stage": stage}])
-            new_state["ips"].setdefault(ip, {})[isp] = {
+            new_pair = {
                 "stage": stage,
                 "status": status,
                 "stage_started_at": started,
                 "last_sent_at": format_time(now_dt) if counters["sent"] else pair["last_sent_at"],
                 "stage_totals": totals,
-                "history": history[-HISTORY_LENGTH:],
-                "last_action": action,
-                "last_reason": reason,
             }
+            for key in ("cap", "ceiling"):
+                if outcome[key] is not None:
+                    new_pair[key] = outcome[key]
+            daily_limit = 0 if action == "pause" else level_of(new_pair, stages)
+            history = (pair["history"] + [{"at": format_time(now_dt), "action": action, "stage": stage,
+                                           "limit": daily_limit}])
+            new_pair.update(history=history[-HISTORY_LENGTH:], last_action=action, last_reason=reason)
+            new_state["ips"].setdefault(ip, {})[isp] = new_pair
             decisions.append({
                 "ip": ip,
                 "isp": isp,
@@ -559,6 +506,7 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
                 "stages": len(stages),
                 "daily_limit": daily_limit,
                 "previous_stage": pair["stage"],
+                "ceiling": (outcome["ceiling"] or {}).get("limit"),
                 "reason": reason,
                 "observed": counters,
             })

@@ -77,9 +77,27 @@ options:
       - Overrides of the decision thresholds; see docs/warmup.md for every key, its default and source.
       - "Keys: min_delivered_share, min_stage_hours, min_sample, bounce_rate_hold, bounce_rate_rollback,
         complaint_rate_hold, complaint_rate_rollback, deferral_rate_hold, throttle_min_events,
-        throttle_rate_rollback, rollback_stages, spike_rollback_stages, pause_rollback_stages, idle_rewarm_days."
+        throttle_rate_rollback, rollback_stages, spike_rollback_stages, pause_rollback_stages, idle_rewarm_days,
+        ceiling_cooldown_days, ceiling_approach_steps."
     type: dict
     default: {}
+  vmtas:
+    description:
+      - "The host's vMTAs (C(powermta_vmtas): C({name, ip, pool, warmup, max_smtp_msg_rate})). When given, RV(files)
+        holds the PowerMTA fragment of every warming vMTA and of every warm vMTA that sponsors cold ones
+        (C(cold-virtual-mta)); see docs/warmup.md."
+    type: list
+    elements: dict
+  state_path:
+    description:
+      - Where the state is kept, named in the comments of RV(files).
+    type: str
+    default: /etc/ansible/facts.d/pmta_warmup.fact
+  conf_dir:
+    description:
+      - The directory of the fragments on the host (the C(path) of each of RV(files)).
+    type: str
+    default: /etc/pmta/conf.d/warmup.d
 notes:
   - Runs anywhere (usually on the controller or the PowerMTA host); needs only the Python standard library.
 seealso:
@@ -147,6 +165,17 @@ decisions_by_ip:
   description: The decisions grouped by IP, keyed by the IP text exactly as given in O(ips).
   returned: when O(ips) is given
   type: dict
+files:
+  description:
+    - "One PowerMTA fragment per vMTA to write to C(/etc/pmta/conf.d/warmup.d/<vmta>.conf):
+      C(kind=warming) (caps, or a reroute while paused) or C(kind=sponsor) (a warm vMTA's
+      C(cold-virtual-mta) lines and C(max-cold-virtual-mta-msg) per ISP group)."
+    - "C(mode) is V(cold) (PowerMTA's cold vMTA, the pool has a warm IP) or V(capped) (rate limits)."
+    - "C(path) is the file's path without the leading C(/); C(install) the C({path, secret, restart}) entry the
+      powermta role's apply tasks take."
+  returned: when O(vmtas) is given
+  type: list
+  elements: dict
 skipped:
   description: True when the previous step was more recent than O(min_interval_hours) and nothing was planned.
   returned: success
@@ -168,6 +197,10 @@ from ansible_collections.mailops.powermta.plugins.module_utils._warmup import ( 
     normalize_ip,
     plan,
 )
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import (  # noqa: E402
+    WarmupRenderError,
+    render,
+)
 
 
 def main():
@@ -182,6 +215,9 @@ def main():
             schedule=dict(type="dict", default={}),
             thresholds=dict(type="dict", default={}),
             min_interval_hours=dict(type="float", default=0),
+            vmtas=dict(type="list", elements="dict"),
+            state_path=dict(type="str", default="/etc/ansible/facts.d/pmta_warmup.fact"),
+            conf_dir=dict(type="str", default="/etc/pmta/conf.d/warmup.d"),
         ),
         supports_check_mode=True,
     )
@@ -199,12 +235,18 @@ def main():
             isps=params["isps"],
             min_interval_hours=params["min_interval_hours"],
         )
-    except WarmupInputError as exc:
+        if params["vmtas"] is not None:
+            isps = params["isps"] or list(dict.fromkeys(d["isp"] for d in result["decisions"]))
+            extra_files = render(params["vmtas"], result["decisions"], isps, result["state"]["updated_at"],
+                                 params["state_path"], params["conf_dir"])
+    except (WarmupInputError, WarmupRenderError) as exc:
         module.fail_json(msg=str(exc))
     summary = dict.fromkeys(ACTIONS, 0)
     for decision in result["decisions"]:
         summary[decision["action"]] += 1
     extra = {}
+    if params["vmtas"] is not None:
+        extra["files"] = extra_files
     if params["ips"] is not None:
         extra["decisions_by_ip"] = {
             given: [d for d in result["decisions"] if d["ip"] == normalize_ip(given, "ips")] for given in params["ips"]

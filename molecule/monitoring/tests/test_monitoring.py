@@ -163,3 +163,31 @@ def test_warmup_and_blocklist_metrics_from_the_local_facts(host):
         assert values["pmta_collector_errors"] == 0
     finally:
         host.run("rm -f /etc/ansible/facts.d/pmta_warmup.fact /etc/ansible/facts.d/pmta_dnsbl.fact")
+
+
+def test_blocklist_metrics_from_the_fact_the_warmup_step_writes(host):
+    """The warm-up step keeps dnsbl_check's results for the host's IPs in pmta_dnsbl.fact (roles/warmup
+    gather.yml); an IP checked and not listed shows 0, not "no data". The state carries an approach
+    level below a throttled ceiling (cap), which is the daily limit the collector must report."""
+    state = {"version": 1, "updated_at": "2026-11-21T06:00:00Z", "ips": {"203.0.113.12": {
+        "yahoo": {"stage": 4, "status": "warming", "stage_started_at": "2026-11-21T06:00:00Z", "cap": 2750,
+                  "ceiling": {"limit": 5000, "until": "2026-11-28T06:00:00Z", "step": 750}},
+    }}}
+    dnsbl = {"checked_at": "2026-11-21T06:00:00Z", "findings": [], "unusable_zones": [], "results": [
+        {"ip": "203.0.113.11", "zone": "bl.example.test", "status": "listed", "codes": ["127.0.0.2"]},
+        {"ip": "203.0.113.12", "zone": "bl.example.test", "status": "not_listed", "codes": []},
+    ]}
+    host.run("mkdir -p /etc/ansible/facts.d")
+    host.run("cat > /etc/ansible/facts.d/pmta_warmup.fact <<'EOF'\n%s\nEOF" % json.dumps(state))
+    host.run("cat > /etc/ansible/facts.d/pmta_dnsbl.fact <<'EOF'\n%s\nEOF" % json.dumps(dnsbl))
+    try:
+        host.check_output(COLLECTOR)
+        values = samples(host.file(TEXTFILE).content_string)
+        assert values["pmta_blocklist_data_present"] == 1
+        assert values['pmta_blocklisted{ip="203.0.113.11"}'] == 1
+        assert values['pmta_blocklisted{ip="203.0.113.12"}'] == 0
+        assert values['pmta_blocklist_listed{ip="203.0.113.11",zone="bl.example.test"}'] == 1
+        assert values['pmta_warmup_daily_limit{ip="203.0.113.12",isp="yahoo"}'] == 2750
+        assert values["pmta_collector_errors"] == 0
+    finally:
+        host.run("rm -f /etc/ansible/facts.d/pmta_warmup.fact /etc/ansible/facts.d/pmta_dnsbl.fact")

@@ -30,22 +30,63 @@ def test_state_is_the_last_step_and_prev_the_one_before(host):
 
 
 def test_rendered_rates_use_only_real_directives_and_the_macros(host):
+    mk00 = host.file("/etc/pmta/conf.d/warmup.d/mk-00.conf")
     mk01 = host.file("/etc/pmta/conf.d/warmup.d/mk-01.conf")
     mk02 = host.file("/etc/pmta/conf.d/warmup.d/mk-02.conf")
-    for conf in (mk01, mk02):
+    for conf in (mk00, mk01, mk02):
         assert (conf.user, conf.group, conf.mode) == ("root", "pmta", 0o640)
+    # mk-02, pool fresh (no warm IP): per-queue limits and a total for the whole IP, long tail included
     text = mk02.content_string
-    blocks = re.findall(r"^<domain (\S+)>\n(?:    #.*\n)?    max-msg-rate (\d+)/d\n</domain>$", text, re.M)
+    blocks = re.findall(r"^<domain (\S+)>\n    max-msg-rate (\d+)/d\n</domain>$", text, re.M)
     assert blocks == [("$gmail", "2000"), ("$yahoo", "2000"), ("$microsoft", "2000"), ("$apple", "200"),
                       ("$comcast", "200"), ("*", "200")]
+    assert re.findall(r"^max-smtp-msg-rate (\d+)/d$", text, re.M) == [str(3 * 2000 + 3 * 200)]
     directives = {line.split()[0] for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")}
-    assert directives == {"<domain", "max-msg-rate", "</domain>"}
-    assert "max-msg-rate 1/d" in mk01.content_string and "pause: listed on bl.example.test" in mk01.content_string
+    assert directives == {"max-smtp-msg-rate", "<domain", "max-msg-rate", "</domain>"}
+    # mk-01, cold vMTA of mk-00, listed: everything goes out through mk-00, which no longer re-selects it
+    assert "listed on bl.example.test" in mk01.content_string
+    assert re.search(r"^<domain \*>\n    reroute-to-virtual-mta mk-00\n</domain>$", mk01.content_string, re.M)
+    assert "max-msg-rate" not in mk01.content_string
+    assert not re.search(r"^cold-virtual-mta", mk00.content_string, re.M)
+    assert "Paused (not re-selected while listed): mk-01" in mk00.content_string
+
+
+def test_the_warming_vmta_beside_a_warm_one_is_its_cold_vmta_not_a_pool_member(host):
+    vmtas = host.file("/etc/pmta/conf.d/vmtas.conf").content_string
+    pools = dict(re.findall(r"^<virtual-mta-pool (\S+)>\n((?:    virtual-mta \S+\n)+)", vmtas, re.M))
+    assert pools["marketing"] == "    virtual-mta mk-00\n"  # mk-01 gets mail only through cold-virtual-mta
+    assert pools["fresh"] == "    virtual-mta mk-02\n"
+    for name in ("mk-00", "mk-01", "mk-02"):
+        assert re.search(r"<virtual-mta %s>\n(?:.*\n)*?    include /etc/pmta/conf.d/warmup.d/%s.conf\n</virtual-mta>"
+                         % (name, name), vmtas)
+    assert "include /etc/pmta/conf.d/warmup.d/tx-01.conf" not in vmtas
 
 
 def test_powermta_accepts_the_config_and_no_backup_is_left(host):
     assert host.run("/usr/sbin/pmta test config").rc == 0
-    assert sorted(host.file("/etc/pmta/conf.d/warmup.d").listdir()) == ["mk-01.conf", "mk-02.conf"]
+    assert sorted(host.file("/etc/pmta/conf.d/warmup.d").listdir()) == ["mk-00.conf", "mk-01.conf", "mk-02.conf"]
+
+
+def test_the_dnsbl_fact_gives_the_collector_its_blocklist_metrics(host):
+    """The step keeps its DNSBL result where the monitoring collector reads it (pmta_dnsbl.fact)."""
+    import sys
+
+    fact = host.file("/etc/ansible/facts.d/pmta_dnsbl.fact")
+    assert (fact.user, fact.mode) == ("root", 0o644)
+    document = json.loads(fact.content_string)
+    assert document["checked_at"] == "2026-05-04T06:00:00Z"
+    assert {r["ip"] for r in document["results"]} == {"203.0.113.11", "203.0.113.12"}
+    module_utils = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, os.pardir, "plugins", "module_utils")
+    sys.path.insert(0, os.path.abspath(module_utils))
+    import _metrics  # the collector's own code, as the monitoring role ships it
+
+    registry = _metrics.Registry()
+    _metrics.add_blocklist_metrics(registry, document)
+    text = registry.render()
+    assert 'pmta_blocklisted{ip="203.0.113.11"} 1' in text
+    assert 'pmta_blocklisted{ip="203.0.113.12"} 0' in text
+    assert 'pmta_blocklist_listed{ip="203.0.113.11",zone="bl.example.test"} 1' in text
+    assert "pmta_blocklist_data_present 1" in text
 
 
 def test_report_on_the_controller():

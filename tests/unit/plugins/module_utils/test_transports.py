@@ -241,3 +241,28 @@ def test_injector_without_pools_gets_every_pool_of_the_fleet():
     document = transports.build_transports([{"name": "any"}], nodes(), schedule=SCHEDULE, isps=ISPS)["any"]
     assert sorted({t["x_virtual_mta"] for t in document["transports"]}) == ["marketing", "transactional"]
     jsonschema.validate(document, SCHEMA)
+
+
+def test_a_new_fleet_node_is_capped_on_the_injector_side_at_the_rendered_vmta_totals():
+    """No warm IP in the pool: what the injector may hand a node per day equals the sum of the
+    max-smtp-msg-rate totals the warm-up renders for its vMTAs, so nothing piles up to expire."""
+    import re
+
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import render
+
+    vmtas = [{"name": "nf-01", "ip": "203.0.113.31", "pool": "fresh", "warmup": True},
+             {"name": "nf-02", "ip": "203.0.113.32", "pool": "fresh", "warmup": True}]
+    state = warmup.plan({}, {}, {}, T0, schedule=SCHEDULE, ips=[v["ip"] for v in vmtas], isps=ISPS)["state"]
+    state["ips"]["203.0.113.31"]["gmail"].update(stage=2, cap=5000)  # an approach level counts as it renders
+    result = warmup.plan(state, {}, {}, "2026-11-01T00:30:00Z", schedule=SCHEDULE, ips=[v["ip"] for v in vmtas],
+                         isps=ISPS)
+    totals = sum(int(re.search(r"^max-smtp-msg-rate (\d+)/d$", f["content"], re.M).group(1))
+                 for f in render(vmtas, result["decisions"], ISPS, T0))
+    node = {"name": "pmta3", "host": "198.51.100.30", "port": 587, "tls": "starttls", "vmtas": vmtas,
+            "warmup_state": result["state"]}
+    documents = transports.build_transports([{"name": "mumara", "pools": ["fresh"], "password": "x"}], [node],
+                                            schedule=SCHEDULE, isps=ISPS)
+    transport = documents["mumara"]["transports"][0]
+    assert totals == 5000 + 100 + 100 + 100
+    assert transport["daily_capacity"] == totals
+    assert transport["hourly_capacity"] == -(-totals // 24)
