@@ -36,7 +36,8 @@ import dns.rdataset  # noqa: E402
 import dns.tsigkeyring  # noqa: E402
 import dns.update  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
@@ -98,8 +99,8 @@ def connection(server):
 
 
 def assert_published(server, records):
-    with dnsu.DnsClient(**connection(server)) as client:
-        result = dnsu.sync_records(client, records, check_mode=True, max_changes=10 ** 6)
+    with sync.DnsClient(**connection(server)) as client:
+        result = sync.sync_records(client, records, check_mode=True, max_changes=10 ** 6)
     if result["changed"]:
         sys.exit("records differ after publishing: %s" % result["changes"][:3])
 
@@ -115,8 +116,8 @@ def bench_dns_records_playbook(server, records, workdir):
 
 def bench_dns_records_core(server, records):
     started = time.perf_counter()
-    with dnsu.DnsClient(**connection(server)) as client:
-        result = dnsu.sync_records(client, records)
+    with sync.DnsClient(**connection(server)) as client:
+        result = sync.sync_records(client, records)
     return time.perf_counter() - started, result
 
 
@@ -146,14 +147,14 @@ def bench_nsupdate(server, records, workdir):
 
 def bench_raw(server, records):
     """The floor: build and send one UPDATE per zone, zones known in advance (not timed), no reads."""
-    keyring = dns.tsigkeyring.from_text({server.key_name: (dnsu.TSIG_ALGORITHMS[server.key_algorithm],
+    keyring = dns.tsigkeyring.from_text({server.key_name: (dns_values.TSIG_ALGORITHMS[server.key_algorithm],
                                                            server.key_secret)})
     zones = {}
-    with dnsu.DnsClient(**connection(server)) as client:
-        for record in dnsu.normalize_records(records):
+    with sync.DnsClient(**connection(server)) as client:
+        for record in dns_values.normalize_records(records):
             zones[record.key] = client.find_zone(record.name)
     started = time.perf_counter()
-    wanted = dnsu.normalize_records(records)  # rdata from text: part of any method
+    wanted = dns_values.normalize_records(records)  # rdata from text: part of any method
     updates = {}
     for record in wanted:
         zone = zones[record.key]
