@@ -40,7 +40,10 @@ def _mail_dns_ptr_verify_names(vmtas, ptr="publish", ptr_verify_only=None):
 
 
 def _mail_dns_dkim_key_files(host_vars, key_dir="/etc/pmta/dkim"):
-    """``hostvars[inventory_hostname] | mailops.powermta.mail_dns_dkim_key_files(dir)`` -> [{domain, selector, path}]."""
+    """``hostvars[inventory_hostname] | mailops.powermta.mail_dns_dkim_key_files(dir)`` -> [{domain, selector, path}]
+
+    The private key files the host signs with (their public halves are read on the host).
+    """
     try:
         domains = merge_by_name(*_layers(host_vars, "domains"))
     except LayerError as exc:

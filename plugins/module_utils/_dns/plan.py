@@ -12,6 +12,8 @@ and no longer wants. Shared TXT records touch only values with their own ``v=`` 
 
 from __future__ import annotations
 
+import ipaddress
+
 from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry import Entry, value_digest
 from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
     DnsInputError,
@@ -94,6 +96,28 @@ def _is_all(term):
     return term.lstrip("+-~?").lower() == "all"
 
 
+def _ip_network(term):
+    """The network of a pass ``ip4:``/``ip6:`` term (RFC 7208 §5.6), else None."""
+    mechanism, sep, value = term.lstrip("+").partition(":")
+    if not sep or mechanism.lower() not in ("ip4", "ip6") or term.startswith(("-", "~", "?")):
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
+def _covered(term, ours):
+    """True when the fleet's SPF terms already carry ``term`` (same text, or an ip4/ip6 range inside ours)."""
+    if term.lower() in {t.lower() for t in ours}:
+        return True
+    network = _ip_network(term)
+    if network is None:
+        return False
+    return any(own is not None and own.version == network.version and network.subnet_of(own)
+               for own in map(_ip_network, ours))
+
+
 def _spf_value(record, current_spf, entry, foreign_mode):
     """``(value to publish, terms kept)`` for the fleet's SPF at ``record.name``.
 
@@ -108,7 +132,7 @@ def _spf_value(record, current_spf, entry, foreign_mode):
             candidates = [t for t in entry.keep if t in spf_terms(value)]
         else:
             candidates = spf_terms(value)
-        foreign.extend(t for t in candidates if t not in ours and not _is_all(t) and t not in foreign)
+        foreign.extend(t for t in candidates if not _covered(t, ours) and not _is_all(t) and t not in foreign)
     if not foreign:
         return wanted, ()
     if foreign_mode != "keep":
