@@ -405,7 +405,8 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
             if ident not in keys:
                 if require_dkim:
                     raise RecordBuildError("no DKIM public key for selector %s of %s: run the powermta role first "
-                                           "(it exports powermta_dkim_public_keys)" % (ident[1], name))
+                                           "(it makes the key; the dns role reads its public half from the "
+                                           "hosts, or takes powermta_dkim_public_keys)" % (ident[1], name))
                 continue
             records.append(dkim_record(name, ident[1], keys[ident], ttl))
         records.append(dmarc_record(name, domain.get("dmarc_policy", "none"), domain.get("dmarc_rua"),
