@@ -95,7 +95,7 @@ options:
     description:
       - With O(owner), remove what this owner wrote earlier (per the registry) and no item of O(records)
         wants any more, in the zones of O(records) and O(prune_zones). Nothing without a registry entry
-        of this owner is ever removed; a shared TXT value edited by someone since is kept (see RV(warnings)).
+        of this owner is ever removed; a shared TXT value edited by someone since is kept (see RV(kept)).
     type: bool
     default: false
   prune_zones:
@@ -227,7 +227,7 @@ changes:
       before: null
       after: {ttl: 3600, values: ["v=spf1 ip4:203.0.113.10 -all"]}
       registry: false
-warnings:
+kept:
   description: What was deliberately left in place (e.g. a shared value edited by someone after the owner wrote it).
   returned: always
   type: list
@@ -330,6 +330,8 @@ def main():
         applied = [z.to_text() for z in client.applied_zones] if client else []
         module.fail_json(msg=str(exc), rcode=exc.rcode, changed=bool(applied), zones_updated=applied)
 
+    for message in result["kept"]:
+        module.warn(message)
     diff = result.pop("diff")
     if diff is not None:
         result["diff"] = diff

@@ -286,18 +286,15 @@ def _prune(entries, wanted_entries, wanted_keys, orphans, exclude, warnings):
 
 
 def _registry_change(registry, zone_entries):
+    """The registry RRset with this owner's entries replaced by ``zone_entries``; others' values kept as read."""
+    texts = {entry.to_text(registry.owner, registry.zone) for entry in zone_entries.values()}
     current = registry.rdataset
-    others = [rd for rd in current or () if rd not in set(registry_rdatas(registry, registry.entries.values()))]
-    ours = registry_rdatas(registry, zone_entries.values())
+    if texts == registry.own_texts and (current is not None or not texts):
+        return None
     ttl = current.ttl if current is not None else REGISTRY_TTL
-    after = _rdataset(dns.rdatatype.TXT, ttl, others + ours)
+    after = _rdataset(dns.rdatatype.TXT, ttl, registry.others + [txt_rdata(text) for text in sorted(texts)])
     record = Record(registry.name, dns.rdatatype.TXT, ttl, after)
     return _change(registry.zone, record, current, after, registry=True)
-
-
-def registry_rdatas(registry, entries):
-    return [txt_rdata(entry.to_text(registry.owner, registry.zone))
-            for entry in sorted(entries, key=lambda e: (e.name.to_text(), e.rdtype, e.tag or ""))]
 
 
 def check_safety(plan, max_changes, force):

@@ -107,10 +107,16 @@ class ZoneRegistry:
         self.owner = owner
         self.rdataset = rdataset
         self.entries = {}
+        self.own_texts = set()  # this owner's values as read
+        self.others = []  # every other value, as read (never changed)
         for rdata in rdataset or ():
-            parsed = parse_value(txt_value(rdata), zone)
+            text = txt_value(rdata)
+            parsed = parse_value(text, zone)
             if parsed and parsed[0] == owner:
                 self.entries[parsed[1].key] = parsed[1]
+                self.own_texts.add(text)
+            else:
+                self.others.append(rdata)
 
     @property
     def name(self):

@@ -101,6 +101,6 @@ def sync_records(client, records, state="present", zone=None, max_changes=100, f
         "updates_sent": updates,
         "queries_sent": client.queries,
         "zone_transfers": client.transfers,
-        "warnings": warnings,
+        "kept": warnings,
         "elapsed": round(time.monotonic() - started, 3),
     }
