@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry import Entry, value_digest
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry import Entry, registry_rdatas, value_digest
 from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
     DnsInputError,
     DnsOwnershipError,
@@ -285,16 +285,16 @@ def _prune(entries, wanted_entries, wanted_keys, orphans, exclude, warnings):
     return changes
 
 
-def _registry_change(registry, zone_entries):
-    """The registry RRset with this owner's entries replaced by ``zone_entries``; others' values kept as read."""
-    texts = {entry.to_text(registry.owner, registry.zone) for entry in zone_entries.values()}
-    current = registry.rdataset
-    if texts == registry.own_texts and (current is not None or not texts):
+def _registry_change(registry_now, zone_entries):
+    """The registry RRset with this owner's value(s) rebuilt from ``zone_entries``; others' values kept as read."""
+    ours = registry_rdatas(registry_now.owner, registry_now.zone, zone_entries.values()) if zone_entries else []
+    if set(ours) == set(registry_now.own):
         return None
+    current = registry_now.rdataset
     ttl = current.ttl if current is not None else REGISTRY_TTL
-    after = _rdataset(dns.rdatatype.TXT, ttl, registry.others + [txt_rdata(text) for text in sorted(texts)])
-    record = Record(registry.name, dns.rdatatype.TXT, ttl, after)
-    return _change(registry.zone, record, current, after, registry=True)
+    after = _rdataset(dns.rdatatype.TXT, ttl, registry_now.others + ours)
+    record = Record(registry_now.name, dns.rdatatype.TXT, ttl, after)
+    return _change(registry_now.zone, record, current, after, registry=True)
 
 
 def check_safety(plan, max_changes, force):

@@ -4,15 +4,17 @@
 
 PRIVATE to the collection: no compatibility promise outside it.
 
-One TXT RRset per zone, at ``_mailops-owner.<zone apex>``, one value per owned entry::
+One TXT RRset per zone, at ``_mailops-owner.<zone apex>``. Each owner has one value there (more when
+it is over ~60 kB); its first character-string names the owner, each further string is one entry::
 
-    heritage=mailops.powermta; owner=<owner>; name=<owner name relative to the apex, @ for the apex>; type=<TYPE>
-    ...; tag=v=spf1; sha=<16 hex>[; keep=<SPF terms kept on request>]     (shared TXT values)
+    "heritage=mailops.powermta; owner=pmta_fleet" "mta10 A" "10.2 PTR" "@ TXT v=spf1 sha=2c640c6d35ecf516"
+    ... "@ TXT v=spf1 sha=<16 hex> keep=include:_spf.example.org"     (SPF terms kept on request)
 
-Like external-dns' TXT registry, the record lives next to the data, so every controller sees it and it
-is changed in the same atomic UPDATE as the records it describes (with the same prerequisites). Each
-fleet touches only the values carrying its own ``owner``. ``sha`` is the digest of the shared value
-the fleet wrote: a value someone edited afterwards no longer matches and is never dropped silently.
+Names are relative to the apex (``@`` for the apex). Like external-dns' TXT registry the record lives
+next to the data, so every controller sees it, and it is changed in the same atomic UPDATE as the
+records it describes (with the same prerequisites). Each fleet touches only its own value. ``sha`` is
+the digest of a shared value as the fleet wrote it: a value someone edited since no longer matches and
+is never dropped silently.
 """
 
 from __future__ import annotations
@@ -20,17 +22,22 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import DnsInputError, txt_value
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import DnsInputError
 
 try:
     import dns.name
+    import dns.rdataclass
     import dns.rdatatype
+    import dns.rdtypes.ANY.TXT
 except ImportError:  # reported by the modules through values.HAS_DNSPYTHON
     pass
 
 REGISTRY_LABEL = "_mailops-owner"
 HERITAGE = "heritage=mailops.powermta"
 OWNER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+# Entries per registry value: one TXT rdata stays well below the 65535-byte limit.
+ENTRIES_PER_VALUE = 1000
+MAX_STRING = 255
 
 
 def check_owner(owner):
@@ -49,6 +56,10 @@ def value_digest(value):
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
+def header(owner, part=0):
+    return "%s; owner=%s%s" % (HERITAGE, owner, "; part=%d" % part if part else "")
+
+
 class Entry:
     """One owned RRset (``tag`` None) or one owned tagged value of a shared TXT RRset."""
 
@@ -65,14 +76,18 @@ class Entry:
     def key(self):
         return (self.name, self.rdtype, self.tag)
 
-    def to_text(self, owner, zone):
+    def to_text(self, zone):
         relative = "@" if self.name == zone else self.name.relativize(zone).to_text()
-        fields = [HERITAGE, "owner=%s" % owner, "name=%s" % relative, "type=%s" % dns.rdatatype.to_text(self.rdtype)]
+        fields = [relative, dns.rdatatype.to_text(self.rdtype)]
         if self.tag:
-            fields += ["tag=%s" % self.tag, "sha=%s" % self.sha]
+            fields += [self.tag, "sha=%s" % self.sha]
         if self.keep:
             fields.append("keep=%s" % ",".join(self.keep))
-        return "; ".join(fields)
+        text = " ".join(fields)
+        if len(text.encode()) > MAX_STRING:
+            raise DnsInputError("registry entry for %s is over 255 bytes (too many kept SPF terms: %s); move them "
+                                "into spf_extra_terms" % (self.name.to_text(), ",".join(self.keep)))
+        return text
 
     def __eq__(self, other):
         return isinstance(other, Entry) and (self.key, self.sha, self.keep) == (other.key, other.sha, other.keep)
@@ -81,42 +96,66 @@ class Entry:
         return hash((self.key, self.sha, self.keep))
 
 
-def parse_value(text, zone):
-    """``(owner, Entry)`` of one registry value, or None when it is not a well-formed mailops entry."""
-    fields = {}
-    for part in text.split(";"):
-        key, sep, value = part.strip().partition("=")
-        if sep:
-            fields[key] = value
-    if "heritage=%s" % fields.get("heritage") != HERITAGE or not fields.get("owner") or not fields.get("name"):
+def parse_entry(text, zone):
+    """An ``Entry`` from one registry string, or None when it is malformed."""
+    fields = text.split()
+    if len(fields) < 2:
         return None
     try:
-        name = zone if fields["name"] == "@" else dns.name.from_text(fields["name"], origin=zone)
-        rdtype = dns.rdatatype.from_text(fields.get("type", ""))
-    except Exception:  # a value someone else wrote in another format: not ours, leave it alone
+        name = zone if fields[0] == "@" else dns.name.from_text(fields[0], origin=zone)
+        rdtype = dns.rdatatype.from_text(fields[1])
+    except Exception:  # not an entry we wrote: ignore it
         return None
-    keep = tuple(t for t in fields.get("keep", "").split(",") if t)
-    return fields["owner"], Entry(name, rdtype, fields.get("tag") or None, fields.get("sha") or None, keep)
+    tag, sha, keep = None, None, ()
+    for field in fields[2:]:
+        if field.startswith("sha="):
+            sha = field[4:]
+        elif field.startswith("keep="):
+            keep = tuple(t for t in field[5:].split(",") if t)
+        elif field.startswith("v="):
+            tag = field
+    return Entry(name, rdtype, tag, sha, keep)
+
+
+def owner_of(rdata):
+    """The owner named by a registry value's first string, or None when it is not a mailops value."""
+    first = rdata.strings[0].decode("utf-8", "replace") if rdata.strings else ""
+    parts = dict(part.strip().partition("=")[::2] for part in first.split(";"))
+    if "heritage" not in parts or "%s=%s" % ("heritage", parts["heritage"]) != HERITAGE:
+        return None
+    return parts.get("owner") or None
+
+
+def registry_rdatas(owner, zone, entries):
+    """The registry values of ``owner`` for ``entries`` (sorted, so the same entries give the same values)."""
+    texts = sorted(entry.to_text(zone) for entry in entries)
+    rdatas = []
+    for part, start in enumerate(range(0, len(texts), ENTRIES_PER_VALUE)):
+        strings = [header(owner, part)] + texts[start:start + ENTRIES_PER_VALUE]
+        rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT,
+                                              [s.encode("utf-8") for s in strings]))
+    return rdatas
 
 
 class ZoneRegistry:
-    """The registry RRset of one zone as read: this owner's entries, and every value as read."""
+    """The registry RRset of one zone as read: this owner's entries and values, and everybody else's values."""
 
     def __init__(self, zone, owner, rdataset=None):
         self.zone = zone
         self.owner = owner
         self.rdataset = rdataset
         self.entries = {}
-        self.own_texts = set()  # this owner's values as read
+        self.own = []  # this owner's values as read
         self.others = []  # every other value, as read (never changed)
         for rdata in rdataset or ():
-            text = txt_value(rdata)
-            parsed = parse_value(text, zone)
-            if parsed and parsed[0] == owner:
-                self.entries[parsed[1].key] = parsed[1]
-                self.own_texts.add(text)
-            else:
+            if owner_of(rdata) != owner:
                 self.others.append(rdata)
+                continue
+            self.own.append(rdata)
+            for string in rdata.strings[1:]:
+                entry = parse_entry(string.decode("utf-8", "replace"), zone)
+                if entry is not None:
+                    self.entries[entry.key] = entry
 
     @property
     def name(self):

@@ -31,9 +31,23 @@ def spf(value, name="example.com"):
     return {"name": name, "type": "TXT", "values": [value], "shared": True}
 
 
-def run(wanted, before, owner="fleet", registry_values=(), orphans=None, **kwargs):
+def registry_rrset(entries_by_owner):
+    rdataset = dns.rdataset.Rdataset(dns.rdataclass.IN, dns.rdatatype.TXT, ttl=300)
+    for owner, entries in entries_by_owner.items():
+        for rdata in registry.registry_rdatas(owner, ZONE, entries):
+            rdataset.add(rdata)
+    return rdataset
+
+
+def entries_of(rdataset):
+    """``{owner: [entry strings]}`` of a registry RRset."""
+    return {rd.strings[0].decode().split("owner=")[1]: [s.decode() for s in rd.strings[1:]] for rd in rdataset}
+
+
+def run(wanted, before, owner="fleet", registry_entries=None, orphans=None, **kwargs):
     zones = {r.key: ZONE for r in wanted}
-    registries = {ZONE: registry.ZoneRegistry(ZONE, owner, txt(*registry_values) if registry_values else None)}
+    current = registry_rrset(registry_entries) if registry_entries else None
+    registries = {ZONE: registry.ZoneRegistry(ZONE, owner, current)}
     return plan.plan_changes(wanted, zones, before, {}, owner=owner, registries=registries, orphans=orphans or {},
                              **kwargs)
 
@@ -52,9 +66,9 @@ def test_shared_spf_keeps_other_values_and_their_ttl():
     apex = changes[("example.com.", False)]
     assert values_of(apex.after) == sorted(SEEDED + ["v=spf1 ip4:192.0.2.10 -all"])
     assert apex.after.ttl == 300 and apex.lost_values() == []
-    entries = values_of(changes[("_mailops-owner.example.com.", True)].after)
-    assert len(entries) == 1 and entries[0].startswith(
-        "heritage=mailops.powermta; owner=fleet; name=@; type=TXT; tag=v=spf1; sha=")
+    entries = entries_of(changes[("_mailops-owner.example.com.", True)].after)
+    assert list(entries) == ["fleet"] and len(entries["fleet"]) == 1
+    assert entries["fleet"][0].startswith("@ TXT v=spf1 sha=")
 
 
 def test_several_spf_values_become_exactly_one():
@@ -72,8 +86,8 @@ def test_foreign_spf_terms_fail_by_name_or_are_kept():
     changes = run([record], before, spf_foreign_terms="keep")
     apex = by_name(changes)[("example.com.", False)]
     assert "v=spf1 include:_spf.google.com ip4:192.0.2.10 ip4:192.0.2.11 -all" in values_of(apex.after)
-    entry = values_of(by_name(changes)[("_mailops-owner.example.com.", True)].after)[0]
-    assert entry.endswith("; keep=include:_spf.google.com")
+    (entry,) = entries_of(by_name(changes)[("_mailops-owner.example.com.", True)].after)["fleet"]
+    assert entry.endswith(" keep=include:_spf.google.com")
 
 
 def test_terms_the_fleet_wrote_are_not_foreign():
@@ -81,12 +95,12 @@ def test_terms_the_fleet_wrote_are_not_foreign():
     old = "v=spf1 ip4:192.0.2.10 ip4:192.0.2.11 -all"
     entry = registry.Entry(ZONE, dns.rdatatype.TXT, "v=spf1", registry.value_digest(old))
     (record,) = records(spf("v=spf1 ip4:192.0.2.10 -all"))
-    (apex, _reg) = run([record], {record.key: txt(*SEEDED, old)}, registry_values=[entry.to_text("fleet", ZONE)])
+    (apex, _reg) = run([record], {record.key: txt(*SEEDED, old)}, registry_entries={"fleet": [entry]})
     assert values_of(apex.after) == sorted(SEEDED + ["v=spf1 ip4:192.0.2.10 -all"])
     # The same value edited by hand since: its extra term is foreign again.
     edited = "v=spf1 ip4:192.0.2.10 ip4:192.0.2.11 a:relay.example.org -all"
     with pytest.raises(v.DnsOwnershipError, match="a:relay.example.org"):
-        run([record], {record.key: txt(edited)}, registry_values=[entry.to_text("fleet", ZONE)])
+        run([record], {record.key: txt(edited)}, registry_entries={"fleet": [entry]})
 
 
 def test_ranges_inside_the_fleets_spf_are_not_foreign():
@@ -119,12 +133,12 @@ def test_prune_removes_only_what_the_owner_wrote():
              registry.Entry(gone.name, dns.rdatatype.TXT, "v=spf1", registry.value_digest(helo)),
              registry.Entry(dns.name.from_text("edited.example.com."), dns.rdatatype.TXT, "v=spf1",
                             registry.value_digest(helo))]
-    registry_values = [e.to_text("fleet", ZONE) for e in owned] + [
-        registry.Entry(dns.name.from_text("theirs.example.com."), dns.rdatatype.A).to_text("other", ZONE)]
+    registry_entries = {"fleet": owned,
+                        "other": [registry.Entry(dns.name.from_text("theirs.example.com."), dns.rdatatype.A)]}
     orphans = {gone.key: gone.rdataset, (gone.name, dns.rdatatype.TXT): txt("MS=x", helo),
                (dns.name.from_text("edited.example.com."), dns.rdatatype.TXT): txt("v=spf1 a mx -all")}
     warnings = []
-    changes = run([kept], {kept.key: kept.rdataset}, registry_values=registry_values, orphans=orphans,
+    changes = run([kept], {kept.key: kept.rdataset}, registry_entries=registry_entries, orphans=orphans,
                   prune=True, warnings=warnings)
     by_type = {(c.record.name.to_text(), dns.rdatatype.to_text(c.record.rdtype)): c for c in changes}
     assert by_type[("mta11.example.com.", "A")].action == "delete"
@@ -132,11 +146,10 @@ def test_prune_removes_only_what_the_owner_wrote():
     assert ("edited.example.com.", "TXT") not in by_type
     assert "edited.example.com." in warnings[0] and "changed after the fleet wrote it" in warnings[0]
     assert ("theirs.example.com.", "A") not in by_type
-    after = values_of(by_type[("_mailops-owner.example.com.", "TXT")].after)
-    assert after == ["heritage=mailops.powermta; owner=fleet; name=mta10; type=A",
-                     "heritage=mailops.powermta; owner=other; name=theirs; type=A"]
+    assert entries_of(by_type[("_mailops-owner.example.com.", "TXT")].after) == {
+        "fleet": ["mta10 A"], "other": ["theirs A"]}
     # prune=False: nothing is removed, the registry keeps its entries.
-    assert run([kept], {kept.key: kept.rdataset}, registry_values=registry_values, orphans=orphans) == []
+    assert run([kept], {kept.key: kept.rdataset}, registry_entries=registry_entries, orphans=orphans) == []
 
 
 def test_absent_values_remove_only_those():
@@ -147,11 +160,18 @@ def test_absent_values_remove_only_those():
 
 
 def test_registry_round_trip_and_foreign_formats():
-    entry = registry.Entry(dns.name.from_text("s1._domainkey.example.com."), dns.rdatatype.TXT, "v=dkim1", "ab" * 8)
-    owner, parsed = registry.parse_value(entry.to_text("fleet", ZONE), ZONE)
-    assert owner == "fleet" and parsed == entry
-    assert registry.parse_value("heritage=external-dns,external-dns/owner=default", ZONE) is None
-    assert registry.parse_value("heritage=mailops.powermta; owner=x; name=a; type=NOPE", ZONE) is None
+    entry = registry.Entry(dns.name.from_text("s1._domainkey.example.com."), dns.rdatatype.TXT, "v=dkim1", "ab" * 8,
+                           keep=("include:_spf.example.org",))
+    assert entry.to_text(ZONE) == "s1._domainkey TXT v=dkim1 sha=abababababababab keep=include:_spf.example.org"
+    assert registry.parse_entry(entry.to_text(ZONE), ZONE) == entry
+    assert registry.parse_entry("a NOPE", ZONE) is None
+    (value,) = registry.registry_rdatas("fleet", ZONE, [entry])
+    assert registry.owner_of(value) == "fleet"
+    assert registry.owner_of(v.txt_rdata("heritage=external-dns,external-dns/owner=default")) is None
+    many = [registry.Entry(dns.name.from_text("mta%d.example.com." % n), dns.rdatatype.A) for n in range(2500)]
+    parts = registry.registry_rdatas("fleet", ZONE, many)
+    assert len(parts) == 3 and all(len(b"".join(p.strings)) < 65535 for p in parts)
+    assert len(registry.ZoneRegistry(ZONE, "fleet", registry_rrset({"fleet": many})).entries) == 2500
     with pytest.raises(v.DnsInputError, match="owner 'a b'"):
         registry.check_owner("a b")
 

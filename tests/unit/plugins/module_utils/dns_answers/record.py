@@ -50,9 +50,8 @@ def main():
         update.add("mta10", 300, "A", "192.0.2.10")
         update.add("www", 300, "CNAME", "mta10.example.net.")
         update.add("_mailops-owner", 300, "TXT",
-                   '"heritage=mailops.powermta; owner=fleet; name=mta10; type=A"',
-                   '"heritage=mailops.powermta; owner=fleet; name=@; type=TXT; tag=v=spf1; sha=0123456789abcdef"',
-                   '"heritage=mailops.powermta; owner=other; name=mta99; type=A"', '"unrelated text"')
+                   '"heritage=mailops.powermta; owner=fleet" "mta10 A" "@ TXT v=spf1 sha=0123456789abcdef"',
+                   '"heritage=mailops.powermta; owner=other" "mta99 A"', '"unrelated text"')
         assert dns.query.tcp(update, server.address, port=server.port).rcode() == 0
         update = dns.update.UpdateMessage("2.0.192.in-addr.arpa", keyring=keyring, keyname=server.key_name)
         update.add("10", 300, "PTR", "mta10.example.net.")
