@@ -239,11 +239,11 @@ def plan_changes(records, zones, before, cnames, owner=None, registries=None, or
 
 
 def orphan_keys(records, registries):
-    """``{(name, rdtype)}`` holding registry entries of this owner that no record mentions."""
+    """``{(name, rdtype): zone}`` of RRsets holding registry entries of this owner that no record mentions."""
     wanted = {record.key for record in records}
-    keys = set()
-    for registry in registries.values():
-        keys.update(key for key in registry.owned_keys() if key not in wanted)
+    keys = {}
+    for zone, zone_registry in registries.items():
+        keys.update({key: zone for key in zone_registry.owned_keys() if key not in wanted})
     return keys
 
 

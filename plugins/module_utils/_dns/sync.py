@@ -40,12 +40,13 @@ class DnsClient(DnsTransport):
         return self.reader.read(records, zone=zone, method=method)
 
     def read_rrsets(self, keys):
-        """``{(name, rdtype): rdataset or None}``: from this run's zone transfers, else by pipelined queries."""
+        """``{(name, rdtype): rdataset or None}`` for ``{(name, rdtype): zone}``: from this run's transfer of
+        that zone, else by pipelined queries."""
         found, ask = {}, []
-        for name, rdtype in keys:
-            apex = next((a for a in self.reader.transferred if name.is_subdomain(a)), None)
-            if apex is not None:
-                found[(name, rdtype)] = self.reader.transferred[apex].get(name, {}).get(rdtype)
+        for (name, rdtype), zone in keys.items():
+            data = self.reader.transferred.get(zone)
+            if data is not None:
+                found[(name, rdtype)] = data.get(name, {}).get(rdtype)
             else:
                 ask.append((name, rdtype))
         for (name, rdtype), response in zip(ask, self.query_many(ask), strict=True):
@@ -59,7 +60,7 @@ class DnsClient(DnsTransport):
 def read_registries(client, owner, zone_names):
     """``{zone: ZoneRegistry}`` of this owner for every zone in ``zone_names``."""
     keys = [(registry.registry_name(zone), dns.rdatatype.TXT) for zone in zone_names]
-    current = client.read_rrsets(keys)
+    current = client.read_rrsets(dict(zip(keys, zone_names, strict=True)))
     return {zone: registry.ZoneRegistry(zone, owner, current[key]) for zone, key in zip(zone_names, keys, strict=True)}
 
 
@@ -83,7 +84,7 @@ def sync_records(client, records, state="present", zone=None, max_changes=100, f
         zone_names.update(client.find_zone(absolute_name(z, "prune_zones[]")) for z in prune_zones or ())
         registries = read_registries(client, owner, sorted(zone_names))
         if prune:
-            orphans = client.read_rrsets(sorted(plan.orphan_keys(wanted, registries)))
+            orphans = client.read_rrsets(plan.orphan_keys(wanted, registries))
     warnings = []
     changes = plan.plan_changes(
         wanted, zone_of, before, cnames, owner=owner, registries=registries, orphans=orphans,
