@@ -194,6 +194,24 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Publish the fleet's SPF beside the site verifications at the apex, owned and pruned as pmta_fleet
+  mailops.powermta.dns_records:
+    server: 192.0.2.53
+    key_name: ansible-key
+    key_secret: "{{ vault_dns_key_secret }}"
+    owner: pmta_fleet
+    prune: true
+    records:
+      - name: example.com
+        type: TXT
+        shared: true
+        values: ["v=spf1 ip4:203.0.113.10 -all"]
+      - name: mta10.example.com
+        type: A
+        values: [203.0.113.10]
+  delegate_to: localhost
+  run_once: true
+
 - name: Remove an old selector
   mailops.powermta.dns_records:
     server: 192.0.2.53
