@@ -117,9 +117,8 @@ def assert_published(server, records):
 
 
 def bench_dns_records_playbook(server, records, workdir):
-    task = {"name": "publish", "mailops.powermta.dns_records": dict(connection(server), records="{{ records }}",
-                                                                     owner=OWNER, prune=True),
-            "register": "published"}
+    arguments = dict(connection(server), records="{{ records }}", owner=OWNER, prune=True)
+    task = {"name": "publish", "mailops.powermta.dns_records": arguments, "register": "published"}
     show = {"name": "elapsed", "ansible.builtin.debug": {"msg": "ELAPSED={{ published.elapsed }}"}}
     elapsed, output = run_playbook(workdir, [task, show], {"records": records})
     module_elapsed = float(output.split("ELAPSED=")[1].split('"')[0].split()[0].strip("'"))
@@ -255,7 +254,7 @@ def main():
     print()
     width = max(len(k) for k in results)
     for name, seconds in results.items():
-        print("%-*s %9.3f s" % (width, name, seconds))
+        print("%s %9.3f s" % (name.ljust(width), seconds))
     print()
     net = max(playbook_time - trip_time, 1e-3)
     print("dns_records net of one module round trip / raw UPDATE: %7.2fx  (target <= 2x)" % (net / raw_time))

@@ -205,8 +205,9 @@ def plan_changes(records, zones, before, cnames, owner=None, registries=None, or
                 after = None
             else:
                 after = _rdataset(record.rdtype, current.ttl, [rd for rd in current if rd not in record.rdataset])
-            removed_tags = None if record.rdataset is None else {txt_tag(txt_value(rd)) for rd in record.rdataset
-                                                                  if record.rdtype == dns.rdatatype.TXT}
+            removed_tags = None
+            if record.rdataset is not None:
+                removed_tags = {txt_tag(txt_value(rd)) for rd in record.rdataset if record.rdtype == dns.rdatatype.TXT}
             for key in [k for k in zone_entries if k[:2] == record.key]:
                 if removed_tags is None or key[2] in removed_tags or (after is None):
                     del zone_entries[key]

@@ -287,4 +287,3 @@ class DnsTransport:
             except self._ERRORS as exc:
                 raise self._translate(exc, what) from exc
         raise AssertionError("unreachable")
-

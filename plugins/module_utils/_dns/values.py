@@ -66,7 +66,6 @@ class DnsSafetyError(DnsError):
     """The plan deletes or replaces more RRsets than allowed."""
 
 
-
 class DnsOwnershipError(DnsError):
     """The plan would overwrite or drop data the fleet did not write."""
 
@@ -94,7 +93,6 @@ def rcode_error(rcode, zone, action):
         "DNS %s for zone %s failed with %s: %s" % (action, zone_text, text, hints.get(rcode, "see the server log")),
         rcode=text, zone=zone_text,
     )
-
 
 
 # ---------------------------------------------------------------- values
@@ -146,8 +144,6 @@ def rrset_view(rdataset):
     if rdataset is None:
         return None
     return {"ttl": rdataset.ttl, "values": sorted(value_text(rd) for rd in rdataset)}
-
-
 
 
 def txt_tag(value):

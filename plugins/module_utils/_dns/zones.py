@@ -254,4 +254,3 @@ class ZoneReader:
                 if types:
                     cnames[record.key] = "other data (%s)" % ", ".join(types)
         return zones, before, cnames
-

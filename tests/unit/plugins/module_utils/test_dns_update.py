@@ -75,7 +75,7 @@ def test_plan_create_update_noop_and_ttl():
               ttl.key: old_ttl}
     changes = plan.plan_changes(records, zones, before, {})
     assert [(c.record.name.to_text(), c.action) for c in changes] == [("b.example.com.", "create"),
-                                                                   ("c.example.com.", "update")]
+                                                                      ("c.example.com.", "update")]
     diff = plan.diff_text(changes)
     assert diff["before"] == "c.example.com. 300 IN A 192.0.2.4\n"
     assert "b.example.com. 300 IN A 192.0.2.3" in diff["after"]
@@ -86,7 +86,7 @@ def test_plan_refuses_beside_cname():
     record = make("www.example.com", "TXT", 300, "x")
     with pytest.raises(u.DnsInputError, match="is a CNAME"):
         plan.plan_changes([record], {record.key: dns.name.from_text("example.com.")}, {record.key: None},
-                       {record.key: "elsewhere.example.net."})
+                          {record.key: "elsewhere.example.net."})
 
 
 def test_safety_counts_only_replacements_and_deletions():
