@@ -138,6 +138,12 @@ options:
     description: Seconds to wait for each answer.
     type: float
     default: 10
+  return_values:
+    description:
+      - Return the values before and after of every changed RRset in RV(changes) (always done in diff mode).
+      - Off by default so that publishing a whole fleet returns a small result (name, type and action per RRset).
+    type: bool
+    default: false
   read_method:
     description:
       - How the current state is read. C(query) sends one TSIG-signed query per RRset, pipelined over one
@@ -234,8 +240,8 @@ changes:
     name: {description: Owner name (absolute)., type: str}
     type: {description: Record type., type: str}
     action: {description: "C(create), C(update) or C(delete).", type: str}
-    before: {description: "C({ttl, values}) as read, or null.", type: dict}
-    after: {description: "C({ttl, values}) as wanted, or null.", type: dict}
+    before: {description: "C({ttl, values}) as read, or null. Only in diff mode or with O(return_values).", type: dict}
+    after: {description: "C({ttl, values}) as wanted, or null. Only in diff mode or with O(return_values).", type: dict}
     registry: {description: "True for the ownership registry RRset C(_mailops-owner.<zone>).", type: bool}
   sample:
     - zone: example.com.
@@ -322,6 +328,7 @@ def main():
             "force": {"type": "bool", "default": False},
             "timeout": {"type": "float", "default": 10},
             "read_method": {"type": "str", "default": "auto", "choices": ["auto", "query", "axfr"]},
+            "return_values": {"type": "bool", "default": False},
         },
         required_together=[["key_name", "key_secret"]],
         supports_check_mode=True,
@@ -343,6 +350,7 @@ def main():
                 prune=params["prune"], prune_zones=params["prune_zones"],
                 prune_exclude=params["prune_exclude"], adopt=params["adopt"],
                 spf_foreign_terms=params["spf_foreign_terms"],
+                with_values=module._diff or params["return_values"],
             )
     except dns_values.DnsError as exc:
         applied = [z.to_text() for z in client.applied_zones] if client else []

@@ -57,16 +57,20 @@ class Change:
         after = set(self.after) if self.after is not None else set()
         return [rd for rd in self.before if rd not in after]
 
-    def as_dict(self):
-        return {
+    def as_dict(self, with_values=True):
+        """The change for the module result; ``with_values=False`` leaves out ``before``/``after`` (a
+        fleet's publish changes hundreds of RRsets: their values would dominate the result's size)."""
+        view = {
             "zone": self.zone.to_text(),
             "name": self.record.name.to_text(),
             "type": dns.rdatatype.to_text(self.record.rdtype),
             "action": self.action,
-            "before": rrset_view(self.before),
-            "after": rrset_view(self.after),
             "registry": self.registry,
         }
+        if with_values:
+            view["before"] = rrset_view(self.before)
+            view["after"] = rrset_view(self.after)
+        return view
 
 
 def _rdataset(rdtype, ttl, rdatas):

@@ -66,11 +66,12 @@ def read_registries(client, owner, zone_names):
 
 def sync_records(client, records, state="present", zone=None, max_changes=100, force=False, check_mode=False,
                  before_send=None, read_method="auto", with_diff=False, owner=None, prune=False, prune_zones=(),
-                 prune_exclude=(), adopt=False, spf_foreign_terms="fail"):
+                 prune_exclude=(), adopt=False, spf_foreign_terms="fail", with_values=True):
     """Read, plan, check safety and (unless ``check_mode``) apply. Returns a result dict.
 
     ``owner`` turns on the ownership registry (``registry.py``); ``prune`` then removes what this owner
     wrote in the zones of ``records`` and ``prune_zones`` and no record wants any more.
+    ``with_values=False``: ``changes`` without the ``before``/``after`` values (compact result).
     """
     started = time.monotonic()
     wanted = normalize_records(records, state=state)
@@ -96,7 +97,7 @@ def sync_records(client, records, state="present", zone=None, max_changes=100, f
         updates = client.apply(changes, before_send=before_send)
     return {
         "changed": bool(changes),
-        "changes": [c.as_dict() for c in changes],
+        "changes": [c.as_dict(with_values) for c in changes],
         "diff": plan.diff_text(changes) if with_diff else None,
         "zones": sorted({z.to_text() for z in zone_of.values()} | {z.to_text() for z in registries}),
         "updates_sent": updates,

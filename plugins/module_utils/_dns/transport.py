@@ -23,7 +23,6 @@ try:
     import dns.flags
     import dns.message
     import dns.name
-    import dns.query
     import dns.rcode
     import dns.rdataset
     import dns.rdatatype
@@ -112,11 +111,27 @@ class DnsTransport:
 
     _ERRORS = ((dns.exception.DNSException,) if HAS_DNSPYTHON else ()) + (OSError, EOFError)
 
+    def _exchange(self, sock, message, wire=None):
+        """Send one (rendered) message and read its answer on the kept-alive connection.
+
+        Plain RFC 1035 §4.2.2 framing rather than dns.query, whose import (ssl, optional-feature
+        probing) costs more than the whole exchange; dns.query is imported only on fallback paths.
+        """
+        if wire is None:
+            wire = message.to_wire()
+        sock.sendall(len(wire).to_bytes(2, "big") + wire)
+        length = int.from_bytes(self._read_exactly(sock, 2), "big")
+        response = dns.message.from_wire(self._read_exactly(sock, length), keyring=message.keyring,
+                                         request_mac=message.mac)
+        if not message.is_response(response):
+            raise dns.exception.FormError("answer does not match its query")
+        return response
+
     def _send(self, message, what):
         for attempt in (1, 2):
             sock = self._connect()
             try:
-                return dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port, sock=sock)
+                return self._exchange(sock, message)
             except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
                 # The server closed an idle kept-alive connection: reconnect once.
                 error = self._translate(exc, what)
@@ -175,9 +190,10 @@ class DnsTransport:
             except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
                 # A server that closes after each answer: ask the rest one connection at a time.
                 self.close()
+                from dns import query as dns_query  # pylint: disable=import-outside-toplevel  # rare path, see _exchange
                 for index, message in pending.values():
                     try:
-                        answers[index] = dns.query.tcp(message, self.server, timeout=self.timeout, port=self.port)
+                        answers[index] = dns_query.tcp(message, self.server, timeout=self.timeout, port=self.port)
                     except self._ERRORS as again:
                         raise self._translate(again, what) from exc
             except KeyError as exc:
@@ -252,11 +268,13 @@ class DnsTransport:
 
     def transfer(self, apex):
         """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""
+        from dns import query as dns_query  # pylint: disable=import-outside-toplevel  # rare path, see _exchange
+
         try:
-            data = zone_data(dns.query.xfr(self.server, apex, port=self.port, keyring=self.keyring,
+            data = zone_data(dns_query.xfr(self.server, apex, port=self.port, keyring=self.keyring,
                                            keyname=self.keyname, timeout=self.timeout, relativize=False,
                                            lifetime=self.timeout * 6))
-        except dns.query.TransferError:
+        except dns_query.TransferError:
             return None  # transfers not allowed for this key: read by query
         except self._ERRORS as exc:
             raise self._translate(exc, "zone transfer of %s" % apex.to_text()) from exc
@@ -275,11 +293,7 @@ class DnsTransport:
         for attempt in (1, 2):
             sock = self._connect()
             try:
-                dns.query.send_tcp(sock, wire)
-                response, _received_at = dns.query.receive_tcp(sock, keyring=update.keyring, request_mac=update.mac)
-                if not update.is_response(response):
-                    raise dns.exception.FormError("answer does not match the UPDATE")
-                return response
+                return self._exchange(sock, update, wire)
             except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
                 error = self._translate(exc, what)
                 if attempt == 2:
