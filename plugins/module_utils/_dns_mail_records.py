@@ -49,7 +49,12 @@ def target(name, what="target"):
 
 
 def record(name, rtype, values, ttl=DEFAULT_TTL):
-    return {"name": name, "type": rtype, "ttl": ttl, "values": list(values)}
+    """One ``dns_records`` item. TXT records are ``shared``: the fleet owns only its ``v=`` tagged value
+    (SPF, DKIM, DMARC...) and leaves other values at the name (site verifications) alone."""
+    item = {"name": name, "type": rtype, "ttl": ttl, "values": list(values)}
+    if rtype == "TXT":
+        item["shared"] = True
+    return item
 
 
 def parse_ip(value, what="ip"):
@@ -316,6 +321,47 @@ def tls_rpt_record(domain, rua, ttl=DEFAULT_TTL):
     return record("_smtp._tls.%s" % domain, "TXT", ["v=TLSRPTv1; rua=%s" % ",".join(uris)], ttl)
 
 
+# ---------------------------------------------------------------- PTR: publish or only verify
+
+PTR_MODES = ("publish", "verify")
+
+
+def _ptr_matchers(verify_only):
+    """Networks and reverse-zone suffixes from ``[reverse zone | IP | CIDR]``."""
+    networks, zones = [], []
+    for item in verify_only or []:
+        text = str(item).strip().rstrip(".").lower()
+        if text.endswith((".in-addr.arpa", ".ip6.arpa")):
+            zones.append(text)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError as exc:
+            raise RecordBuildError("dns_ptr_verify_only item %r is neither a reverse zone (…in-addr.arpa, "
+                                   "…ip6.arpa), an IP nor a CIDR" % (item,)) from exc
+    return networks, zones
+
+
+def ptr_mode(ip, default="publish", verify_only=None):
+    """``publish`` or ``verify`` for one sending IP: ``verify`` when its reverse name is in a listed reverse
+    zone or the IP in a listed network (the hosting provider owns that reverse zone)."""
+    if default not in PTR_MODES:
+        raise RecordBuildError("dns_ptr must be publish or verify, got %r" % (default,))
+    address = parse_ip(ip)
+    networks, zones = _ptr_matchers(verify_only)
+    pointer = address.reverse_pointer
+    if any(address in net for net in networks if net.version == address.version) or \
+            any(pointer == zone or pointer.endswith("." + zone) for zone in zones):
+        return "verify"
+    return default
+
+
+def ptr_verify_names(vmtas, default="publish", verify_only=None):
+    """Reverse names of the sending IPs whose PTR is only verified (never written, never pruned)."""
+    return sorted({parse_ip(v["ip"]).reverse_pointer for v in vmtas or [] if v.get("ip")
+                   and ptr_mode(v["ip"], default, verify_only) == "verify"})
+
+
 # ---------------------------------------------------------------- the whole set
 
 def _default_exchanges(vmtas):
@@ -328,14 +374,15 @@ def _default_exchanges(vmtas):
 
 
 def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all", bounce_mx=None,
-                 require_dkim=True):
+                 require_dkim=True, ptr="publish", ptr_verify_only=None):
     """Every record a fleet needs, from the fleet model.
 
     ``domains``: ``[{name, dkim_selectors, dmarc_policy, dmarc_rua, bounce_domain, spf_extra_terms,
     spf_ips, dmarc_subdomain_policy, mta_sts_id, tls_rpt_rua}]``; ``vmtas``: ``[{name, ip, hostname}]``;
     ``dkim_keys``: ``[{domain, selector, public_key_pem}]``. Each domain's SPF lists every vMTA IP
     unless the domain gives ``spf_ips``. ``bounce_mx``: exchanges for bounce domains (default: the
-    vMTA hostnames). Duplicate name+type from different builders is an error.
+    vMTA hostnames). Duplicate name+type from different builders is an error. ``ptr`` / ``ptr_verify_only``:
+    PTRs of IPs in verify-only reverse zones are left out (see ``ptr_mode``).
     """
     vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
     all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
@@ -358,7 +405,8 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
             if ident not in keys:
                 if require_dkim:
                     raise RecordBuildError("no DKIM public key for selector %s of %s: run the powermta role first "
-                                           "(it exports powermta_dkim_public_keys)" % (ident[1], name))
+                                           "(it makes the key; the dns role reads its public half from the "
+                                           "hosts, or takes powermta_dkim_public_keys)" % (ident[1], name))
                 continue
             records.append(dkim_record(name, ident[1], keys[ident], ttl))
         records.append(dmarc_record(name, domain.get("dmarc_policy", "none"), domain.get("dmarc_rua"),
@@ -371,7 +419,7 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
         if domain.get("tls_rpt_rua"):
             records.append(tls_rpt_record(name, domain["tls_rpt_rua"], ttl))
     records.extend(helo_spf_record(h, ttl) for h in sorted({fqdn(v["hostname"]) for v in vmtas}))
-    records.extend(ptr_records(vmtas, ttl))
+    records.extend(ptr_records([v for v in vmtas if ptr_mode(v["ip"], ptr, ptr_verify_only) == "publish"], ttl))
     seen = {}
     for item in records:
         key = (item["name"], item["type"])
@@ -382,7 +430,7 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
     return records
 
 
-def verify_spec(domains, vmtas, dkim_keys=None):
+def verify_spec(domains, vmtas, dkim_keys=None, ptr="publish", ptr_verify_only=None):
     """``{domains, ips}`` options for ``mail_dns_verify`` from the same fleet model."""
     vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
     all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
@@ -405,4 +453,5 @@ def verify_spec(domains, vmtas, dkim_keys=None):
     ips = {}
     for vmta in vmtas:
         ips.setdefault(str(parse_ip(vmta["ip"])), fqdn(vmta["hostname"]))
-    return {"domains": spec_domains, "ips": [{"ip": ip, "hostname": host} for ip, host in sorted(ips.items())]}
+    return {"domains": spec_domains, "ips": [{"ip": ip, "hostname": host, "ptr": ptr_mode(ip, ptr, ptr_verify_only)}
+                                             for ip, host in sorted(ips.items())]}

@@ -217,10 +217,11 @@ class Verifier:
         self.lookup = lookup
         self.advisory = set(advisory or ())
         self.checks = []
+        self.provider_requests = []
 
-    def add(self, subject, check, ok, detail):
+    def add(self, subject, check, ok, detail, required=True):
         self.checks.append({"subject": subject, "check": check, "ok": bool(ok), "detail": detail,
-                            "required": check not in self.advisory})
+                            "required": required and check not in self.advisory})
 
     def safely(self, subject, check, function):
         try:
@@ -329,37 +330,55 @@ class Verifier:
                      "MX: %s" % ", ".join(sorted(exchanges)) if exchanges else "no MX at bounce domain %s" % name)
         self.safely(name, "bounce_mx", run)
 
-    def verify_ip(self, ip, hostname=None):
+    def verify_ip(self, ip, hostname=None, ptr_required=True):
+        """PTR = HELO name and FCrDNS; with ``ptr_required`` False (the provider owns the reverse zone)
+        they are reported, not required, and ``provider_requests`` says what to ask the provider for."""
         address = ipaddress.ip_address(ip)
         subject = str(address)
+        wanted = hostname.rstrip(".").lower() if hostname else None
+
+        def request(current):
+            if not ptr_required and wanted:
+                self.provider_requests.append({"ip": subject, "ptr_name": address.reverse_pointer,
+                                               "wanted": wanted + ".", "current": current})
 
         def run():
             pointers = self.lookup.rrset(address.reverse_pointer, "PTR")
             targets = [rd.target.to_text().rstrip(".").lower() for rd in pointers]
-            wanted = hostname.rstrip(".").lower() if hostname else None
             if len(targets) != 1:
                 self.add(subject, "ptr", False, "%d PTR records at %s; exactly one expected"
-                         % (len(targets), address.reverse_pointer))
+                         % (len(targets), address.reverse_pointer), ptr_required)
+                request([t + "." for t in targets])
                 return
             ok = wanted is None or targets[0] == wanted
-            self.add(subject, "ptr", ok, "PTR %s%s" % (targets[0], "" if ok else " but the HELO name is %s" % wanted))
+            self.add(subject, "ptr", ok, "PTR %s%s" % (targets[0], "" if ok else " but the HELO name is %s" % wanted),
+                     ptr_required)
             forward = self.lookup.addresses(targets[0])
             self.add(subject, "fcrdns", address in forward,
-                     "%s resolves to %s" % (targets[0], ", ".join(str(a) for a in forward) or "nothing"))
+                     "%s resolves to %s" % (targets[0], ", ".join(str(a) for a in forward) or "nothing"), ptr_required)
+            if not ok:
+                request([targets[0] + "."])
             if hostname:
                 try:
                     result = SpfEvaluator(self.lookup).check(address, hostname)
                 except SpfPermError as exc:
                     result = "permerror (%s)" % exc
                 self.add(subject, "helo_spf", result == "pass", "HELO SPF at %s: %s" % (hostname, result))
-        self.safely(subject, "ptr", run)
+
+        try:
+            run()
+        except LookupFailed as exc:
+            self.add(subject, "ptr", False, "lookup failed: %s" % exc, ptr_required)
 
 
-def verify(lookup, domains=(), ips=(), advisory=DEFAULT_ADVISORY):
+def verify(lookup, domains=(), ips=(), advisory=DEFAULT_ADVISORY, provider_requests=None):
     """Run every check; returns ``(checks, failed_required)``.
 
+    ``ips[].ptr: verify`` makes the PTR checks of that IP advisory and appends what the hosting provider
+    must publish to ``provider_requests`` (a list) when the PTR is missing or wrong.
+
     ``domains``: ``[{name, spf_ips, dkim: [{selector, public_key}], dmarc_policy, bounce_domain}]``;
-    ``ips``: ``[{ip, hostname}]``.
+    ``ips``: ``[{ip, hostname, ptr}]``.
     """
     verifier = Verifier(lookup, advisory)
     for domain in domains:
@@ -371,6 +390,8 @@ def verify(lookup, domains=(), ips=(), advisory=DEFAULT_ADVISORY):
         if domain.get("bounce_domain"):
             verifier.verify_mx(domain["bounce_domain"].rstrip(".").lower())
     for item in ips:
-        verifier.verify_ip(item["ip"], item.get("hostname"))
+        verifier.verify_ip(item["ip"], item.get("hostname"), item.get("ptr", "publish") != "verify")
     failed = [c for c in verifier.checks if c["required"] and not c["ok"]]
+    if provider_requests is not None:
+        provider_requests.extend(verifier.provider_requests)
     return verifier.checks, failed

@@ -26,25 +26,6 @@ description:
   - UPDATE messages larger than 60 kB are split into several UPDATEs for the same zone, each still guarded
     by its own prerequisites.
 options:
-  server:
-    description: Primary DNS server (IP address or host name) that accepts the UPDATEs.
-    type: str
-    required: true
-  port:
-    description: TCP port of O(server).
-    type: int
-    default: 53
-  key_name:
-    description: TSIG key name. Without it queries and UPDATEs are unsigned (rarely accepted).
-    type: str
-  key_secret:
-    description: TSIG secret (base64), as in the server's C(key) statement. Keep it in Ansible Vault.
-    type: str
-  key_algorithm:
-    description: TSIG algorithm.
-    type: str
-    default: hmac-sha256
-    choices: [hmac-md5, hmac-sha1, hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512]
   zone:
     description:
       - Zone that holds every record. Leave unset to find each record's zone by SOA queries (CNAME-safe).
@@ -53,8 +34,9 @@ options:
     description:
       - The RRsets to manage. Names are FQDNs (trailing dot optional); names inside rdata (PTR, MX,
         CNAME targets) are always absolute.
-      - With O(state=present) each RRset is replaced by exactly O(records[].values); other RRsets at the
-        same name are not touched.
+      - With O(records[].state=present) each RRset is replaced by exactly O(records[].values) (or, with
+        O(records[].shared), only the values with the same C(v=) tag are); other RRsets at the same name
+        are not touched.
     type: list
     elements: dict
     required: true
@@ -69,24 +51,83 @@ options:
         required: true
         choices: [A, AAAA, CNAME, MX, NS, PTR, SRV, TXT, CAA]
       ttl:
-        description: TTL in seconds. A TTL difference alone counts as a change.
+        description:
+          - TTL in seconds. A TTL difference alone counts as a change.
+          - A shared TXT RRset that also holds values of others keeps its TTL (one TTL per RRset).
         type: int
         default: 3600
       values:
         description:
           - Rdata in presentation format (C(192.0.2.10), C(10 mx.example.com.)); for TXT, the logical string
-            without quotes. Required for O(state=present); leave out for O(state=absent).
+            without quotes. Required for O(records[].state=present).
+          - With O(records[].state=absent), the values to remove; leave out to delete the whole RRset.
         type: list
         elements: str
+      state:
+        description:
+          - V(present) publishes the values; V(absent) removes the given values, or the whole RRset when
+            O(records[].values) is not given. Default O(state).
+        type: str
+        choices: [present, absent]
+      shared:
+        description:
+          - TXT only. The RRset is shared with others (the apex TXT of a domain usually holds
+            C(google-site-verification=...), C(MS=...)). Only values whose C(v=) tag (C(v=spf1), C(v=DMARC1),
+            C(v=DKIM1)...) is the tag of one of O(records[].values) are replaced, as a whole; every other value
+            stays byte for byte. One value per tag (exactly one C(v=spf1), RFC 7208 §3.2).
+          - An SPF in the zone whose terms the new SPF does not carry fails the task naming them, unless
+            O(spf_foreign_terms=keep).
+        type: bool
+        default: false
   state:
-    description: C(present) makes the RRsets equal to the values; C(absent) deletes the whole RRsets.
+    description: Default of O(records[].state).
     type: str
     default: present
     choices: [present, absent]
+  owner:
+    description:
+      - Turns on the ownership registry under this name (the fleet's name, e.g. C(pmta_fleet)). Every RRset and
+        shared TXT value written is recorded in a TXT RRset C(_mailops-owner.<zone>) of its zone, in the same
+        UPDATE. An existing RRset holding values not written by this owner is never replaced unless O(adopt).
+      - Needs the key to be allowed to write TXT at C(_mailops-owner.<zone>) in every zone it writes to.
+    type: str
+  prune:
+    description:
+      - With O(owner), remove what this owner wrote earlier (per the registry) and no item of O(records)
+        wants any more, in the zones of O(records) and O(prune_zones). Nothing without a registry entry
+        of this owner is ever removed; a shared TXT value edited by someone since is kept (see RV(kept)).
+    type: bool
+    default: false
+  prune_zones:
+    description:
+      - More zones to prune (zones that may no longer receive any record, e.g. a reverse zone whose IPs all left).
+    type: list
+    elements: str
+    default: []
+  prune_exclude:
+    description: Owner names never pruned (e.g. PTRs whose reverse zone is now only verified).
+    type: list
+    elements: str
+    default: []
+  adopt:
+    description: With O(owner), replace (and from then on own) existing RRsets that hold values the owner did not write.
+    type: bool
+    default: false
+  spf_foreign_terms:
+    description:
+      - What to do with terms of an SPF already in the zone that the new SPF (a O(records[].shared) C(v=spf1)
+        value) does not carry, e.g. C(include:_spf.google.com). V(fail) stops before sending anything and
+        names them; V(keep) puts them into the published SPF (and remembers them in the registry).
+      - Terms the owner itself wrote (registry digest matches) are not foreign, so an IP leaving the fleet
+        leaves the SPF.
+    type: str
+    default: fail
+    choices: [fail, keep]
   max_changes:
     description:
-      - Refuse (before sending anything) when more than this many existing RRsets would be replaced or
-        deleted. Creating new RRsets does not count. A guard against a wrong inventory wiping a zone.
+      - Refuse (before sending anything) when more than this many existing values would be removed or
+        replaced (in all RRsets together; registry entries do not count). Creating records does not count.
+        A guard against a wrong inventory wiping a zone.
     type: int
     default: 100
   force:
@@ -97,6 +138,12 @@ options:
     description: Seconds to wait for each answer.
     type: float
     default: 10
+  return_values:
+    description:
+      - Return the values before and after of every changed RRset in RV(changes) (always done in diff mode).
+      - Off by default so that publishing a whole fleet returns a small result (name, type and action per RRset).
+    type: bool
+    default: false
   read_method:
     description:
       - How the current state is read. C(query) sends one TSIG-signed query per RRset, pipelined over one
@@ -121,6 +168,9 @@ attributes:
     support: full
 requirements:
   - dnspython >= 2.0 on the controller
+extends_documentation_fragment:
+  - mailops.powermta.dns_server
+  - mailops.powermta.dns_server.tsig
 notes:
   - NS records at a zone apex and SOA records are not managed (the server owns them).
   - BIND refuses an UPDATE that adds an in-zone MX or SRV target without address records; publish the
@@ -150,6 +200,24 @@ EXAMPLES = r"""
   delegate_to: localhost
   run_once: true
 
+- name: Publish the fleet's SPF beside the site verifications at the apex, owned and pruned as pmta_fleet
+  mailops.powermta.dns_records:
+    server: 192.0.2.53
+    key_name: ansible-key
+    key_secret: "{{ vault_dns_key_secret }}"
+    owner: pmta_fleet
+    prune: true
+    records:
+      - name: example.com
+        type: TXT
+        shared: true
+        values: ["v=spf1 ip4:203.0.113.10 -all"]
+      - name: mta10.example.com
+        type: A
+        values: [203.0.113.10]
+  delegate_to: localhost
+  run_once: true
+
 - name: Remove an old selector
   mailops.powermta.dns_records:
     server: 192.0.2.53
@@ -172,8 +240,9 @@ changes:
     name: {description: Owner name (absolute)., type: str}
     type: {description: Record type., type: str}
     action: {description: "C(create), C(update) or C(delete).", type: str}
-    before: {description: "C({ttl, values}) as read, or null.", type: dict}
-    after: {description: "C({ttl, values}) as wanted, or null.", type: dict}
+    before: {description: "C({ttl, values}) as read, or null. Only in diff mode or with O(return_values).", type: dict}
+    after: {description: "C({ttl, values}) as wanted, or null. Only in diff mode or with O(return_values).", type: dict}
+    registry: {description: "True for the ownership registry RRset C(_mailops-owner.<zone>).", type: bool}
   sample:
     - zone: example.com.
       name: example.com.
@@ -181,6 +250,12 @@ changes:
       action: create
       before: null
       after: {ttl: 3600, values: ["v=spf1 ip4:203.0.113.10 -all"]}
+      registry: false
+kept:
+  description: What was deliberately left in place (e.g. a shared value edited by someone after the owner wrote it).
+  returned: always
+  type: list
+  elements: str
 zones:
   description: Zones the records belong to.
   returned: always
@@ -214,7 +289,8 @@ rcode:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values  # noqa: E402
 
 
 def main():
@@ -237,36 +313,51 @@ def main():
                              "choices": ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]},
                     "ttl": {"type": "int", "default": 3600},
                     "values": {"type": "list", "elements": "str"},
+                    "state": {"type": "str", "choices": ["present", "absent"]},
+                    "shared": {"type": "bool", "default": False},
                 },
             },
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "owner": {"type": "str"},
+            "prune": {"type": "bool", "default": False},
+            "prune_zones": {"type": "list", "elements": "str", "default": []},
+            "prune_exclude": {"type": "list", "elements": "str", "default": []},
+            "adopt": {"type": "bool", "default": False},
+            "spf_foreign_terms": {"type": "str", "default": "fail", "choices": ["fail", "keep"]},
             "max_changes": {"type": "int", "default": 100},
             "force": {"type": "bool", "default": False},
             "timeout": {"type": "float", "default": 10},
             "read_method": {"type": "str", "default": "auto", "choices": ["auto", "query", "axfr"]},
+            "return_values": {"type": "bool", "default": False},
         },
         required_together=[["key_name", "key_secret"]],
         supports_check_mode=True,
     )
-    if not dnsu.HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib("dnspython"), exception=dnsu.DNSPYTHON_IMPORT_ERROR)
+    if not dns_values.HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib("dnspython"), exception=dns_values.DNSPYTHON_IMPORT_ERROR)
 
     params = module.params
     records = [{k: v for k, v in item.items() if v is not None} for item in params["records"]]
     client = None
     try:
-        client = dnsu.DnsClient(params["server"], params["port"], params["key_name"], params["key_secret"],
+        client = sync.DnsClient(params["server"], params["port"], params["key_name"], params["key_secret"],
                                 params["key_algorithm"], params["timeout"])
         with client:
-            result = dnsu.sync_records(
+            result = sync.sync_records(
                 client, records, state=params["state"], zone=params["zone"],
                 max_changes=params["max_changes"], force=params["force"], check_mode=module.check_mode,
-                read_method=params["read_method"], with_diff=module._diff,
+                read_method=params["read_method"], with_diff=module._diff, owner=params["owner"],
+                prune=params["prune"], prune_zones=params["prune_zones"],
+                prune_exclude=params["prune_exclude"], adopt=params["adopt"],
+                spf_foreign_terms=params["spf_foreign_terms"],
+                with_values=module._diff or params["return_values"],
             )
-    except dnsu.DnsError as exc:
+    except dns_values.DnsError as exc:
         applied = [z.to_text() for z in client.applied_zones] if client else []
         module.fail_json(msg=str(exc), rcode=exc.rcode, changed=bool(applied), zones_updated=applied)
 
+    for message in result["kept"]:
+        module.warn(message)
     diff = result.pop("diff")
     if diff is not None:
         result["diff"] = diff

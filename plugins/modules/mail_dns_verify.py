@@ -23,14 +23,6 @@ description:
     (C(fcrdns)); the HELO name's SPF authorises the IP (C(helo_spf), advisory by default)."
   - "Read-only; runs on the controller (C(delegate_to: localhost)) and needs dnspython there."
 options:
-  server:
-    description: DNS server to ask (a resolver, or the authoritative server before delegation).
-    type: str
-    required: true
-  port:
-    description: Port of O(server).
-    type: int
-    default: 53
   timeout:
     description: Seconds to wait per query.
     type: float
@@ -89,6 +81,14 @@ options:
       hostname:
         description: HELO host name; the PTR must equal it.
         type: str
+      ptr:
+        description:
+          - V(publish) when the fleet publishes this IP's PTR (the C(ptr) and C(fcrdns) checks are required).
+          - V(verify) when the reverse zone belongs to someone else (usually the hosting provider); the checks
+            are reported but do not fail, and RV(provider_requests) lists the PTRs to ask for.
+        type: str
+        default: publish
+        choices: [publish, verify]
   advisory:
     description: Checks reported but not failing the task.
     type: list
@@ -101,6 +101,7 @@ requirements:
 seealso:
   - module: mailops.powermta.dns_records
 extends_documentation_fragment:
+  - mailops.powermta.dns_server
   - mailops.powermta.attributes.read_only
 """
 
@@ -147,6 +148,20 @@ passed:
   description: Number of checks that passed.
   returned: always
   type: int
+provider_requests:
+  description:
+    - For IPs with O(ips[].ptr=verify) whose PTR is missing or wrong, what to ask the owner of the reverse
+      zone (usually the hosting provider) to publish.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    ip: {description: The sending IP., type: str}
+    ptr_name: {description: Its reverse name., type: str}
+    wanted: {description: The PTR target to ask for (the HELO name)., type: str}
+    current: {description: The PTR targets published now., type: list, elements: str}
+  sample:
+    - {ip: 203.0.113.30, ptr_name: 30.113.0.203.in-addr.arpa, wanted: mta30.example.net., current: []}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
@@ -199,7 +214,8 @@ def main():
             },
             "ips": {
                 "type": "list", "elements": "dict", "default": [],
-                "options": {"ip": {"type": "str", "required": True}, "hostname": {"type": "str"}},
+                "options": {"ip": {"type": "str", "required": True}, "hostname": {"type": "str"},
+                            "ptr": {"type": "str", "default": "publish", "choices": ["publish", "verify"]}},
             },
             "advisory": {"type": "list", "elements": "str", "default": ["helo_spf"], "choices": CHECK_NAMES},
         },
@@ -224,12 +240,14 @@ def main():
             module.fail_json(msg="ips: %r is not an IP address" % item["ip"])
 
     lookup = dnsv.Lookup(module.params["server"], module.params["port"], module.params["timeout"])
-    checks, failed = dnsv.verify(lookup, domains, module.params["ips"], module.params["advisory"])
+    requests = []
+    checks, failed = dnsv.verify(lookup, domains, module.params["ips"], module.params["advisory"], requests)
     result = {
         "changed": False,
         "checks": checks,
         "failed_checks": failed,
         "passed": sum(1 for c in checks if c["ok"]),
+        "provider_requests": requests,
     }
     if failed:
         summary = "; ".join("%s %s: %s" % (c["subject"], c["check"], c["detail"]) for c in failed[:10])

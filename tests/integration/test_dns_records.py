@@ -16,14 +16,15 @@ import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as dnsu
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values
 from dns_helpers import query, run_adhoc, serial, txt_values, unique_label
 
 
 def client_for(server, **overrides):
     args = dict(server.module_args(), timeout=5)
     args.update(overrides)
-    return dnsu.DnsClient(**args)
+    return sync.DnsClient(**args)
 
 
 def raw_update(server, zone, build):
@@ -78,28 +79,28 @@ def test_check_mode_sends_no_update(bind9):
 def test_absent_removes_rrsets(bind9):
     name = "%s.example.test" % unique_label()
     with client_for(bind9) as client:
-        dnsu.sync_records(client, [{"name": name, "type": "TXT", "values": ["x"]}])
+        sync.sync_records(client, [{"name": name, "type": "TXT", "values": ["x"]}])
     with client_for(bind9) as client:
-        result = dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent", with_diff=True)
+        result = sync.sync_records(client, [{"name": name, "type": "TXT"}], state="absent", with_diff=True)
     assert result["changed"] and result["changes"][0]["action"] == "delete"
     assert result["diff"] == {"before": '%s. 3600 IN TXT "x"\n' % name, "after": ""}
     assert query(bind9, name, "TXT") is None
     with client_for(bind9) as client:
-        assert dnsu.sync_records(client, [{"name": name, "type": "TXT"}], state="absent")["changed"] is False
+        assert sync.sync_records(client, [{"name": name, "type": "TXT"}], state="absent")["changed"] is False
 
 
 def test_concurrent_change_between_read_and_write_is_detected(bind9):
     name = "%s.example.test" % unique_label()
     other = "other." + name
     with client_for(bind9) as client:
-        dnsu.sync_records(client, [{"name": name, "type": "A", "values": ["192.0.2.1"]}])
+        sync.sync_records(client, [{"name": name, "type": "A", "values": ["192.0.2.1"]}])
     serial_after_setup = serial(bind9, "example.test")
 
     def someone_else_changes_it(zone, update):
         raw_update(bind9, "example.test", lambda u: u.replace(name + ".", 300, "A", "192.0.2.99"))
 
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsConcurrentChange, match="re-run") as caught:
-        dnsu.sync_records(client, [
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsConcurrentChange, match="re-run") as caught:
+        sync.sync_records(client, [
             {"name": name, "type": "A", "values": ["192.0.2.2"]},
             {"name": other, "type": "TXT", "values": ["same update"]},
         ], before_send=someone_else_changes_it)
@@ -116,8 +117,8 @@ def test_concurrent_creation_is_detected(bind9):
     def someone_else_creates_it(zone, update):
         raw_update(bind9, "example.test", lambda u: u.add(name + ".", 300, "TXT", '"theirs"'))
 
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsConcurrentChange) as caught:
-        dnsu.sync_records(client, [{"name": name, "type": "TXT", "values": ["ours"]}],
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsConcurrentChange) as caught:
+        sync.sync_records(client, [{"name": name, "type": "TXT", "values": ["ours"]}],
                           before_send=someone_else_creates_it)
     assert caught.value.rcode == "YXRRSET"
     assert txt_values(bind9, name) == ["theirs"]
@@ -128,25 +129,25 @@ def test_refuses_to_write_beside_a_cname(bind9):
     alias = "%s.example.test" % label
     raw_update(bind9, "example.test", lambda u: u.add(alias + ".", 300, "CNAME", "target.%s.example.test." % label))
     serial_before = serial(bind9, "example.test")
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="is a CNAME"):
-        dnsu.sync_records(client, [{"name": alias, "type": "TXT", "values": ["v=DKIM1; p=x"]}])
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsInputError, match="is a CNAME"):
+        sync.sync_records(client, [{"name": alias, "type": "TXT", "values": ["v=DKIM1; p=x"]}])
     raw_update(bind9, "example.test", lambda u: u.add("data." + alias + ".", 300, "TXT", '"x"'))
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="already holds"):
-        dnsu.sync_records(client, [{"name": "data." + alias, "type": "CNAME", "values": ["x.example.test."]}])
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsInputError, match="already holds"):
+        sync.sync_records(client, [{"name": "data." + alias, "type": "CNAME", "values": ["x.example.test."]}])
     assert serial(bind9, "example.test") == serial_before + 1
 
 
 def test_max_changes_guard_and_force(bind9):
     names = ["%s.example.test" % unique_label() for _index in range(3)]
     with client_for(bind9) as client:
-        dnsu.sync_records(client, [{"name": n, "type": "TXT", "values": ["old"]} for n in names])
+        sync.sync_records(client, [{"name": n, "type": "TXT", "values": ["old"]} for n in names])
     serial_before = serial(bind9, "example.test")
     wanted = [{"name": n, "type": "TXT", "values": ["new"]} for n in names]
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsSafetyError, match="max_changes=2"):
-        dnsu.sync_records(client, wanted, max_changes=2)
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsSafetyError, match="max_changes=2"):
+        sync.sync_records(client, wanted, max_changes=2)
     assert serial(bind9, "example.test") == serial_before
     with client_for(bind9) as client:
-        assert dnsu.sync_records(client, wanted, max_changes=2, force=True)["changed"]
+        assert sync.sync_records(client, wanted, max_changes=2, force=True)["changed"]
     assert all(txt_values(bind9, n) == ["new"] for n in names)
 
 
@@ -158,7 +159,7 @@ def test_zone_found_by_soa_walk_for_reverse_names(bind9):
          "values": ["%s.example.net." % label]},
     ]
     with client_for(bind9) as client:
-        result = dnsu.sync_records(client, records, state="present")
+        result = sync.sync_records(client, records, state="present")
     assert result["zones"] == ["113.0.203.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa."]
     assert result["updates_sent"] == 2
     # Targets given without the trailing dot are still absolute (no zone suffix appended).
@@ -181,8 +182,8 @@ def test_wrong_tsig_secret(bind9):
 
 
 def test_unknown_key_name(bind9):
-    with client_for(bind9, key_name="nobody-key") as client, pytest.raises(dnsu.DnsError, match="BADKEY"):
-        dnsu.sync_records(client, [{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
+    with client_for(bind9, key_name="nobody-key") as client, pytest.raises(dns_values.DnsError, match="BADKEY"):
+        sync.sync_records(client, [{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
 
 
 def test_unknown_zone(bind9):
@@ -193,14 +194,14 @@ def test_unknown_zone(bind9):
 
 
 def test_zone_without_updates_is_refused(bind9):
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsError, match="REFUSED: .*does not allow updates"):
-        dnsu.sync_records(client, [{"name": "9.9.9.198.zen.dnsbl.test", "type": "A", "values": ["127.0.0.2"]}])
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsError, match="REFUSED: .*does not allow updates"):
+        sync.sync_records(client, [{"name": "9.9.9.198.zen.dnsbl.test", "type": "A", "values": ["127.0.0.2"]}])
     assert query(bind9, "9.9.9.198.zen.dnsbl.test", "A") is None
 
 
 def test_explicit_wrong_zone_is_notzone(bind9):
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="not inside zone"):
-        dnsu.sync_records(client, [{"name": "x.example.com", "type": "TXT", "values": ["x"]}], zone="example.test")
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsInputError, match="not inside zone"):
+        sync.sync_records(client, [{"name": "x.example.com", "type": "TXT", "values": ["x"]}], zone="example.test")
 
 
 def test_server_down(fresh_bind9):
@@ -221,9 +222,9 @@ def test_timeout_names_the_server():
     thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
     thread.start()
     try:
-        client = dnsu.DnsClient("127.0.0.1", port, "k", "c2VjcmV0", timeout=0.5)
-        with client, pytest.raises(dnsu.DnsError, match="timeout") as caught:
-            dnsu.sync_records(client, [{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
+        client = sync.DnsClient("127.0.0.1", port, "k", "c2VjcmV0", timeout=0.5)
+        with client, pytest.raises(dns_values.DnsError, match="timeout") as caught:
+            sync.sync_records(client, [{"name": "x.example.test", "type": "TXT", "values": ["x"]}])
         assert caught.value.rcode == "TIMEOUT"
     finally:
         for conn, _addr in accepted:
@@ -238,25 +239,25 @@ def test_many_records_are_read_by_zone_transfer_and_stay_race_safe(bind9):
     records = [{"name": "h%02d.%s.example.test" % (n, label), "type": "A", "values": ["192.0.2.%d" % (n + 1)]}
                for n in range(40)]
     with client_for(bind9) as client:
-        first = dnsu.sync_records(client, records)
+        first = sync.sync_records(client, records)
     assert first["zone_transfers"] == 1 and first["queries_sent"] < 5 and first["updates_sent"] == 1
     with client_for(bind9) as client:
-        again = dnsu.sync_records(client, records)
+        again = sync.sync_records(client, records)
     assert again["changed"] is False and again["zone_transfers"] == 1
 
     # Both read paths see the same state.
     records[0]["values"] = ["192.0.2.200"]
     with client_for(bind9) as client:
-        by_query = dnsu.sync_records(client, records, check_mode=True, read_method="query")
+        by_query = sync.sync_records(client, records, check_mode=True, read_method="query")
     with client_for(bind9) as client:
-        by_axfr = dnsu.sync_records(client, records, check_mode=True, read_method="axfr")
+        by_axfr = sync.sync_records(client, records, check_mode=True, read_method="axfr")
     assert by_query["changes"] == by_axfr["changes"] and len(by_axfr["changes"]) == 1
 
     def someone_else_changes_it(zone, update):
         raw_update(bind9, "example.test", lambda u: u.replace(records[0]["name"] + ".", 300, "A", "192.0.2.99"))
 
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsConcurrentChange):
-        dnsu.sync_records(client, records, before_send=someone_else_changes_it)
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsConcurrentChange):
+        sync.sync_records(client, records, before_send=someone_else_changes_it)
     assert [rd.address for rd in query(bind9, records[0]["name"], "A")] == ["192.0.2.99"]
 
 
@@ -266,15 +267,16 @@ def test_cname_is_seen_through_zone_transfer(bind9):
     raw_update(bind9, "example.test", lambda u: u.add(alias + ".", 300, "CNAME", "elsewhere.example.test."))
     records = [{"name": "h%02d.%s.example.test" % (n, label), "type": "TXT", "values": ["x"]} for n in range(40)]
     records.append({"name": alias, "type": "TXT", "values": ["beside a CNAME"]})
-    with client_for(bind9) as client, pytest.raises(dnsu.DnsInputError, match="is a CNAME"):
-        dnsu.sync_records(client, records, read_method="axfr")
+    with client_for(bind9) as client, pytest.raises(dns_values.DnsInputError, match="is a CNAME"):
+        sync.sync_records(client, records, read_method="axfr")
 
 
 def test_zone_transfer_refused_falls_back_to_queries(bind9):
     # The DNSBL zones allow no transfer: the read still works, by query.
     with client_for(bind9) as client:
-        assert client.transfer(dnsu.absolute_name("zen.dnsbl.test")) is None
-        wanted = dnsu.normalize_records([{"name": "2.0.0.127.zen.dnsbl.test", "type": "A", "values": ["127.0.0.2"]}])
+        assert client.transfer(dns_values.absolute_name("zen.dnsbl.test")) is None
+        wanted = dns_values.normalize_records([{"name": "2.0.0.127.zen.dnsbl.test", "type": "A",
+                                                "values": ["127.0.0.2"]}])
         zones, before, _cnames = client.read(wanted, method="axfr")
     assert zones[wanted[0].key].to_text() == "zen.dnsbl.test."
     assert [rd.address for rd in before[wanted[0].key]] == ["127.0.0.2"]
@@ -310,8 +312,8 @@ def test_server_closing_after_each_answer_is_handled():
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        with dnsu.DnsClient("127.0.0.1", port, timeout=5) as client:
-            answers = client.query_many([(dnsu.absolute_name("a%d.example.test" % n), dns.rdatatype.TXT)
+        with sync.DnsClient("127.0.0.1", port, timeout=5) as client:
+            answers = client.query_many([(dns_values.absolute_name("a%d.example.test" % n), dns.rdatatype.TXT)
                                          for n in range(5)])
         assert [a.rcode() for a in answers] == [dns.rcode.NXDOMAIN] * 5
         assert [a.question[0].name.to_text() for a in answers] == ["a%d.example.test." % n for n in range(5)]

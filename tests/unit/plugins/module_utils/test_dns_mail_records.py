@@ -31,7 +31,7 @@ VMTAS = [
 
 def test_spf_collapses_adjacent_ips_and_never_uses_ptr():
     (record,) = b.spf_records("Example.COM.", ["192.0.2.10", "192.0.2.11", "2001:db8::40"])
-    assert record == {"name": "example.com", "type": "TXT", "ttl": 3600,
+    assert record == {"name": "example.com", "type": "TXT", "ttl": 3600, "shared": True,
                       "values": ["v=spf1 ip4:192.0.2.10/31 ip6:2001:db8::40 -all"]}
     with pytest.raises(b.RecordBuildError, match="ptr mechanism"):
         b.spf_records("example.com", ["192.0.2.1"], extra_terms=["ptr"])
@@ -144,4 +144,29 @@ def test_verify_spec(rsa2048):
     spec = b.verify_spec(domains, VMTAS, [{"domain": "example.com", "selector": "s1", "public_key_pem": rsa2048}])
     assert spec["domains"][0]["spf_ips"] == ["192.0.2.10", "192.0.2.11", "2001:db8::40"]
     assert spec["domains"][0]["dkim"] == [{"selector": "s1", "public_key": rsa2048}]
-    assert spec["ips"][2] == {"ip": "2001:db8::40", "hostname": "mta40.example.net"}
+    assert spec["ips"][2] == {"ip": "2001:db8::40", "hostname": "mta40.example.net", "ptr": "publish"}
+
+
+def test_ptr_verify_only_by_reverse_zone_ip_or_cidr(rsa2048):
+    keys = [{"domain": "example.com", "selector": "s1", "public_key_pem": rsa2048}]
+    domains = [{"name": "example.com", "dkim_selectors": ["s1"], "dmarc_rua": "mailto:d@example.com"}]
+    for verify_only in (["2.0.192.in-addr.arpa"], ["192.0.2.0/24"], ["192.0.2.10", "192.0.2.11."]):
+        records = b.mail_records(domains, VMTAS, keys, ptr_verify_only=verify_only)
+        ptrs = sorted(r["name"] for r in records if r["type"] == "PTR")
+        assert ptrs == [b.reverse_name("2001:db8::40")], verify_only
+        spec = b.verify_spec(domains, VMTAS, keys, ptr_verify_only=verify_only)
+        assert [i["ptr"] for i in spec["ips"]] == ["verify", "verify", "publish"]
+    assert not [r for r in b.mail_records(domains, VMTAS, keys, ptr="verify") if r["type"] == "PTR"]
+    assert b.ptr_verify_names(VMTAS, "publish", ["8.b.d.0.1.0.0.2.ip6.arpa"]) == [b.reverse_name("2001:db8::40")]
+    with pytest.raises(b.RecordBuildError, match="neither a reverse zone"):
+        b.ptr_mode("192.0.2.10", "publish", ["example.com"])
+    with pytest.raises(b.RecordBuildError, match="dns_ptr must be publish or verify"):
+        b.ptr_mode("192.0.2.10", "maybe")
+
+
+def test_txt_records_are_shared_others_are_not(rsa2048):
+    domains = [{"name": "example.com", "dkim_selectors": ["s1"], "dmarc_rua": "mailto:d@example.com",
+                "bounce_domain": "bounces.example.com"}]
+    records = b.mail_records(domains, VMTAS, [{"domain": "example.com", "selector": "s1", "public_key_pem": rsa2048}])
+    assert {r["type"] for r in records if r.get("shared")} == {"TXT"}
+    assert all(r.get("shared") for r in records if r["type"] == "TXT")

@@ -8,7 +8,8 @@ import dns.name
 import dns.rdataset
 import dns.rdatatype
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_update as u
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import apply, plan, sync
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as u
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,8 +37,14 @@ def test_normalize_validates_with_clear_messages():
     with pytest.raises(u.DnsInputError, match="put all values of an RRset in one item"):
         u.normalize_records([{"name": "a.example.com", "type": "A", "values": ["192.0.2.1"]},
                              {"name": "A.example.com.", "type": "A", "values": ["192.0.2.2"]}])
-    with pytest.raises(u.DnsInputError, match="leave values out"):
-        u.normalize_records([{"name": "a.example.com", "type": "A", "values": ["192.0.2.1"]}], state="absent")
+    (absent,) = u.normalize_records([{"name": "a.example.com", "type": "A", "values": ["192.0.2.1"]}],
+                                    state="absent")
+    assert absent.state == "absent" and [rd.to_text() for rd in absent.rdataset] == ["192.0.2.1"]
+    with pytest.raises(u.DnsInputError, match="shared TXT values must start with their v= tag"):
+        u.normalize_records([{"name": "example.com", "type": "TXT", "values": ["MS=ms1"], "shared": True}])
+    with pytest.raises(u.DnsInputError, match="exactly one v=spf1"):
+        u.normalize_records([{"name": "example.com", "type": "TXT", "shared": True,
+                              "values": ["v=spf1 -all", "v=spf1 a -all"]}])
 
 
 def test_targets_are_absolute_without_trailing_dot():
@@ -66,42 +73,42 @@ def test_plan_create_update_noop_and_ttl():
     old_ttl = rdataset(make("c.example.com", "A", 300, "192.0.2.4"))
     before = {same.key: rdataset(make("a.example.com", "A", 300, "192.0.2.2", "192.0.2.1")), new.key: None,
               ttl.key: old_ttl}
-    plan = u.plan_changes(records, zones, before, {})
-    assert [(c.record.name.to_text(), c.action) for c in plan] == [("b.example.com.", "create"),
-                                                                   ("c.example.com.", "update")]
-    diff = u.diff_text(plan)
+    changes = plan.plan_changes(records, zones, before, {})
+    assert [(c.record.name.to_text(), c.action) for c in changes] == [("b.example.com.", "create"),
+                                                                      ("c.example.com.", "update")]
+    diff = plan.diff_text(changes)
     assert diff["before"] == "c.example.com. 300 IN A 192.0.2.4\n"
     assert "b.example.com. 300 IN A 192.0.2.3" in diff["after"]
-    assert plan[1].as_dict()["before"] == {"ttl": 300, "values": ["192.0.2.4"]}
+    assert changes[1].as_dict()["before"] == {"ttl": 300, "values": ["192.0.2.4"]}
 
 
 def test_plan_refuses_beside_cname():
     record = make("www.example.com", "TXT", 300, "x")
     with pytest.raises(u.DnsInputError, match="is a CNAME"):
-        u.plan_changes([record], {record.key: dns.name.from_text("example.com.")}, {record.key: None},
-                       {record.key: "elsewhere.example.net."})
+        plan.plan_changes([record], {record.key: dns.name.from_text("example.com.")}, {record.key: None},
+                          {record.key: "elsewhere.example.net."})
 
 
 def test_safety_counts_only_replacements_and_deletions():
     zone = dns.name.from_text("example.com.")
     records = [make("r%d.example.com" % n, "TXT", 300, "new") for n in range(3)]
     before = {r.key: rdataset(make(r.name.to_text(), "TXT", 300, "old")) for r in records}
-    plan = u.plan_changes(records, {r.key: zone for r in records}, before, {})
-    with pytest.raises(u.DnsSafetyError, match="replaces or deletes 3 existing RRsets"):
-        u.check_safety(plan, max_changes=2, force=False)
-    u.check_safety(plan, max_changes=2, force=True)
-    creations = u.plan_changes(records, {r.key: zone for r in records}, {r.key: None for r in records}, {})
-    u.check_safety(creations, max_changes=0, force=False)
+    changes = plan.plan_changes(records, {r.key: zone for r in records}, before, {})
+    with pytest.raises(u.DnsSafetyError, match="removes or replaces 3 existing values"):
+        plan.check_safety(changes, max_changes=2, force=False)
+    plan.check_safety(changes, max_changes=2, force=True)
+    creations = plan.plan_changes(records, {r.key: zone for r in records}, {r.key: None for r in records}, {})
+    plan.check_safety(creations, max_changes=0, force=False)
 
 
 def test_update_prerequisites_are_the_before_state():
-    client = u.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
+    client = sync.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
     zone = dns.name.from_text("example.com.")
     changed = make("a.example.com", "A", 300, "192.0.2.9")
     created = make("b.example.com", "TXT", 300, "x")
     before = {changed.key: rdataset(make("a.example.com", "A", 300, "192.0.2.1")), created.key: None}
-    plan = u.plan_changes([changed, created], {changed.key: zone, created.key: zone}, before, {})
-    update = client._build_update(zone, plan)
+    changes = plan.plan_changes([changed, created], {changed.key: zone, created.key: zone}, before, {})
+    update = apply.build_update(zone, changes, client.keyring, client.keyname)
     prerequisites = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.rdclass, r.ttl) for r in update.prerequisite}
     assert ("a.example.com.", "A", 1, 0) in prerequisites  # value-dependent: exactly what we read, TTL 0
     assert ("b.example.com.", "TXT", 254, 0) in prerequisites  # NONE class: RRset does not exist
@@ -110,6 +117,6 @@ def test_update_prerequisites_are_the_before_state():
 
 def test_key_checks():
     with pytest.raises(u.DnsInputError, match="key_secret is required"):
-        u.DnsClient("127.0.0.1", key_name="k")
+        sync.DnsClient("127.0.0.1", key_name="k")
     with pytest.raises(u.DnsInputError, match="not valid base64"):
-        u.DnsClient("127.0.0.1", key_name="k", key_secret="not base64!")
+        sync.DnsClient("127.0.0.1", key_name="k", key_secret="not base64!")

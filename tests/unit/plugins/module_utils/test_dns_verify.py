@@ -122,3 +122,25 @@ def test_advisory_checks_do_not_fail():
     checks, failed = v.verify(lookup, [], [{"ip": "192.0.2.10", "hostname": "mta10.example.com"}])
     helo = next(c for c in checks if c["check"] == "helo_spf")
     assert helo["ok"] is False and helo["required"] is False and failed == []
+
+
+def test_verify_only_ptrs_are_advisory_and_say_what_to_ask_for():
+    lookup = FakeLookup({
+        ("mta30.example.net", "A"): ["203.0.113.30"], ("mta31.example.net", "A"): ["203.0.113.31"],
+        ("31.113.0.203.in-addr.arpa", "PTR"): ["customer-31.provider.example."],
+        ("10.2.0.192.in-addr.arpa", "PTR"): [],
+    })
+    requests = []
+    ips = [{"ip": "203.0.113.30", "hostname": "mta30.example.net", "ptr": "verify"},
+           {"ip": "203.0.113.31", "hostname": "mta31.example.net", "ptr": "verify"},
+           {"ip": "192.0.2.10", "hostname": "mta10.example.com"}]
+    checks, failed = v.verify(lookup, [], ips, provider_requests=requests)
+    assert [(c["subject"], c["check"]) for c in failed] == [("192.0.2.10", "ptr")]
+    advisory = {(c["subject"], c["check"]) for c in checks if not c["ok"] and not c["required"]}
+    assert {("203.0.113.30", "ptr"), ("203.0.113.31", "ptr"), ("203.0.113.31", "fcrdns")} <= advisory
+    assert requests == [
+        {"ip": "203.0.113.30", "ptr_name": "30.113.0.203.in-addr.arpa", "wanted": "mta30.example.net.",
+         "current": []},
+        {"ip": "203.0.113.31", "ptr_name": "31.113.0.203.in-addr.arpa", "wanted": "mta31.example.net.",
+         "current": ["customer-31.provider.example."]},
+    ]

@@ -1,0 +1,303 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Wire and transport: TSIG-signed queries, pipelined queries and AXFRs, UPDATE sending, over one TCP connection.
+
+PRIVATE to the collection: no compatibility promise outside it.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
+    HAS_DNSPYTHON,
+    TSIG_ALGORITHMS,
+    DnsError,
+    DnsInputError,
+    absolute_name,
+)
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.zones import zone_data
+
+try:
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.rcode
+    import dns.rdataset
+    import dns.rdatatype
+    import dns.tsig
+    import dns.tsigkeyring
+except ImportError:  # reported by the modules through values.HAS_DNSPYTHON
+    pass
+
+
+class DnsTransport:
+    """TSIG-signed queries, transfers and UPDATEs to one primary server over one kept-alive TCP connection."""
+
+    def __init__(self, server, port=53, key_name=None, key_secret=None, key_algorithm="hmac-sha256", timeout=10.0):
+        self.server = server
+        self.port = int(port)
+        self.timeout = float(timeout)
+        self.keyring = None
+        self.keyname = None
+        if key_name:
+            if not key_secret:
+                raise DnsInputError("key_secret is required when key_name is set")
+            if key_algorithm not in TSIG_ALGORITHMS:
+                raise DnsInputError(
+                    "key_algorithm %r is not supported; use one of %s" % (key_algorithm, ", ".join(TSIG_ALGORITHMS))
+                )
+            try:
+                self.keyring = dns.tsigkeyring.from_text({key_name: (TSIG_ALGORITHMS[key_algorithm], key_secret)})
+            except Exception as exc:  # binascii.Error and friends
+                raise DnsInputError("key_secret is not valid base64 for TSIG key %s: %s" % (key_name, exc)) from exc
+            self.keyname = dns.name.from_text(key_name)
+        self._sock = None
+        self.queries = 0
+        self.transfers = 0
+        self.updates = 0
+        self.applied_zones = []  # zones whose UPDATE succeeded (for partial failures)
+
+    # -- transport
+    def _connect(self):
+        if self._sock is None:
+            try:
+                self._sock = socket.create_connection((self.server, self.port), timeout=self.timeout)
+            except TimeoutError as exc:
+                raise DnsError("DNS server %s port %s did not answer within %ss (timeout)"
+                               % (self.server, self.port, self.timeout), rcode="TIMEOUT") from exc
+            except OSError as exc:
+                raise DnsError("cannot connect to DNS server %s port %s over TCP: %s (is it running and reachable?)"
+                               % (self.server, self.port, exc.strerror or exc), rcode="CONNECTION") from exc
+        return self._sock
+
+    def close(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _translate(self, exc, what):
+        """A DnsError with a clear message for a transport or TSIG exception."""
+        if isinstance(exc, dns.tsig.PeerBadKey):
+            return DnsError("TSIG key %s was rejected by %s (BADKEY): the server does not know this key name "
+                            "or it uses another algorithm; check key_name and key_algorithm"
+                            % (self.keyname, self.server), rcode="BADKEY")
+        if isinstance(exc, dns.tsig.PeerBadSignature):
+            return DnsError("TSIG signature rejected by %s (BADSIG): key_secret does not match the server's "
+                            "secret for key %s" % (self.server, self.keyname), rcode="BADSIG")
+        if isinstance(exc, dns.tsig.PeerBadTime):
+            return DnsError("TSIG time check failed at %s (BADTIME): the clocks of the controller and the DNS "
+                            "server differ by more than the fudge (300s); fix NTP" % self.server, rcode="BADTIME")
+        if isinstance(exc, dns.tsig.PeerError):
+            return DnsError("TSIG error from %s: %s" % (self.server, exc), rcode="TSIG")
+        self.close()
+        if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
+            return DnsError("DNS server %s port %s did not answer the %s within %ss (timeout)"
+                            % (self.server, self.port, what, self.timeout), rcode="TIMEOUT")
+        if isinstance(exc, (EOFError, ConnectionResetError, BrokenPipeError)):
+            return DnsError("DNS server %s port %s closed the connection during the %s: %s"
+                            % (self.server, self.port, what, exc), rcode="CONNECTION")
+        if isinstance(exc, OSError):
+            return DnsError("cannot talk to DNS server %s port %s: %s (is it running and reachable?)"
+                            % (self.server, self.port, exc.strerror or exc), rcode="CONNECTION")
+        return DnsError("DNS %s to %s failed: %s" % (what, self.server, exc))
+
+    _ERRORS = ((dns.exception.DNSException,) if HAS_DNSPYTHON else ()) + (OSError, EOFError)
+
+    def _exchange(self, sock, message, wire=None):
+        """Send one (rendered) message and read its answer on the kept-alive connection.
+
+        Plain RFC 1035 §4.2.2 framing rather than dns.query, whose import (ssl, optional-feature
+        probing) costs more than the whole exchange; dns.query is imported only on fallback paths.
+        """
+        if wire is None:
+            wire = message.to_wire()
+        sock.sendall(len(wire).to_bytes(2, "big") + wire)
+        length = int.from_bytes(self._read_exactly(sock, 2), "big")
+        response = dns.message.from_wire(self._read_exactly(sock, length), keyring=message.keyring,
+                                         request_mac=message.mac)
+        if not message.is_response(response):
+            raise dns.exception.FormError("answer does not match its query")
+        return response
+
+    def _send(self, message, what):
+        for attempt in (1, 2):
+            sock = self._connect()
+            try:
+                return self._exchange(sock, message)
+            except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+                # The server closed an idle kept-alive connection: reconnect once.
+                error = self._translate(exc, what)
+                if attempt == 2:
+                    raise error from exc
+            except self._ERRORS as exc:
+                raise self._translate(exc, what) from exc
+        raise AssertionError("unreachable")
+
+    def _new_query(self, name, rdtype):
+        message = dns.message.make_query(name, rdtype)
+        message.flags &= ~dns.flags.RD  # we ask the primary, not a resolver
+        if self.keyring:
+            message.use_tsig(self.keyring, keyname=self.keyname)
+        return message
+
+    def query(self, name, rdtype):
+        self.queries += 1
+        return self._send(self._new_query(name, rdtype), "query for %s %s" % (name, dns.rdatatype.to_text(rdtype)))
+
+    def _read_exactly(self, sock, count):
+        data = b""
+        while len(data) < count:
+            chunk = sock.recv(count - len(data))
+            if not chunk:
+                raise EOFError("connection closed")
+            data += chunk
+        return data
+
+    def query_many(self, questions, window=64):
+        """Answers to ``[(name, rdtype)]`` in order, pipelined over one TCP connection (RFC 7766 §6.2.1)."""
+        answers = [None] * len(questions)
+        for first in range(0, len(questions), window):
+            batch = list(enumerate(questions[first:first + window], start=first))
+            pending = {}
+            wire = []
+            for index, (name, rdtype) in batch:
+                message = self._new_query(name, rdtype)
+                message.id = index & 0xFFFF
+                data = message.to_wire()
+                pending[message.id] = (index, message)
+                wire.append(len(data).to_bytes(2, "big") + data)
+            self.queries += len(batch)
+            what = "pipelined queries (%s %s ...)" % (batch[0][1][0], dns.rdatatype.to_text(batch[0][1][1]))
+            try:
+                sock = self._connect()
+                sock.sendall(b"".join(wire))
+                while pending:
+                    length = int.from_bytes(self._read_exactly(sock, 2), "big")
+                    data = self._read_exactly(sock, length)
+                    index, message = pending.pop(int.from_bytes(data[:2], "big"))
+                    response = dns.message.from_wire(data, keyring=message.keyring, request_mac=message.mac)
+                    if not message.is_response(response):
+                        raise dns.exception.FormError("answer does not match its query")
+                    answers[index] = response
+            except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+                # A server that closes after each answer: ask the rest one connection at a time.
+                self.close()
+                from dns import query as dns_query  # pylint: disable=import-outside-toplevel  # rare path, see _exchange
+                for index, message in pending.values():
+                    try:
+                        answers[index] = dns_query.tcp(message, self.server, timeout=self.timeout, port=self.port)
+                    except self._ERRORS as again:
+                        raise self._translate(again, what) from exc
+            except KeyError as exc:
+                self.close()
+                raise DnsError("DNS server %s sent an answer to a query we did not ask" % self.server) from exc
+            except self._ERRORS as exc:
+                raise self._translate(exc, what) from exc
+        return answers
+
+    # -- zones
+    def transfer_many(self, apexes):
+        """``{apex: zone data or None}``: AXFRs pipelined on the kept-alive connection.
+
+        Falls back to one connection per transfer if the server closes the connection.
+        """
+        if not apexes:
+            return {}
+        states = {}
+        wire = []
+        for number, apex in enumerate(apexes):
+            message = dns.message.make_query(apex, dns.rdatatype.AXFR)
+            message.id = (0x8000 + number) & 0xFFFF
+            if self.keyring:
+                message.use_tsig(self.keyring, keyname=self.keyname)
+            data = message.to_wire()
+            wire.append(len(data).to_bytes(2, "big") + data)
+            states[message.id] = {"apex": apex, "query": message, "ctx": None, "first": True, "soas": 0,
+                                  "data": {}, "done": False, "refused": False}
+        results = {}
+        try:
+            sock = self._connect()
+            sock.sendall(b"".join(wire))
+            while any(not state["done"] for state in states.values()):
+                length = int.from_bytes(self._read_exactly(sock, 2), "big")
+                data = self._read_exactly(sock, length)
+                state = states[int.from_bytes(data[:2], "big")]
+                query = state["query"]
+                response = dns.message.from_wire(data, keyring=query.keyring, request_mac=query.mac, xfr=True,
+                                                 tsig_ctx=state["ctx"], multi=not state["first"])
+                state["ctx"] = response.tsig_ctx
+                if state["first"] and response.rcode() != dns.rcode.NOERROR:
+                    state["done"] = state["refused"] = True
+                    continue
+                state["first"] = False
+                self._collect(state, response)
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            self.close()
+            return {apex: self.transfer(apex) for apex in apexes}
+        except KeyError as exc:
+            self.close()
+            raise DnsError("DNS server %s sent a zone transfer we did not ask for" % self.server) from exc
+        except self._ERRORS as exc:
+            raise self._translate(exc, "zone transfers") from exc
+        for state in states.values():
+            results[state["apex"]] = None if state["refused"] else state["data"]
+            self.transfers += 0 if state["refused"] else 1
+        return results
+
+    @staticmethod
+    def _collect(state, response):
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                state["soas"] += 1
+                if state["soas"] >= 2:
+                    state["done"] = True
+                continue
+            by_type = state["data"].setdefault(rrset.name, {})
+            rdataset = by_type.get(rrset.rdtype)
+            if rdataset is None:
+                rdataset = by_type[rrset.rdtype] = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
+            rdataset.update(rrset)
+
+    def transfer(self, apex):
+        """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""
+        from dns import query as dns_query  # pylint: disable=import-outside-toplevel  # rare path, see _exchange
+
+        try:
+            data = zone_data(dns_query.xfr(self.server, apex, port=self.port, keyring=self.keyring,
+                                           keyname=self.keyname, timeout=self.timeout, relativize=False,
+                                           lifetime=self.timeout * 6))
+        except dns_query.TransferError:
+            return None  # transfers not allowed for this key: read by query
+        except self._ERRORS as exc:
+            raise self._translate(exc, "zone transfer of %s" % apex.to_text()) from exc
+        self.transfers += 1
+        return data
+
+    def serial(self, zone):
+        response = self.query(absolute_name(zone, "zone") if isinstance(zone, str) else zone, dns.rdatatype.SOA)
+        for rrset in response.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return rrset[0].serial
+        raise DnsError("no SOA for %s at %s" % (zone, self.server))
+
+    # -- apply
+    def send_wire(self, update, wire, what):
+        for attempt in (1, 2):
+            sock = self._connect()
+            try:
+                return self._exchange(sock, update, wire)
+            except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
+                error = self._translate(exc, what)
+                if attempt == 2:
+                    raise error from exc
+            except self._ERRORS as exc:
+                raise self._translate(exc, what) from exc
+        raise AssertionError("unreachable")

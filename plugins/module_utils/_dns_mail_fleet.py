@@ -1,0 +1,111 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the mail DNS needs from the whole fleet: sending domains, vMTAs and DKIM public keys of every host.
+
+PRIVATE to the collection: no compatibility promise outside it. Standard library only.
+Pure functions over per-host data, so the ``mail_fleet_model`` filter (from hostvars) or a central fleet
+model can feed them:
+
+    gather_mail_dns([{"host": "pmta1", "domains": [...], "vmtas": [...], "dkim_keys": [...]}, ...])
+    -> {"domains": [...], "vmtas": [...], "dkim_keys": [...]}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+# Per-domain settings that must agree between hosts: DNS holds one record per domain.
+DOMAIN_LIST_KEYS = ("dkim_selectors",)
+
+
+class FleetGatherError(ValueError):
+    """Hosts disagree about something DNS can hold only once; the message names the hosts and the fix."""
+
+
+def _domain_name(domain, host):
+    name = domain.get("name") if isinstance(domain, dict) else None
+    if not isinstance(name, str) or not name.strip(". "):
+        raise FleetGatherError("host %s: every item of powermta_domains needs a name, got %r" % (host, domain))
+    return name.strip().rstrip(".").lower()
+
+
+def _merge_domain(merged, owners, domain, host):
+    """Fold one host's view of a domain into ``merged``: selectors are united, other settings must agree."""
+    name = _domain_name(domain, host)
+    if name not in merged:
+        merged[name] = dict(domain, name=name)
+        if "dkim_selectors" in domain:
+            merged[name]["dkim_selectors"] = list(domain["dkim_selectors"] or [])
+        owners[name] = host
+        return
+    current = merged[name]
+    for selector in domain.get("dkim_selectors") or []:
+        selectors = current.setdefault("dkim_selectors", [])
+        if selector not in selectors:
+            selectors.append(selector)
+    for key in sorted(set(domain) | set(current)):
+        if key in DOMAIN_LIST_KEYS or key == "name":
+            continue
+        if domain.get(key) != current.get(key):
+            raise FleetGatherError(
+                "sending domain %s: %s is %r on host %s but %r on host %s; DNS holds one record per domain, so "
+                "set it the same for the whole fleet (powermta_domains in group_vars)"
+                % (name, key, current.get(key), owners[name], domain.get(key), host))
+
+
+def gather_mail_dns(hosts):
+    """Domains, vMTAs and DKIM keys of the whole fleet from ``[{host, domains, vmtas, dkim_keys}]``.
+
+    Domains: every host's (a domain sent by one host only is still published); the same domain on
+    several hosts must agree on everything but ``dkim_selectors`` (united, in first-seen order).
+    vMTAs: every host's, tagged with ``inventory_host``; one IP on two hosts must have one hostname.
+    DKIM keys: every host's, one per (domain, selector); two different keys for one selector are an error.
+    """
+    domains, domain_owners = {}, {}
+    vmtas, ip_owner = [], {}
+    keys, key_owner = {}, {}
+    for item in hosts:
+        host = item.get("host")
+        for domain in item.get("domains") or []:
+            _merge_domain(domains, domain_owners, domain, host)
+        for vmta in item.get("vmtas") or []:
+            entry = dict(vmta, inventory_host=host)
+            ip = vmta.get("ip")
+            if ip:
+                try:
+                    ip = str(ipaddress.ip_address(str(ip).strip()))
+                except ValueError as exc:
+                    raise FleetGatherError("host %s: vMTA %s has ip %r, not an IP address"
+                                           % (host, vmta.get("name"), vmta.get("ip"))) from exc
+                seen = ip_owner.get(ip)
+                if seen and seen[1] != vmta.get("hostname"):
+                    raise FleetGatherError(
+                        "IP %s is vMTA %s on host %s (%s) and on host %s (%s): one PTR per IP, give it one "
+                        "hostname" % (ip, vmta.get("name"), seen[0], seen[1], host, vmta.get("hostname")))
+                ip_owner.setdefault(ip, (host, vmta.get("hostname")))
+            vmtas.append(entry)
+        for key in item.get("dkim_keys") or []:
+            ident = (str(key.get("domain", "")).rstrip(".").lower(), str(key.get("selector", "")).lower())
+            pem = "".join((key.get("public_key_pem") or key.get("public_key") or "").split())
+            if ident in keys and "".join((keys[ident].get("public_key_pem") or keys[ident].get("public_key")
+                                         or "").split()) != pem:
+                raise FleetGatherError(
+                    "DKIM selector %s._domainkey.%s has different public keys on hosts %s and %s; one DNS record "
+                    "serves the whole fleet, so use one key per selector (powermta_dkim_key_source: controller) "
+                    "or a selector per host" % (ident[1], ident[0], key_owner[ident], host))
+            if ident not in keys:
+                keys[ident] = key
+                key_owner[ident] = host
+    return {"domains": list(domains.values()), "vmtas": vmtas, "dkim_keys": list(keys.values())}
+
+
+def dkim_key_files(domains, key_dir="/etc/pmta/dkim"):
+    """``[{domain, selector, path}]`` of the DKIM private keys a host signs with (the powermta role's layout)."""
+    files = []
+    for domain in domains or []:
+        name = _domain_name(domain, "this host")
+        for selector in domain.get("dkim_selectors") or []:
+            # The path as the powermta role writes it: the name as given.
+            files.append({"domain": name, "selector": selector,
+                          "path": "%s/%s/%s.pem" % (key_dir.rstrip("/"), domain["name"].strip(), selector)})
+    return files
