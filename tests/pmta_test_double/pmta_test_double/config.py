@@ -26,6 +26,7 @@ LICENSE = os.path.join(ETC, "license")
 REFUSE_HOOK = os.path.join(ETC, "TEST-DOUBLE-refuse")
 QUEUE_HOOK = os.path.join(ETC, "TEST-DOUBLE-queue.json")
 CLOCK_HOOK = os.path.join(ETC, "TEST-DOUBLE-clock")
+DNS_PORT_HOOK = os.path.join(ETC, "TEST-DOUBLE-name-server-port")
 
 ACCT_LONG_NAMES = {
     "delivery": "d",
@@ -136,6 +137,7 @@ class Config:
         self.rollups = []  # [(mx pattern, rollup name, rollup_by_ip)] §10.17
         self.pattern_lists = {}  # name -> [(regex, [actions])] §3.3.15
         self.name_servers = []  # §3.3.1.26
+        self.name_server_port = 53  # TEST-DOUBLE-name-server-port hook
         self.total_max_smtp_out = 0
         self.acct_files = []  # [(path, set of record types)]
         self.relay_domains = set()
@@ -222,6 +224,13 @@ def load(path=None, check_license=True):
     errors.extend(_refuse_hook_lines(tree))
     config = Config()
     checks.interpret(tree, config, errors)
+    try:
+        with open(DNS_PORT_HOOK, encoding="utf-8") as handle:
+            config.name_server_port = int(handle.read().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        errors.append("Error: %s must hold a port number" % DNS_PORT_HOOK)
     if check_license and not os.path.exists(LICENSE):
         errors.append("Error: license file %s not found; install your PowerMTA license there" % LICENSE)
     if errors:

@@ -118,7 +118,7 @@ class Outbound:
         self.cold_counts = {}  # (warm, queue) -> (day, count)
         self.cold_first_day = {}  # (warm, queue) -> first day seen, for ramp lists
         self.cold_rr = collections.Counter()
-        self.resolver = routing.Resolver(state.config.name_servers)
+        self.resolver = routing.Resolver(state.config.name_servers, state.config.name_server_port)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -126,7 +126,7 @@ class Outbound:
         self.thread.start()
 
     def reconfigure(self, config):
-        self.resolver = routing.Resolver(config.name_servers)
+        self.resolver = routing.Resolver(config.name_servers, config.name_server_port)
 
     # -- reception -----------------------------------------------------
     def enqueue(self, message, recipients):

@@ -134,11 +134,12 @@ def domain_settings(config, name, vmta_name=""):
 class Resolver:
     """MX and A lookups with a small cache (60 s of wall clock)."""
 
-    def __init__(self, name_servers):
+    def __init__(self, name_servers, port=53):
         if name_servers:
             self._resolver = dns.resolver.Resolver(configure=False)
             self._resolver.nameservers = list(name_servers)  # tried in turn (§3.3.1.26)
             self._resolver.rotate = True
+            self._resolver.port = port  # 53 unless the TEST-DOUBLE-name-server-port hook says otherwise
         else:
             self._resolver = dns.resolver.Resolver()
         self._resolver.lifetime = 5.0
