@@ -122,7 +122,7 @@ def reply(value):
         raise ValueError("invalid regular expression: %s" % exc) from exc
     actions = [a.strip().lower() for a in match.group(2).split(",") if a.strip()]
     names = [a.split("=", 1)[0] if a.startswith("reenable-after") else a for a in actions]
-    for action, name in zip(actions, names):
+    for action, name in zip(actions, names, strict=True):
         if name == "reenable-after":
             values.interval(action.split("=", 1)[1] if "=" in action else "")
         elif action not in ACTIONS:

@@ -38,7 +38,7 @@ class Clock:
     def day(self, epoch=None):
         """The UTC calendar day (midnight resets, §10.7) as an ordinal."""
         epoch = self.now() if epoch is None else epoch
-        return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).date().toordinal()
+        return datetime.datetime.fromtimestamp(epoch, datetime.UTC).date().toordinal()
 
     def load_hook(self, path):
         """Apply the TEST-DOUBLE-clock hook; a missing file keeps the real clock running on."""
