@@ -6,6 +6,7 @@ high port of 127.0.0.1 and the TEST-DOUBLE-name-server-port hook tells the doubl
 The test clock (TEST-DOUBLE-clock) runs 60x, so retry-after 5m is 5 s of wall clock.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -141,6 +142,8 @@ domain-macro googleish gmail.example.test,googlemail.example.test
     mx mx1.hotmail-in.example.test hotmail.rollup
     mx *.gmail-smtp-in.example.test google.rollup rollup-by-ip
     mx *.wild-in.example.test wild.rollup
+    mx mx1.two-in.example.test two.rollup
+    mx mx2.two-in.example.test two.rollup
 </mx-rollup-list>
 <domain *>
     retry-after 5m
@@ -189,6 +192,29 @@ domain-macro googleish gmail.example.test,googlemail.example.test
 """
 
 
+@contextlib.contextmanager
+def running_double(base, config, bind, clock):
+    """pmtad from the source tree with ``config`` ({log} filled in) and the test hooks."""
+    etc, run, log = base / "etc", base / "run", base / "log"
+    for directory in (etc, run, log):
+        directory.mkdir(parents=True)
+    (etc / "config").write_text(config.replace("{log}", str(log)))
+    (etc / "license").write_text("# TEST DOUBLE license\n")
+    (etc / "TEST-DOUBLE-clock").write_text(json.dumps(clock))
+    (etc / "TEST-DOUBLE-name-server-port").write_text("%d\n" % bind.port)
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH, PMTA_TD_ETC=str(etc), PMTA_TD_RUN=str(run),
+               PMTA_TD_CONTROL=str(run / "pmtad.sock"), PMTA_TD_STARTUPERR=str(log / "startuperr"))
+    daemon = subprocess.Popen([sys.executable, "-c", "from pmta_test_double.daemon import main; main()"],
+                              env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (run / "pmtad.sock").exists() or daemon.poll() is not None, what="pmtad")
+        assert daemon.poll() is None, daemon.stderr.read()
+        yield {"log": log, "env": env, "etc": etc}
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     base = tmp_path_factory.mktemp("world")
@@ -218,27 +244,19 @@ def world(tmp_path_factory):
             ("mx2.hotmail-in", "A", ip(23)),
             ("nohost", "MX", "10 mx.wild-in.example.test."),
             ("mx.wild-in", "A", ip(24)),
+            ("single", "MX", "10 mx1.two-in.example.test."),
+            ("single", "MX", "20 mx2.two-in.example.test."),
+            ("mx1.two-in", "A", ip(23)),
+            ("mx2.two-in", "A", ip(23)),
+            ("rate", "MX", "10 mx.gmail.example.test."),
+            ("coldd", "MX", "10 mx.gmail.example.test."),
+            ("dead", "MX", "10 mx.dead-in.example.test."),
+            ("mx.dead-in", "A", ip(25)),
         ])
-        etc, run, log = base / "etc", base / "run", base / "log"
-        for directory in (etc, run, log):
-            directory.mkdir()
-        (etc / "config").write_text(CONFIG.format(
-            log=log, dns=bind.address, listen=ip(1), injector=ip(2), tx1=ip(10), tx2=ip(11), warm=ip(12), cold=ip(13),
-            gmail_mx=ip(21)))
-        (etc / "license").write_text("# TEST DOUBLE license\n")
-        (etc / "TEST-DOUBLE-clock").write_text(json.dumps({"speed": 60}))
-        (etc / "TEST-DOUBLE-name-server-port").write_text("%d\n" % bind.port)
-        env = dict(os.environ, PYTHONPATH=PYTHONPATH, PMTA_TD_ETC=str(etc), PMTA_TD_RUN=str(run),
-                   PMTA_TD_CONTROL=str(run / "pmtad.sock"), PMTA_TD_STARTUPERR=str(log / "startuperr"))
-        daemon = subprocess.Popen([sys.executable, "-c", "from pmta_test_double.daemon import main; main()"],
-                                  env=env, stderr=subprocess.PIPE, text=True)
-        try:
-            wait_for(lambda: (run / "pmtad.sock").exists() or daemon.poll() is not None, what="pmtad")
-            assert daemon.poll() is None, daemon.stderr.read()
-            yield {"sinks": sinks, "log": log, "env": env, "etc": etc, "bind": bind}
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=10)
+        config = CONFIG.format(log="{log}", dns=bind.address, listen=ip(1), injector=ip(2), tx1=ip(10), tx2=ip(11),
+                               warm=ip(12), cold=ip(13), gmail_mx=ip(21))
+        with running_double(base / "main", config, bind, {"speed": 60}) as double:
+            yield dict(double, sinks=sinks, bind=bind, base=base)
     finally:
         for sink in sinks.values():
             try:
@@ -429,3 +447,92 @@ def test_bounce_and_feedback_loop_processors_write_rb_and_f(world):
     time.sleep(0.5)
     received = [r["rcpt"] for r in rows(world["log"], "received.csv")]
     assert "bounce+1@bounces.example.test" not in received and "fbl@fbl.example.test" not in received
+
+
+def test_rollup_needs_every_configured_mx_in_dns(world):
+    # §10.17 example 2: two.rollup lists mx1 and mx2, DNS's lowest preference has only mx1: no rollup.
+    send(["g@single.example.test"], headers="X-Virtual-MTA: tx-01\r\n")
+    row = wait_for(lambda: delivered(world, "g@single.example.test"), what="delivery")[0]
+    assert row["queue"] == "single.example.test/tx-01"
+
+
+NIGHT = """\
+postmaster ops@example.com
+host-name night.example.test
+log-file {log}/log
+name-server %(dns)s
+smtp-listener %(listen)s:2525
+http-mgmt-port 0
+<source %(injector)s>
+    always-allow-relaying yes
+    process-x-virtual-mta yes
+</source>
+<virtual-mta warm-01>
+    smtp-source-host %(warm)s warm.example.test
+    cold-virtual-mta cold-01
+    <domain coldd.example.test>
+        max-cold-virtual-mta-msg 1/d,2/day
+    </domain>
+</virtual-mta>
+<virtual-mta cold-01>
+    smtp-source-host %(cold)s cold.example.test
+</virtual-mta>
+<domain rate.example.test>
+    max-msg-rate 2/d
+</domain>
+<domain dead.example.test>
+    retry-after 1m
+    bounce-after 3m
+</domain>
+<acct-file {log}/acct.csv>
+    records d,b,t
+</acct-file>
+"""
+
+
+@pytest.fixture(scope="module")
+def night(world):
+    """A second double whose test clock starts one minute before midnight and runs 30x (midnight in 2 s)."""
+    config = NIGHT % {"dns": world["bind"].address, "listen": ip(3), "injector": ip(2), "warm": ip(14),
+                      "cold": ip(15)}
+    with running_double(world["base"] / "night", config, world["bind"],
+                        {"start": "2026-11-29T23:59:00+00:00", "speed": 30}) as double:
+        yield dict(double, started=time.monotonic())
+
+
+def send_night(recipients, headers=""):
+    with smtplib.SMTP(ip(3), 2525, source_address=(ip(2), 0), timeout=10) as smtp:
+        for rcpt in recipients:
+            smtp.sendmail("app@example.com", [rcpt], headers + "Subject: t\r\n\r\nbody\r\n")
+
+
+def test_per_day_rate_cold_ramp_and_bounce_after_follow_the_test_clock(night):
+    log = night["log"]
+    rate = ["r%d@rate.example.test" % n for n in range(5)]
+    cold_before = ["c%d@coldd.example.test" % n for n in range(3)]
+    send_night(rate)
+    send_night(cold_before, headers="X-Virtual-MTA: warm-01\r\n")
+    send_night(["x@dead.example.test"])
+    assert time.monotonic() - night["started"] < 1.5, "too slow to test before the test clock's midnight"
+
+    def done(names):
+        return {r["rcpt"]: r for r in rows(log, "acct.csv") if r["type"] == "d" and r["rcpt"] in names}
+
+    # Before midnight: max-msg-rate 2/d lets 2 of 5 through; 1 of 3 goes cold (day 1 of the 1/d,2/day ramp).
+    wait_for(lambda: len(done(cold_before)) == 3, timeout=5, what="cold/warm deliveries")
+    assert len(done(rate)) == 2
+    assert [done(cold_before)[r]["vmta"] for r in cold_before] == ["cold-01", "warm-01", "warm-01"]
+    # Midnight (UTC, test clock): the per-day counters reset and the ramp steps to 2/day.
+    wait_for(lambda: len(done(rate)) == 4, timeout=10, what="the rate's next day")
+    cold_after = ["d%d@coldd.example.test" % n for n in range(3)]
+    send_night(cold_after, headers="X-Virtual-MTA: warm-01\r\n")
+    wait_for(lambda: len(done(cold_after)) == 3, timeout=5, what="next-day cold deliveries")
+    assert [done(cold_after)[r]["vmta"] for r in cold_after] == ["cold-01", "cold-01", "warm-01"]
+    assert [r["timeLogged"][:10] for r in done(cold_after).values()] == ["2026-11-30"] * 3
+    # Nobody listens on the dead MX: t records every retry-after (1m), then b after bounce-after (3m).
+    bounced = wait_for(lambda: [r for r in rows(log, "acct.csv") if r["rcpt"] == "x@dead.example.test"
+                                and r["type"] == "b"], timeout=15, what="bounce-after")[0]
+    assert bounced["bounceCat"] == "message-expired"
+    retries = [r for r in rows(log, "acct.csv") if r["rcpt"] == "x@dead.example.test" and r["type"] == "t"]
+    assert len(retries) >= 2 and "connect to %s:25" % ip(25) in retries[0]["dsnDiag"]
+    assert len(done(rate)) == 4  # the fifth waits for the day after

@@ -42,6 +42,7 @@ DAILY = {"max-cold-virtual-mta-msg"}
 REPLY = re.compile(r"/(.*)/\s+(\S+)\s*\Z")
 ACTIONS = {"mode=normal", "mode=backoff", "skip-mx", "bounce-queue", "bounce-rcpt", "disable-source-ip",
            "defer-queue"}
+TIMED_ACTIONS = ("reenable-after", "backoff-to-normal-after")
 _MACRO = re.compile(r"\$([A-Za-z0-9_-]+)")
 
 
@@ -111,7 +112,9 @@ def reply(value):
     """§3.3.15 ``reply /PATTERN/ ACTION-LIST``: the rules on combining actions are load errors."""
     match = REPLY.match(value.strip())
     if not match:
-        raise ValueError("invalid reply pattern (use reply /REGEX/ ACTIONS)")
+        # The guide writes several actions as one comma-separated list (§3.3.15 example
+        # "mode=backoff,disable-source-ip,reenable-after=1h"), never separated by spaces.
+        raise ValueError("invalid reply pattern (use reply /REGEX/ ACTION[,ACTION...])")
     pattern = match.group(1).replace("\\x23", "#")
     flags = re.IGNORECASE  # "All patterns are case insensitive", (?-i) forces case
     if pattern.startswith("(?-i)"):
@@ -121,9 +124,10 @@ def reply(value):
     except re.error as exc:
         raise ValueError("invalid regular expression: %s" % exc) from exc
     actions = [a.strip().lower() for a in match.group(2).split(",") if a.strip()]
-    names = [a.split("=", 1)[0] if a.startswith("reenable-after") else a for a in actions]
+    # reenable-after=T (§3.3.15) and backoff-to-normal-after=T (later guide) carry a time.
+    names = [a.split("=", 1)[0] if a.startswith(TIMED_ACTIONS) else a for a in actions]
     for action, name in zip(actions, names, strict=True):
-        if name == "reenable-after":
+        if name in TIMED_ACTIONS:
             values.interval(action.split("=", 1)[1] if "=" in action else "")
         elif action not in ACTIONS:
             raise ValueError("unknown action %r" % action)

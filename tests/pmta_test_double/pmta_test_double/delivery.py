@@ -126,10 +126,12 @@ class Session:
         for regex, actions in rules:
             if not regex.search(reply):
                 continue
-            names = {a.split("=", 1)[0] if a.startswith("reenable-after") else a for a in actions}
+            names = {a.split("=", 1)[0] if "=" in a and not a.startswith("mode=") else a for a in actions}
             now = CLOCK.now()
             if "mode=backoff" in names:
                 self.outbound.set_mode(self.queue, "backoff")
+                timed = [a.split("=", 1)[1] for a in actions if a.startswith("backoff-to-normal-after=")]
+                self.queue.backoff_to_normal_after = values.interval(timed[0]) if timed else None
             if "mode=normal" in names:
                 self.outbound.set_mode(self.queue, "normal")
             if "disable-source-ip" in names:

@@ -96,6 +96,7 @@ class Queue:
         self.backoff_since = 0.0
         self.retry_at = 0.0  # defer-queue
         self.disabled_until = 0.0  # disable-source-ip
+        self.backoff_to_normal_after = None  # from a reply pattern's action
         self.active = 0
         self.rate = RateWindow()
         self.delivered = 0
@@ -274,8 +275,14 @@ class Outbound:
                         mta, "", "", "", "message-expired")
 
     def _maybe_normal(self, queue, settings, now):
-        after = settings.get("backoff-to-normal-after", "never").lower()
-        if queue.mode == "backoff" and after != "never" and now - queue.backoff_since >= values.interval(after):
+        """backoff-to-normal-after (§3.3.10; a reply pattern's backoff-to-normal-after=T wins)."""
+        if queue.mode != "backoff":
+            return
+        after = queue.backoff_to_normal_after
+        if after is None:
+            text = settings.get("backoff-to-normal-after", "never").lower()
+            after = None if text == "never" else values.interval(text)
+        if after is not None and now - queue.backoff_since >= after:
             self.set_mode(queue, "normal")
 
     def set_mode(self, queue, mode):
@@ -292,6 +299,9 @@ class Outbound:
                 queue.recipients.remove(recipient)
             if record == "d":
                 queue.delivered += 1
+                if queue.mode == "backoff" and values.boolean(
+                        self.settings(queue).get("backoff-to-normal-after-delivery"), False):
+                    self.set_mode(queue, "normal")
                 self.state.count_out(1, len(recipient.message.data))
         acct.write(self.state.config.acct_files, record, [self.row(queue, recipient, record, status, diag, mta,
                                                                    source_ip, dest_ip, esmtp, category)])
