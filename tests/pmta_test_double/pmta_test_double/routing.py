@@ -77,25 +77,25 @@ def expand_macros(pattern, macros, depth=0):
 def specificity(pattern, name):
     """A sort key when ``pattern`` matches domain/queue ``name``, else None (§3.3.10)."""
     if pattern == "*":
-        return (0, 0)
+        return (0, 0, 0)
     if pattern.startswith("[*.]"):
         base = pattern[4:]
         if name == base or name.endswith("." + base):
-            return (1, len(base))
+            return (1, len(base), 0)
         return None
     if pattern.startswith("*."):
         base = pattern[2:]
         if name.endswith("." + base):
-            return (1, len(base))
+            return (1, len(base), 1)  # subdomains only: narrower than [*.] of the same base
         return None
     if pattern.startswith("[") and pattern.endswith("]"):
         try:
             if ipaddress.ip_address(name.strip("[]")) in ipaddress.ip_network(pattern[1:-1], strict=False):
-                return (1, 0)
+                return (1, 0, 0)
         except ValueError:
             pass
         return None
-    return (2, 0) if pattern == name else None
+    return (2, 0, 0) if pattern == name else None
 
 
 def _matching(blocks, name, level, macros):
