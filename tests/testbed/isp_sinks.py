@@ -34,7 +34,10 @@ import smtplib
 import sys
 import threading
 import time
-from email.message import EmailMessage, Message
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
 
 UNKNOWN_USER_RE = re.compile(r"^unknown", re.IGNORECASE)
@@ -185,17 +188,29 @@ def _original_headers(raw: bytes) -> bytes:
     return head + b"\n"
 
 
+def _report(kind: str, headers: dict, text: str, report_part: MIMEBase, raw: bytes) -> MIMEMultipart:
+    """multipart/report (RFC 6522): human text, the machine-readable part, the original headers."""
+    outer = MIMEMultipart("report", report_type=kind)
+    for name, value in headers.items():
+        outer[name] = value
+    outer.attach(MIMEText(text))
+    outer.attach(report_part)
+    original = MIMEBase("text", "rfc822-headers")
+    original.set_payload(_original_headers(raw).decode("utf-8", "replace"))
+    outer.attach(original)
+    return outer
+
+
+def _headers(group: dict, sender: str, to: str, subject: str) -> dict:
+    return {"From": sender, "To": to, "Subject": subject, "Date": email.utils.formatdate(usegmt=True),
+            "Message-ID": email.utils.make_msgid(domain=group["mx_host"])}
+
+
 def build_arf(state: SinkState, source_ip: str, mail_from: str, rcpt: str, raw: bytes) -> Message:
     """An abuse report (RFC 5965): text part, message/feedback-report, the original headers."""
     group = state.group
-    report = EmailMessage()
-    report["From"] = "Feedback Loop <fbl@%s>" % group["domains"][0]
-    report["To"] = state.world["fbl_address"]
-    report["Subject"] = "Complaint about a message from %s" % source_ip
-    report["Date"] = email.utils.formatdate(usegmt=True)
-    report["Message-ID"] = email.utils.make_msgid(domain=group["mx_host"])
-    report.set_content("This is an email abuse report for a message received from IP %s.\n" % source_ip)
-    feedback = (
+    feedback = MIMEBase("message", "feedback-report")
+    feedback.set_payload(
         "Feedback-Type: abuse\n"
         "User-Agent: mailops-isp-sink/1.0\n"
         "Version: 1\n"
@@ -203,43 +218,32 @@ def build_arf(state: SinkState, source_ip: str, mail_from: str, rcpt: str, raw: 
         "Original-Rcpt-To: <%s>\n"
         "Arrival-Date: %s\n"
         "Reporting-MTA: dns; %s\n"
-        "Source-IP: %s\n"
-    ) % (mail_from, rcpt, email.utils.formatdate(usegmt=True), group["mx_host"], source_ip)
-    report.add_attachment(feedback.encode(), maintype="message", subtype="feedback-report",
-                          disposition="inline")
-    report.add_attachment(_original_headers(raw), maintype="text", subtype="rfc822-headers", disposition="inline")
-    report.replace_header("Content-Type", 'multipart/report; report-type=feedback-report; boundary="%s"'
-                          % report.get_boundary())
-    return report
+        "Source-IP: %s\n" % (mail_from, rcpt, email.utils.formatdate(usegmt=True), group["mx_host"], source_ip))
+    headers = _headers(group, "Feedback Loop <fbl@%s>" % group["domains"][0], state.world["fbl_address"],
+                       "Complaint about a message from %s" % source_ip)
+    return _report("feedback-report", headers,
+                   "This is an email abuse report for a message received from IP %s.\n" % source_ip, feedback, raw)
 
 
 def build_dsn(state: SinkState, source_ip: str, mail_from: str, rcpt: str, raw: bytes) -> Message:
     """A late non-delivery report (RFC 3464): the mailbox turned out not to exist."""
     group = state.group
-    report = EmailMessage()
-    report["From"] = "Mail Delivery Subsystem <mailer-daemon@%s>" % group["mx_host"]
-    report["To"] = mail_from
-    report["Subject"] = "Undelivered Mail Returned to Sender"
-    report["Date"] = email.utils.formatdate(usegmt=True)
-    report["Message-ID"] = email.utils.make_msgid(domain=group["mx_host"])
-    report["Auto-Submitted"] = "auto-replied"
-    report.set_content("Your message to <%s> could not be delivered: the mailbox does not exist.\n" % rcpt)
-    status = (
-        "Reporting-MTA: dns; %s\n"
-        "Arrival-Date: %s\n"
-        "\n"
-        "Final-Recipient: rfc822; %s\n"
-        "Original-Recipient: rfc822; %s\n"
-        "Action: failed\n"
-        "Status: 5.1.1\n"
-        "Remote-MTA: dns; %s\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 <%s>: user unknown (mailbox removed after acceptance)\n"
-    ) % (group["mx_host"], email.utils.formatdate(usegmt=True), rcpt, rcpt, group["mx_host"], rcpt)
-    report.add_attachment(status.encode(), maintype="message", subtype="delivery-status", disposition="inline")
-    report.add_attachment(_original_headers(raw), maintype="text", subtype="rfc822-headers", disposition="inline")
-    report.replace_header("Content-Type", 'multipart/report; report-type=delivery-status; boundary="%s"'
-                          % report.get_boundary())
-    return report
+    per_message, per_recipient = Message(), Message()
+    per_message["Reporting-MTA"] = "dns; %s" % group["mx_host"]
+    per_message["Arrival-Date"] = email.utils.formatdate(usegmt=True)
+    per_recipient["Final-Recipient"] = "rfc822; %s" % rcpt
+    per_recipient["Original-Recipient"] = "rfc822; %s" % rcpt
+    per_recipient["Action"] = "failed"
+    per_recipient["Status"] = "5.1.1"
+    per_recipient["Remote-MTA"] = "dns; %s" % group["mx_host"]
+    per_recipient["Diagnostic-Code"] = "smtp; 550 5.1.1 <%s>: user unknown (mailbox removed after acceptance)" % rcpt
+    status = MIMEBase("message", "delivery-status")
+    status.set_payload([per_message, per_recipient])
+    headers = _headers(group, "Mail Delivery Subsystem <mailer-daemon@%s>" % group["mx_host"], mail_from,
+                       "Undelivered Mail Returned to Sender")
+    headers["Auto-Submitted"] = "auto-replied"
+    return _report("delivery-status", headers,
+                   "Your message to <%s> could not be delivered: the mailbox does not exist.\n" % rcpt, status, raw)
 
 
 def resolve_mx(world: dict, domain: str) -> list[str]:
