@@ -41,13 +41,14 @@ def ip(last):
 class Sink:
     """An ISP-side MTA: records every session; ``script`` decides replies to RCPT/DATA."""
 
-    def __init__(self, address, rcpt_reply=None, data_replies=None):
+    def __init__(self, address, rcpt_reply=None, data_replies=None, tls_context=None):
         self.address = address
         self.rcpt_reply = rcpt_reply or (lambda rcpt: None)
         self.data_replies = list(data_replies or [])
         self.messages = []  # dicts: peer, helo, tls, session, rcpts, data
         self.lock = threading.Lock()
-        self.controller = Controller(self, hostname=address, port=25)
+        extra = {"tls_context": tls_context} if tls_context else {}
+        self.controller = Controller(self, hostname=address, port=25, **extra)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_reply(address)
@@ -192,6 +193,28 @@ domain-macro googleish gmail.example.test,googlemail.example.test
 """
 
 
+def tls_server_context(path):
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx1.hotmail-in.example.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(path))
+    return context
+
+
 @contextlib.contextmanager
 def running_double(base, config, bind, clock):
     """pmtad from the source tree with ``config`` ({log} filled in) and the test hooks."""
@@ -224,7 +247,7 @@ def world(tmp_path_factory):
         "gmail": Sink(ip(21), rcpt_reply=lambda r: "550 5.1.1 user unknown" if r.startswith("nosuchuser@") else None),
         "yahoo": Sink(ip(22), data_replies=["421 4.7.0 [TS01] Messages from you temporarily deferred"],
                       rcpt_reply=lambda r: "452 4.2.2 not today" if r.startswith("full@") else None),
-        "hotmail": Sink(ip(23)),
+        "hotmail": Sink(ip(23), tls_context=tls_server_context(base / "sink.pem")),
         "wild": Sink(ip(24)),
     }
     try:
@@ -338,8 +361,10 @@ def test_explicit_rollup_queues_two_domains_together(world):
         assert delivered(world, rcpt)[0]["queue"] == "hotmail.rollup/tx-02"
         assert delivered(world, rcpt)[0]["dlvDestinationIp"] == ip(23)
     # <domain hotmail.rollup> max-msg-per-connection 1 applies to the rolled-up domains: one session each.
-    sessions = {m["session"] for m in world["sinks"]["hotmail"].messages}
-    assert len(sessions) == 3
+    messages = [m for m in world["sinks"]["hotmail"].messages if m["rcpts"][0] in recipients]
+    assert len({m["session"] for m in messages}) == 3
+    # This sink offers STARTTLS and use-starttls defaults to yes: every session is encrypted.
+    assert all(m["tls"] for m in messages)
 
 
 def test_wildcard_rollup_by_ip_delivers_to_the_domains_own_hosts(world):

@@ -219,6 +219,9 @@ class Session:
                 context = ssl.create_default_context()
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
+                # smtplib takes the TLS server name from the host given to its constructor; we connect by
+                # address ourselves (to keep the greeting's reply), so name the MX here.
+                smtp._host = host
                 smtp.starttls(context=context)
                 smtp.ehlo()
             elif values.boolean(self.settings.get("require-starttls"), False):
