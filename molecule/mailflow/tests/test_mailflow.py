@@ -14,12 +14,14 @@ from helpers import (
     GROUPS,
     HOSTS,
     POOLS,
+    ROOT,
     TESTBED,
     VMTAS,
     acct_rows,
     address,
     in_sink_netns,
     inject,
+    playbook,
     set_policy,
     sink_messages,
     ssh,
@@ -102,6 +104,28 @@ def test_sink_counts_per_source_ip_match_the_accounting(campaign):
     for item in sent:
         ip = VMTAS[item["host"]][item["pool"]][1]
         assert counts[item["group"]][ip]["accepted"] >= 1
+
+
+def test_lab_summary_mail_table_agrees_with_the_sinks(campaign):
+    sent, _seen = campaign
+
+    def all_accounted():
+        rcpts = set()
+        for name in HOSTS:
+            rcpts |= {r["rcpt"] for r in acct_rows(name, "acct.csv*") if r.get("type") == "d"}
+        return all(item["rcpt"] in rcpts for item in sent)
+
+    wait_for(all_accounted, timeout=60, what="d records for the whole campaign")
+    result = playbook(ROOT / "playbooks" / "lab_summary.yml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    table = result.stdout[result.stdout.index("MAIL (accounting files"):]
+    for item in sent:
+        ip = VMTAS[item["host"]][item["pool"]][1]
+        row = next((line.split() for line in table.splitlines()
+                    if line.split()[:2] == [item["group"], ip]), None)
+        assert row is not None, "no %s x %s row in:\n%s" % (item["group"], ip, table[:3000])
+        assert int(row[3]) >= 1, row
+        assert row[-1] == "yes", "accounting and sink disagree for %s x %s: %s" % (item["group"], ip, row)
 
 
 def test_mail_without_x_virtual_mta_uses_the_default_pool():
