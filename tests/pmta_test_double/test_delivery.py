@@ -6,6 +6,7 @@ high port of 127.0.0.1 and the TEST-DOUBLE-name-server-port hook tells the doubl
 The test clock (TEST-DOUBLE-clock) runs 60x, so retry-after 5m is 5 s of wall clock.
 """
 
+import asyncio
 import contextlib
 import csv
 import json
@@ -41,16 +42,21 @@ def ip(last):
 class Sink:
     """An ISP-side MTA: records every session; ``script`` decides replies to RCPT/DATA."""
 
-    def __init__(self, address, rcpt_reply=None, data_replies=None, tls_context=None):
+    def __init__(self, address, rcpt_reply=None, data_replies=None, tls_context=None, data_delay=0.0):
         self.address = address
         self.rcpt_reply = rcpt_reply or (lambda rcpt: None)
         self.data_replies = list(data_replies or [])
         self.messages = []  # dicts: peer, helo, tls, session, rcpts, data
         self.lock = threading.Lock()
+        self.data_delay = data_delay
+        self.current = 0
+        self.most_concurrent = 0
+        self.sessions = set()
         extra = {"tls_context": tls_context} if tls_context else {}
         self.controller = Controller(self, hostname=address, port=25, **extra)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.sessions.add(id(session))
         reply = self.rcpt_reply(address)
         if reply:
             return reply
@@ -58,6 +64,11 @@ class Sink:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            self.current += 1
+            self.most_concurrent = max(self.most_concurrent, self.current)
+            await asyncio.sleep(self.data_delay)
+            self.current -= 1
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)
@@ -121,6 +132,10 @@ domain-macro googleish gmail.example.test,googlemail.example.test
 <virtual-mta tx-02>
     smtp-source-host {tx2} mta11.example.test
 </virtual-mta>
+<virtual-mta slowv>
+    smtp-source-host {slowv} slowv.example.test
+    max-smtp-msg-rate 2/h
+</virtual-mta>
 <virtual-mta-pool transactional>
     virtual-mta tx-01
     virtual-mta tx-02
@@ -139,6 +154,10 @@ domain-macro googleish gmail.example.test,googlemail.example.test
     reply /(?-i)TS01/ mode=backoff
     reply /not today/ bounce-rcpt
 </smtp-pattern-list>
+<smtp-pattern-list blocks>
+    reply /TS03/ disable-source-ip,reenable-after=1h
+    reply /too many connections/ skip-mx
+</smtp-pattern-list>
 <mx-rollup-list>
     mx mx1.hotmail-in.example.test hotmail.rollup
     mx *.gmail-smtp-in.example.test google.rollup rollup-by-ip
@@ -156,6 +175,20 @@ domain-macro googleish gmail.example.test,googlemail.example.test
 <domain yahoo.example.test>
     smtp-pattern-list throttle
     backoff-retry-after 5m
+</domain>
+<domain one.example.test>
+    max-smtp-out 1
+    max-msg-per-connection 1
+</domain>
+<domain three.example.test>
+    max-smtp-out 3
+    max-msg-per-connection 1
+</domain>
+<domain blocky.example.test>
+    smtp-pattern-list blocks
+</domain>
+<domain skippy.example.test>
+    smtp-pattern-list blocks
 </domain>
 <domain hotmail.rollup>
     max-msg-per-connection 1
@@ -249,6 +282,9 @@ def world(tmp_path_factory):
                       rcpt_reply=lambda r: "452 4.2.2 not today" if r.startswith("full@") else None),
         "hotmail": Sink(ip(23), tls_context=tls_server_context(base / "sink.pem")),
         "wild": Sink(ip(24)),
+        "slow": Sink(ip(26), data_delay=0.4),
+        "blocky": Sink(ip(27), rcpt_reply=lambda r: "421 4.7.0 [TS03] all messages from you are blocked"),
+        "skip1": Sink(ip(28), rcpt_reply=lambda r: "451 4.3.2 too many connections from your host"),
     }
     try:
         for sink in sinks.values():
@@ -275,9 +311,17 @@ def world(tmp_path_factory):
             ("coldd", "MX", "10 mx.gmail.example.test."),
             ("dead", "MX", "10 mx.dead-in.example.test."),
             ("mx.dead-in", "A", ip(25)),
+            ("one", "MX", "10 mx.slow-in.example.test."),
+            ("three", "MX", "10 mx.slow-in.example.test."),
+            ("mx.slow-in", "A", ip(26)),
+            ("blocky", "MX", "10 mx.blocky-in.example.test."),
+            ("mx.blocky-in", "A", ip(27)),
+            ("skippy", "MX", "10 mx1.skip-in.example.test."),
+            ("skippy", "MX", "20 mx.gmail.example.test."),
+            ("mx1.skip-in", "A", ip(28)),
         ])
         config = CONFIG.format(log="{log}", dns=bind.address, listen=ip(1), injector=ip(2), tx1=ip(10), tx2=ip(11),
-                               warm=ip(12), cold=ip(13), gmail_mx=ip(21))
+                               warm=ip(12), cold=ip(13), gmail_mx=ip(21), slowv=ip(16))
         with running_double(base / "main", config, bind, {"speed": 60}) as double:
             yield dict(double, sinks=sinks, bind=bind, base=base)
     finally:
@@ -561,3 +605,45 @@ def test_per_day_rate_cold_ramp_and_bounce_after_follow_the_test_clock(night):
     retries = [r for r in rows(log, "acct.csv") if r["rcpt"] == "x@dead.example.test" and r["type"] == "t"]
     assert len(retries) >= 2 and "connect to %s:25" % ip(25) in retries[0]["dsnDiag"]
     assert len(done(rate)) == 4  # the fifth waits for the day after
+
+
+def test_max_smtp_out_caps_parallel_connections_per_queue(world):
+    slow = world["sinks"]["slow"]
+    three = ["t%d@three.example.test" % n for n in range(4)]
+    send(three, headers="X-Virtual-MTA: tx-01\r\n", each=True)
+    wait_for(lambda: all(delivered(world, r) for r in three), what="three.example.test deliveries")
+    assert slow.most_concurrent >= 2  # max-smtp-out 3: the sink saw parallel sessions
+    slow.most_concurrent = 0
+    one = ["o%d@one.example.test" % n for n in range(4)]
+    send(one, headers="X-Virtual-MTA: tx-01\r\n", each=True)
+    wait_for(lambda: all(delivered(world, r) for r in one), what="one.example.test deliveries")
+    assert slow.most_concurrent == 1  # max-smtp-out 1
+
+
+def test_vmta_max_smtp_msg_rate_spans_its_queues(world):
+    recipients = ["v1@gmail.example.test", "v2@rate.example.test", "v3@gmail.example.test", "v4@rate.example.test"]
+    send(recipients, headers="X-Virtual-MTA: slowv\r\n", each=True)
+    wait_for(lambda: sum(bool(delivered(world, r)) for r in recipients) == 2, what="2 deliveries")
+    time.sleep(1.0)  # 1 minute of test time: max-smtp-msg-rate 2/h holds the other two
+    assert sum(bool(delivered(world, r)) for r in recipients) == 2
+    assert {delivered(world, r)[0]["dlvSourceIp"] for r in recipients if delivered(world, r)} == {ip(16)}
+
+
+def test_disable_source_ip_stops_the_queue_until_reenabled(world):
+    blocky = world["sinks"]["blocky"]
+    send(["b1@blocky.example.test"], headers="X-Virtual-MTA: tx-01\r\n")
+    wait_for(lambda: [r for r in rows(world["log"], "diag.csv") if r["rcpt"] == "b1@blocky.example.test"],
+             what="t record")
+    send(["b2@blocky.example.test"], headers="X-Virtual-MTA: tx-01\r\n")
+    time.sleep(1.5)
+    # reenable-after=1h: the second message is not even tried from the disabled source.
+    assert len(blocky.sessions) == 1
+    assert not [r for r in rows(world["log"], "diag.csv") if r["rcpt"] == "b2@blocky.example.test"]
+
+
+def test_skip_mx_moves_to_the_next_mx(world):
+    send(["s@skippy.example.test"], headers="X-Virtual-MTA: tx-02\r\n")
+    row = wait_for(lambda: delivered(world, "s@skippy.example.test"), what="delivery via the second MX")[0]
+    assert row["dlvDestinationIp"] == ip(21)
+    assert world["sinks"]["skip1"].sessions  # the first MX was tried
+    assert not [r for r in rows(world["log"], "diag.csv") if r["rcpt"] == "s@skippy.example.test"]

@@ -134,23 +134,23 @@ class Outbound:
         """Queue accepted recipients; returns [(recipient, queue key)] after cold re-selection."""
         config = self.state.config
         placed = []
-        with self.lock:
-            for recipient in recipients:
-                name, by_ip = routing.rollup_for(config, self.resolver, recipient.domain, recipient.vmta)
-                queue_name = name or recipient.domain
-                recipient.by_ip = by_ip
-                cold = self._cold_vmta(config, recipient.vmta, queue_name)
-                if cold:
-                    recipient.vmta, recipient.pool = cold, config.pool_of(cold)
-                    name, by_ip = routing.rollup_for(config, self.resolver, recipient.domain, cold)
-                    queue_name = name or recipient.domain
-                    recipient.by_ip = by_ip
+        for recipient in recipients:
+            # DNS (for rollups) outside the lock: the scheduler must not wait on a slow resolver.
+            name, by_ip = routing.rollup_for(config, self.resolver, recipient.domain, recipient.vmta)
+            with self.lock:
+                cold = self._cold_vmta(config, recipient.vmta, name or recipient.domain)
+            if cold:
+                recipient.vmta, recipient.pool = cold, config.pool_of(cold)
+                name, by_ip = routing.rollup_for(config, self.resolver, recipient.domain, cold)
+            queue_name = name or recipient.domain
+            recipient.by_ip = by_ip
+            with self.lock:
                 queue = self.queues.get((queue_name, recipient.vmta))
                 if queue is None:
                     queue = self.queues[(queue_name, recipient.vmta)] = Queue(queue_name, recipient.vmta)
                 recipient.next_attempt = CLOCK.now()
                 queue.recipients.append(recipient)
-                placed.append((recipient, queue.key))
+            placed.append((recipient, queue.key))
         return placed
 
     def _cold_vmta(self, config, warm, queue_name):
