@@ -402,9 +402,7 @@ def _cross_checks(config, tree, errors):
                 if macro not in config.macros:
                     errors.append("Error in %s: unknown domain-macro $%s" % (_where(node), macro))
     try:
-        from .routing import expand_macros
-
         for name in config.macros:
-            expand_macros("$" + name, config.macros)
+            values.expand_macros("$" + name, config.macros)
     except ValueError as exc:
         errors.append("Error: %s" % exc)

@@ -27,6 +27,8 @@ REFUSE_HOOK = os.path.join(ETC, "TEST-DOUBLE-refuse")
 QUEUE_HOOK = os.path.join(ETC, "TEST-DOUBLE-queue.json")
 CLOCK_HOOK = os.path.join(ETC, "TEST-DOUBLE-clock")
 DNS_PORT_HOOK = os.path.join(ETC, "TEST-DOUBLE-name-server-port")
+RUN_DIR = os.environ.get("PMTA_TD_RUN", "/run/pmta")
+CONTROL_SOCKET = os.path.join(RUN_DIR, "pmtad.sock")
 
 ACCT_LONG_NAMES = {
     "delivery": "d",

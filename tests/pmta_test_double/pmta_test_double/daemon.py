@@ -32,8 +32,7 @@ from .clock import CLOCK
 from .queues import Outbound
 from .smtp import SmtpServer
 
-RUN_DIR = os.environ.get("PMTA_TD_RUN", "/run/pmta")
-CONTROL_SOCKET = os.path.join(RUN_DIR, "pmtad.sock")
+CONTROL_SOCKET = config_mod.CONTROL_SOCKET
 STARTUP_ERROR_LOG = os.environ.get("PMTA_TD_STARTUPERR", "/var/log/pmta/pmta-startuperr.log")
 
 

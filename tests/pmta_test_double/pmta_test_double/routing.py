@@ -28,7 +28,7 @@ import time
 import dns.exception
 import dns.resolver
 
-from .values import boolean
+from .values import boolean, expand_macros
 
 # Defaults of the <domain> settings the double acts on (§3.3.10; pmta.md).
 DOMAIN_DEFAULTS = {
@@ -55,23 +55,6 @@ class TemporaryDnsError(Exception):
 
 class NoRoute(Exception):
     """The queue has no way to find hosts (wildcard rollup without smtp-hosts, §10.17)."""
-
-
-def expand_macros(pattern, macros, depth=0):
-    """``$name`` and ``x.$name`` expanded to concrete patterns; a loop is a load error."""
-    if "$" not in pattern:
-        return [pattern]
-    if depth > 16:
-        raise ValueError("domain-macro loop through %s" % pattern)
-    out = []
-    start = pattern.index("$")
-    end = start + 1
-    while end < len(pattern) and (pattern[end].isalnum() or pattern[end] in "_-"):
-        end += 1
-    name = pattern[start + 1:end]
-    for value in macros.get(name, []):
-        out.extend(expand_macros(pattern[:start] + value + pattern[end:], macros, depth + 1))
-    return out
 
 
 def specificity(pattern, name):

@@ -155,3 +155,20 @@ def host_port(text, default_port=25):
         if not host:
             raise ValueError("invalid host %r" % text)
     return host, port, literal
+
+
+def expand_macros(pattern, macros, depth=0):
+    """§3.3.1.33.4: ``$name`` and ``x.$name`` expanded to concrete patterns; a loop is a load error."""
+    if "$" not in pattern:
+        return [pattern]
+    if depth > 16:
+        raise ValueError("domain-macro loop through %s" % pattern)
+    out = []
+    start = pattern.index("$")
+    end = start + 1
+    while end < len(pattern) and (pattern[end].isalnum() or pattern[end] in "_-"):
+        end += 1
+    name = pattern[start + 1:end]
+    for value in macros.get(name, []):
+        out.extend(expand_macros(pattern[:start] + value + pattern[end:], macros, depth + 1))
+    return out
