@@ -20,6 +20,7 @@ import time
 import dns.query
 import dns.tsigkeyring
 import dns.update
+import pytest
 from aiosmtpd.controller import Controller
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -384,3 +385,20 @@ def send_night(recipients, headers=""):
     with smtplib.SMTP(ip(3), 2525, source_address=(ip(2), 0), timeout=10) as smtp:
         for rcpt in recipients:
             smtp.sendmail("app@example.com", [rcpt], headers + "Subject: t\r\n\r\nbody\r\n")
+
+
+def world_fixture(tmp_path_factory):
+    """For a module-scoped ``world`` fixture: the lab with the main double (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("binds port 25 on loopback: needs root")
+    with build_world(tmp_path_factory.mktemp("world")) as lab:
+        yield lab
+
+
+def night_fixture(world):
+    """A second double whose test clock starts one minute before midnight and runs 30x (midnight in 2 s)."""
+    config = NIGHT % {"dns": world["bind"].address, "listen": ip(3), "injector": ip(2), "warm": ip(14),
+                      "cold": ip(15)}
+    with running_double(world["base"] / "night", config, world["bind"],
+                        {"start": "2026-11-29T23:59:00+00:00", "speed": 30}) as double:
+        yield dict(double, started=time.monotonic())

@@ -6,7 +6,14 @@ The main double's test clock (TEST-DOUBLE-clock) runs 60x, so retry-after 5m is 
 
 import time
 
+import loopback_lab
+import pytest
 from loopback_lab import delivered, ip, rows, send, wait_for
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    yield from loopback_lab.world_fixture(tmp_path_factory)
 
 
 def test_pool_round_robin_binds_each_vmta_source_ip_and_strips_x_virtual_mta(world):

@@ -7,8 +7,19 @@ import json
 import smtplib
 import time
 
+import loopback_lab
 import pytest
 from loopback_lab import delivered, ip, pmta, rows, send, send_night, wait_for
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    yield from loopback_lab.world_fixture(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def night(world):
+    yield from loopback_lab.night_fixture(world)
 
 
 def test_pattern_list_backoff_then_retry_after_delivers(world):
