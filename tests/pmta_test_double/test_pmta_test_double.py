@@ -102,6 +102,7 @@ http-redirect-to-https no
     records r
 </acct-file>
 name-server 127.0.0.1
+relay-domain relay.example.test
 <domain *>
     retry-after 1d
 </domain>
@@ -214,6 +215,15 @@ def test_no_starttls_without_allow_starttls(double):
         assert not smtp.has_extn("starttls")
         code, _reply = smtp.docmd("STARTTLS")
         assert code == 454
+
+
+def test_relay_domain_is_accepted_from_any_source(double):
+    # §3.3.1.32: relay-domain lets sources that may not relay hand in mail for that domain.
+    with smtplib.SMTP("127.0.0.1", double["smtp"], source_address=("127.0.0.3", 0), timeout=10) as smtp:
+        smtp.sendmail("remote@example.net", ["ops@relay.example.test"], "Subject: t\r\n\r\nbody\r\n")
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            smtp.sendmail("remote@example.net", ["x@example.net"], "Subject: t\r\n\r\nbody\r\n")
+    assert [row["rcvSourceIp"] for row in acct(double) if row["rcpt"] == "ops@relay.example.test"] == ["127.0.0.3"]
 
 
 def test_require_auth_and_auth_only_after_starttls(double):

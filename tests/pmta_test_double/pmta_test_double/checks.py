@@ -16,7 +16,6 @@ Refusals (each as ``Error in line N of FILE: ...``):
 
 from __future__ import annotations
 
-import os
 import re
 
 from _pmta_config import schema  # name index only: which names exist and in which blocks
@@ -182,8 +181,9 @@ def _global_directive(node, config, errors):
     if not value:
         return
     if name == "host-name":
-        if config.host_name == os.uname().nodename:
-            config.host_name = value.split()[0]
+        if not config.host_names:
+            config.host_name = value.split()[0]  # "The first name specified is picked as the main name"
+        config.host_names.append(value.split()[0].lower())
     elif name == "log-file":
         config.log_file = value
     elif name == "run-as-root":
@@ -206,6 +206,8 @@ def _global_directive(node, config, errors):
         _listener(node, value, None, config, errors)
     elif name == "relay-domain":
         config.relay_domains.add(value.lower())
+    elif name == "relay-address":
+        config.relay_addresses.append(value)
     elif name == "name-server":
         config.name_servers.append(value)
     elif name == "total-max-smtp-out" and value.isdigit():
@@ -296,6 +298,7 @@ def _global_block(block, config, errors):
                 vmta.source_hosts.append((parts[0].strip("[]"), parts[1] if len(parts) > 1 else ""))
             elif directive.name == "host-name" and parts:
                 vmta.host_name = parts[0]
+                config.host_names.append(parts[0].lower())
             elif directive.name == "cold-virtual-mta" and parts:
                 vmta.cold.append((parts[0], directive))
             elif directive.name == "domain-key":

@@ -142,7 +142,9 @@ class Config:
         self.name_server_port = 53  # TEST-DOUBLE-name-server-port hook
         self.total_max_smtp_out = 0
         self.acct_files = []  # [(path, set of record types)]
-        self.relay_domains = set()
+        self.relay_domains = set()  # §3.3.1.32.2: names or patterns
+        self.relay_addresses = []  # §3.3.1.32.3: addresses or /regex/
+        self.host_names = []  # §3.3.1.25: host-name "behaves like relay-domain"
         self.spools = []
         self.processors = {}  # "bounce" / "feedback-loop" -> Processor
         self.warnings = []

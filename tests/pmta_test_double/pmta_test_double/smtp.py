@@ -25,11 +25,13 @@ import base64
 import binascii
 import email.parser
 import email.policy
+import re
 import socketserver
 import ssl
 
 from . import acct, processors
 from .queues import Message, Recipient
+from .routing import specificity
 from .values import boolean
 
 MAX_LINE = 4096
@@ -239,10 +241,18 @@ class SmtpSession(socketserver.StreamRequestHandler):
         settings = self.settings()
         if boolean(settings.get("always-allow-relaying"), False):
             return True
-        relay_domains = set(self.config.relay_domains)
+        # relay-domain (§3.3.1.32.2, names or patterns, global or per source), relay-address
+        # (§3.3.1.32.3), host-name (§3.3.1.25: "behaves like relay-domain").
+        relay_domains = set(self.config.relay_domains) | set(self.config.host_names)
         relay_domains.update(d.lower() for d in (settings.get("relay-domain") or "").split())
-        if domain in relay_domains:
+        if any(specificity(pattern, domain) is not None for pattern in relay_domains):
             return True
+        for item in self.config.relay_addresses + (settings.get("relay-address") or "").split():
+            if item.startswith("/") and item.endswith("/") and len(item) > 1:
+                if re.search(item[1:-1], address, re.IGNORECASE):
+                    return True
+            elif item.lower() == address.lower():
+                return True
         return any(p.matches(address) for p in self.config.processors.values())
 
     def smtp_DATA(self, argument):
