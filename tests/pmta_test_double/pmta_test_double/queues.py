@@ -268,7 +268,7 @@ class Outbound:
         """bounce-after (§3.3.10.11): recipients older than it bounce as message-expired."""
         limit = values.interval(settings.get("bounce-after", "4d12h"))
         expired = [r for r in queue.recipients if not getattr(r, "taken", False)
-                   and r.attempts and now - r.message.received >= limit]
+                   and now - r.message.received >= limit]
         for recipient in expired:
             status, diag, mta = recipient.last_error
             self.finish(queue, recipient, "b", "4.4.7 (delivery time expired)", diag or "smtp;554 5.4.7 expired",

@@ -94,7 +94,15 @@ def _matching(blocks, name, level, macros):
 
 
 def domain_settings(config, name, vmta_name=""):
-    """The merged ``<domain>`` settings for queue ``name`` in vMTA ``vmta_name``."""
+    """The merged ``<domain>`` settings for queue ``name`` in vMTA ``vmta_name`` (cached per loaded config)."""
+    cache = config.__dict__.setdefault("_settings_cache", {})
+    key = (name, vmta_name)
+    if key not in cache:
+        cache[key] = _merge(config, name, vmta_name)
+    return cache[key]
+
+
+def _merge(config, name, vmta_name):
     layers = _matching(config.domains, name, 0, config.macros)
     vmta = config.vmtas.get(vmta_name)
     if vmta is not None:
