@@ -50,11 +50,15 @@ class Sink:
         self.current = 0
         self.most_concurrent = 0
         self.sessions = set()
+        self.session_start = {}  # session id -> time of its first RCPT
+        self.rcpt_sessions = {}  # recipient -> session id
         extra = {"tls_context": tls_context} if tls_context else {}
         self.controller = Controller(self, hostname=address, port=25, **extra)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         self.sessions.add(id(session))
+        self.session_start.setdefault(id(session), time.monotonic())
+        self.rcpt_sessions[address] = id(session)
         reply = self.rcpt_reply(address)
         if reply:
             return reply
@@ -182,6 +186,10 @@ domain-macro googleish gmail.example.test,googlemail.example.test
     max-smtp-out 3
     max-msg-per-connection 1
 </domain>
+<domain errs.example.test>
+    max-connect-rate 1/m
+    max-errors-per-connection 2
+</domain>
 <domain blocky.example.test>
     smtp-pattern-list blocks
 </domain>
@@ -275,7 +283,7 @@ def build_world(base):
     bind = Bind9Server(base / "bind")
     bind.start()
     sinks = {
-        "gmail": Sink(ip(21), rcpt_reply=lambda r: "550 5.1.1 user unknown" if r.startswith("nosuchuser@") else None),
+        "gmail": Sink(ip(21), rcpt_reply=lambda r: "550 5.1.1 user unknown" if r.startswith("nosuchuser") else None),
         "yahoo": Sink(ip(22), data_replies=["421 4.7.0 [TS01] Messages from you temporarily deferred"],
                       rcpt_reply=lambda r: "452 4.2.2 not today" if r.startswith("full@") else None),
         "hotmail": Sink(ip(23), tls_context=tls_server_context(base / "sink.pem")),
@@ -309,6 +317,7 @@ def build_world(base):
             ("coldd", "MX", "10 mx.gmail.example.test."),
             ("dead", "MX", "10 mx.dead-in.example.test."),
             ("mx.dead-in", "A", ip(25)),
+            ("errs", "MX", "10 mx.gmail.example.test."),
             ("one", "MX", "10 mx.slow-in.example.test."),
             ("three", "MX", "10 mx.slow-in.example.test."),
             ("mx.slow-in", "A", ip(26)),

@@ -136,3 +136,24 @@ def test_skip_mx_moves_to_the_next_mx(world):
     assert row["dlvDestinationIp"] == ip(21)
     assert world["sinks"]["skip1"].sessions  # the first MX was tried
     assert not [r for r in rows(world["log"], "diag.csv") if r["rcpt"] == "s@skippy.example.test"]
+
+
+def test_max_connect_rate_and_max_errors_per_connection(world):
+    gmail = world["sinks"]["gmail"]
+    recipients = ["nosuchuser%d@errs.example.test" % n for n in range(5)]
+    send(recipients, headers="X-Virtual-MTA: tx-01\r\n", each=True)
+
+    def bounced():
+        found = [r for r in rows(world["log"], "acct.csv") if r["type"] == "b" and r["rcpt"] in recipients]
+        return found if len(found) == 5 else None
+
+    wait_for(bounced, timeout=20, what="5 bounces")
+    per_session = {}
+    for rcpt in recipients:
+        per_session.setdefault(gmail.rcpt_sessions[rcpt], []).append(rcpt)
+    # max-errors-per-connection 2: a connection ends after its second 550; max-connect-rate 1/m (1 s of wall
+    # clock at 60x) lets the queued messages pile up between connections.
+    assert max(len(v) for v in per_session.values()) == 2
+    starts = sorted(gmail.session_start[session] for session in per_session)
+    assert len(starts) >= 3
+    assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) > 0.7

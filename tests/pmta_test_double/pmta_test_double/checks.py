@@ -31,11 +31,12 @@ BOOLEANS = {
     "retain-x-virtual-mta", "process-x-job",
 }
 INTEGERS = {"max-smtp-out", "backoff-max-smtp-out", "total-max-smtp-out", "http-mgmt-port", "queue-priority"}
-UNLIMITED_INTEGERS = {"max-msg-per-connection", "max-rcpt-per-message"}
+UNLIMITED_INTEGERS = {"max-msg-per-connection", "max-rcpt-per-message", "max-errors-per-connection"}
 INTERVALS = {"bounce-after", "reenable-source-ip-after"}
 NEVER_OR_INTERVAL = {"backoff-to-normal-after"}
 INTERVAL_LISTS = {"retry-after", "backoff-retry-after"}
-RATES = {"max-msg-rate", "backoff-max-msg-rate", "max-smtp-msg-rate", "max-connect-rate"}
+RATES = {"max-msg-rate", "backoff-max-msg-rate", "max-smtp-msg-rate", "max-connect-rate",
+         "backoff-max-connect-rate"}
 DAILY = {"max-cold-virtual-mta-msg"}
 
 REPLY = re.compile(r"/(.*)/\s+(\S+)\s*\Z")

@@ -56,6 +56,10 @@ class SkipHost(Exception):
     pass
 
 
+class ErrorLimit(Exception):
+    """max-errors-per-connection reached: close, the rest waits for the next connection."""
+
+
 class Session:
     def __init__(self, outbound, queue, settings, batch):
         self.outbound = outbound
@@ -72,6 +76,9 @@ class Session:
         self.esmtp = ""
         self.last = ("4.4.1 (no answer from host)", "smtp;451 4.4.1 no host answered", "")
         self.stop_queue = False
+        self.errors = 0
+        self.max_errors = values.unlimited_or_int(settings.get("max-errors-per-connection", "0"))
+        self.released = False
 
     # -- outcomes ------------------------------------------------------
     def _done(self, recipient):
@@ -120,6 +127,7 @@ class Session:
     # -- pattern list (§3.3.15) ----------------------------------------
     def react(self, code, text):
         self.last = (status_of(code, text), "smtp;%d %s" % (code, text), self.mta)
+        self.errors += 1
         name = self.settings.get("smtp-pattern-list")
         rules = self.outbound.state.config.pattern_lists.get(name, []) if name else []
         reply = "%d %s" % (code, text)
@@ -192,7 +200,10 @@ class Session:
                     self.attempt(host, address, port)
                 except SkipHost:
                     continue
-        if self.pending:
+                except ErrorLimit:
+                    self.released = True  # untried recipients stay ready for a new connection
+                    return
+        if self.pending and not self.released:
             self.transient_all(*self.last)
 
     def attempt(self, host, address, port):
@@ -245,6 +256,12 @@ class Session:
         for recipient in self.pending:
             by_message.setdefault(recipient.message.id, []).append(recipient)
         for recipients in by_message.values():
+            if self.max_errors and self.errors >= self.max_errors:
+                try:
+                    smtp.quit()
+                except smtplib.SMTPException:
+                    pass
+                raise ErrorLimit()
             message = recipients[0].message
             code, text = smtp.mail(message.orig)
             text = _text(text)
@@ -277,6 +294,7 @@ class Session:
                 actions = self.outcome(recipient, code, text, "DATA")
             if code >= 300 and (actions & {"skip-mx"} or self.stop_queue):
                 raise SkipHost()
+
 
 
 def _hosts(levels):

@@ -99,6 +99,7 @@ class Queue:
         self.backoff_to_normal_after = None  # from a reply pattern's action
         self.active = 0
         self.rate = RateWindow()
+        self.connect_rate = RateWindow()
         self.delivered = 0
         self.last_error = ""
 
@@ -203,14 +204,27 @@ class Outbound:
                 total = sum(self.vmta_active.values())
                 while queue.active < max(limit, 1) and (not vmta_limit or self.vmta_active[queue.vmta] < vmta_limit) \
                         and (not config.total_max_smtp_out or total < config.total_max_smtp_out):
+                    if not self._connect_allowed(queue, settings, now):
+                        break
                     batch = self._batch(queue, settings, now)
                     if not batch:
                         break
+                    queue.connect_rate.allow(self._connect_rate(queue, settings), now)
                     queue.active += 1
                     self.vmta_active[queue.vmta] += 1
                     total += 1
                     threading.Thread(target=self._deliver, args=(Session(self, queue, settings, batch),),
                                      daemon=True).start()
+
+    @staticmethod
+    def _connect_rate(queue, settings):
+        """max-connect-rate (backoff-max-connect-rate in backoff), §3.3.10."""
+        key = "backoff-max-connect-rate" if queue.mode == "backoff" and "backoff-max-connect-rate" in settings \
+            else "max-connect-rate"
+        return values.rate(settings.get(key, "unlimited"))
+
+    def _connect_allowed(self, queue, settings, now):
+        return queue.connect_rate.allow(self._connect_rate(queue, settings), now, take=False)
 
     def _batch(self, queue, settings, now):
         """Ready recipients for one connection: one route, up to max-msg-per-connection messages."""
