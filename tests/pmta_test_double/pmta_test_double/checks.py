@@ -86,8 +86,11 @@ def check_value(name, value):
     elif name == "reply":
         reply(value)
     elif name == "smtp-source-host":
-        parts = value.split()
-        values.ip_address(parts[0])
+        parts = value.split()  # §3.3.1.16: IP or CIDR first, then the host name
+        if "/" in parts[0]:
+            network(parts[0])
+        else:
+            values.ip_address(parts[0])
 
 
 def smtp_hosts(value):
@@ -225,6 +228,9 @@ def _global_directive(node, config, errors):
             errors.append("Error in %s: cannot read certificate file %s" % (_where(node), certificate))
     elif name == "domain-key":
         _domain_key(node, errors)
+    elif name == "smtp-source-host":
+        parts = value.split()
+        config.source_hosts.append((parts[0].strip("[]"), parts[1] if len(parts) > 1 else ""))
 
 
 def _domain_key(node, errors):

@@ -133,6 +133,7 @@ class Config:
         self.sources = []  # [(name, {directive: value})] in file order
         self.smtp_users = {}  # name -> {"password": str, "source": str}
         self.vmtas = {}  # name -> Vmta
+        self.source_hosts = []  # global smtp-source-host, used without a vMTA (§3.3.1.16)
         self.pools = {}  # name -> Pool
         self.domains = []  # global [(pattern, settings)]
         self.macros = {}  # domain-macro name -> [values]

@@ -69,8 +69,16 @@ class Session:
         self.pending = list(batch)
         config = outbound.state.config
         vmta = config.vmtas.get(queue.vmta)
-        self.source_ip = vmta.ip if vmta else ""
-        self.helo = (vmta.hostname if vmta else "") or config.host_name
+        self.source_ip, self.helo = "", config.host_name
+        sources = vmta.source_hosts if vmta is not None and vmta.source_hosts else config.source_hosts
+        if sources:
+            # Several smtp-source-host lines are used in turn (§3.3.1.16); a vMTA's override the global ones.
+            # A CIDR range is not expanded to the host's addresses here: the OS picks the source then.
+            ip, name = sources[outbound.next_source(queue.vmta) % len(sources)]
+            self.source_ip = "" if "/" in ip else ip
+            self.helo = name or (vmta.host_name if vmta else "") or config.host_name
+        elif vmta is not None and vmta.host_name:
+            self.helo = vmta.host_name
         self.mta = ""
         self.dest_ip = ""
         self.esmtp = ""

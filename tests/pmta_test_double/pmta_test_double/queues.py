@@ -120,6 +120,7 @@ class Outbound:
         self.cold_counts = {}  # (warm, queue) -> (day, count)
         self.cold_first_day = {}  # (warm, queue) -> first day seen, for ramp lists
         self.cold_rr = collections.Counter()
+        self.source_rr = collections.Counter()
         self.resolver = routing.Resolver(state.config.name_servers, state.config.name_server_port)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -173,6 +174,11 @@ class Outbound:
         index = self.cold_rr[warm]
         self.cold_rr[warm] += 1
         return vmta.cold[index % len(vmta.cold)]
+
+    def next_source(self, vmta):
+        with self.lock:
+            self.source_rr[vmta] += 1
+            return self.source_rr[vmta] - 1
 
     # -- scheduling ----------------------------------------------------
     def run(self):
