@@ -112,7 +112,7 @@ def process(config, data, recipients, receiving_ip, src_mta):
     deliver-matched-email, unmatched ones unless deliver-unmatched-email no).
     """
     processors = config.processors
-    if not processors:
+    if not any(p.matches(rcpt) for p in processors.values() for rcpt, _orcpt in recipients):
         return list(recipients)
     message = email.message_from_bytes(data, policy=email.policy.compat32)
     deliver = []
