@@ -112,10 +112,14 @@ def test_bounce_and_feedback_loop_processors_write_rb_and_f(world):
     assert fbl[0]["feedbackType"] == "abuse" and fbl[0]["format"] == "arf"
     assert fbl[0]["orig"] == "app@example.com" and fbl[0]["rcpt"] == "user@gmail.example.test"
     assert fbl[0]["dlvSourceIp"] == ip(10) and fbl[0]["reportedDomain"] == "example.com"
-    # deliver-matched-email defaults to no: neither report is relayed anywhere.
-    time.sleep(0.5)
+    # Both were received (r records), but deliver-matched-email defaults to no: neither is queued or relayed.
     received = [r["rcpt"] for r in rows(world["log"], "received.csv")]
-    assert "bounce+1@bounces.example.test" not in received and "fbl@fbl.example.test" not in received
+    assert "bounce+1@bounces.example.test" in received and "fbl@fbl.example.test" in received
+    time.sleep(0.5)
+    queues = json.loads(pmta(world, "--json", "show", "queues").stdout)["data"]["queues"]
+    assert not [q for q in queues if q["domain"] in ("bounces.example.test", "fbl.example.test")]
+    assert not [r for r in rows(world["log"], "acct.csv") + rows(world["log"], "diag.csv")
+                if r["rcpt"] in ("bounce+1@bounces.example.test", "fbl@fbl.example.test")]
 
 
 def test_per_day_rate_cold_ramp_and_bounce_after_follow_the_test_clock(night):

@@ -315,8 +315,11 @@ class SmtpSession(socketserver.StreamRequestHandler):
         item = Message(self.mail_from, self.envid, message, now, "smtp", src_mta, job)
         queued = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in to_deliver]
         placed = state.outbound.enqueue(item, queued) if queued else []
+        # One r record per received recipient (§11.2.6), also for mail a processor consumed.
+        consumed = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in self.recipients
+                    if (rcpt, orcpt) not in to_deliver]
         rows_r = []
-        for recipient, _queue in placed:
+        for recipient in [r for r, _queue in placed] + consumed:
             rows_r.append({
                 "timeLogged": acct.iso_time(now), "orig": self.mail_from, "rcpt": recipient.rcpt,
                 "orcpt": recipient.orcpt, "srcType": "smtp", "srcMta": src_mta, "rcvSourceIp": self.client_address[0],
