@@ -202,6 +202,12 @@ domain-macro googleish gmail.example.test,googlemail.example.test
 <domain routed.example.test>
     smtp-hosts [{gmail_mx}]:25
 </domain>
+<domain [*.]grouped.example.test>
+    queue-to route.queue
+</domain>
+<domain route.queue>
+    smtp-hosts [{gmail_mx}]:25
+</domain>
 <bounce-processor>
     deliver-unmatched-email no
     <address-list>

@@ -101,6 +101,13 @@ def test_smtp_hosts_routes_a_domain_without_dns(world):
     assert row["dlvDestinationIp"] == ip(21)
 
 
+def test_queue_to_groups_domains_into_one_queue(world):
+    recipients = ["q1@grouped.example.test", "q2@a.grouped.example.test"]
+    send(recipients, headers="X-Virtual-MTA: tx-01\r\n")
+    wait_for(lambda: all(delivered(world, r) for r in recipients), what="queue-to deliveries")
+    assert {delivered(world, r)[0]["queue"] for r in recipients} == {"route.queue/tx-01"}
+
+
 def test_rollup_needs_every_configured_mx_in_dns(world):
     # §10.17 example 2: two.rollup lists mx1 and mx2, DNS's lowest preference has only mx1: no rollup.
     send(["g@single.example.test"], headers="X-Virtual-MTA: tx-01\r\n")

@@ -138,12 +138,12 @@ class Outbound:
         placed = []
         for recipient in recipients:
             # DNS (for rollups) outside the lock: the scheduler must not wait on a slow resolver.
-            name, by_ip = routing.rollup_for(config, self.resolver, recipient.domain, recipient.vmta)
+            name, by_ip = self._queue_name(config, recipient.domain, recipient.vmta)
             with self.lock:
                 cold = self._cold_vmta(config, recipient.vmta, name or recipient.domain)
             if cold:
                 recipient.vmta, recipient.pool = cold, config.pool_of(cold)
-                name, by_ip = routing.rollup_for(config, self.resolver, recipient.domain, cold)
+                name, by_ip = self._queue_name(config, recipient.domain, cold)
             queue_name = name or recipient.domain
             recipient.by_ip = by_ip
             with self.lock:
@@ -154,6 +154,13 @@ class Outbound:
                 queue.recipients.append(recipient)
             placed.append((recipient, queue.key))
         return placed
+
+    def _queue_name(self, config, domain, vmta):
+        """``queue-to`` (§3.3.10.31, applied first), else the MX rollup (§10.17), else the domain."""
+        queue_to = routing.domain_settings(config, domain, vmta).get("queue-to", "").strip('"').lower()
+        if queue_to:
+            return queue_to, False
+        return routing.rollup_for(config, self.resolver, domain, vmta)
 
     def _cold_vmta(self, config, warm, queue_name):
         """§10.7: the first max-cold-virtual-mta-msg per day per queue of a warm vMTA go cold."""
