@@ -138,6 +138,17 @@ domain-macro googleish gmail.example.test,googlemail.example.test
     smtp-source-host {slowv} slowv.example.test
     max-smtp-msg-rate 2/h
 </virtual-mta>
+<virtual-mta cap-1>
+    smtp-source-host {cap1} cap1.example.test
+</virtual-mta>
+<virtual-mta cap-2>
+    smtp-source-host {cap2} cap2.example.test
+</virtual-mta>
+<virtual-mta-pool capped>
+    virtual-mta cap-1
+    virtual-mta cap-2
+    max-smtp-msg-rate 1/h
+</virtual-mta-pool>
 <virtual-mta-pool transactional>
     virtual-mta tx-01
     virtual-mta tx-02
@@ -334,7 +345,8 @@ def build_world(base):
             ("mx1.skip-in", "A", ip(28)),
         ])
         config = CONFIG.format(log="{log}", dns=bind.address, listen=ip(1), injector=ip(2), tx1=ip(10), tx2=ip(11),
-                               warm=ip(12), cold=ip(13), gmail_mx=ip(21), slowv=ip(16))
+                               warm=ip(12), cold=ip(13), gmail_mx=ip(21), slowv=ip(16), cap1=ip(17),
+                               cap2=ip(18))
         with running_double(base / "main", config, bind, {"speed": 60}) as double:
             yield dict(double, sinks=sinks, bind=bind, base=base)
     finally:

@@ -164,3 +164,11 @@ def test_max_connect_rate_and_max_errors_per_connection(world):
     starts = sorted(gmail.session_start[session] for session in per_session)
     assert len(starts) >= 3
     assert min(b - a for a, b in zip(starts, starts[1:], strict=False)) > 0.7
+
+
+def test_pool_max_smtp_msg_rate_spans_its_members(world):
+    recipients = ["p%d@rate.example.test" % n for n in range(3)]
+    send(recipients, headers="X-Virtual-MTA: capped\r\n", each=True)
+    wait_for(lambda: any(delivered(world, r) for r in recipients), what="1 delivery")
+    time.sleep(1.0)  # 1 minute of test time: the pool's 1/h holds the others, whichever member they use
+    assert sum(bool(delivered(world, r)) for r in recipients) == 1

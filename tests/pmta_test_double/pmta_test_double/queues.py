@@ -8,8 +8,8 @@ settings (routing.py): ``max-smtp-out`` connections (``backoff-max-smtp-out`` in
 backoff), ``max-msg-per-connection``, ``max-msg-rate`` (``backoff-max-msg-rate``;
 ``N/d`` counts per UTC day and resets at midnight, §3.3.10.33), ``retry-after``
 (a list steps per attempt, the last repeats, §10.15; ``backoff-retry-after`` in
-backoff), ``bounce-after``, ``backoff-to-normal-after``. Per vMTA:
-``max-smtp-out`` and ``max-smtp-msg-rate`` across its queues (§3.3.12). Cold
+backoff), ``bounce-after``, ``backoff-to-normal-after``. Per vMTA and per pool (§3.3.12, §3.3.13):
+``max-smtp-out`` and ``max-smtp-msg-rate`` across its queues. Cold
 vMTAs (§10.7, §3.3.12.4, §3.3.10.48) re-select at reception: the first N
 messages per queue per day of a warm vMTA go to its cold vMTA(s), round robin,
 using the rollup queue's setting when the domain rolls up.
@@ -214,8 +214,11 @@ class Outbound:
                 limit = values.integer(settings["backoff-max-smtp-out" if backoff else "max-smtp-out"])
                 vmta = config.vmtas.get(queue.vmta)
                 vmta_limit = values.integer(vmta.settings.get("max-smtp-out", "0")) if vmta else 0
+                pool = config.pools.get(config.pool_of(queue.vmta))
+                pool_limit = values.integer(pool.settings.get("max-smtp-out", "0")) if pool else 0
                 total = sum(self.vmta_active.values())
                 while queue.active < max(limit, 1) and (not vmta_limit or self.vmta_active[queue.vmta] < vmta_limit) \
+                        and (not pool_limit or sum(self.vmta_active[m] for m in pool.members) < pool_limit) \
                         and (not config.total_max_smtp_out or total < config.total_max_smtp_out):
                     if not self._connect_allowed(queue, settings, now):
                         break
@@ -266,16 +269,20 @@ class Outbound:
         key = "backoff-max-msg-rate" if queue.mode == "backoff" and "backoff-max-msg-rate" in settings \
             else "max-msg-rate"
         queue_rate = values.rate(settings.get(key, "unlimited"))
-        vmta = self.state.config.vmtas.get(queue.vmta)
+        config = self.state.config
+        vmta = config.vmtas.get(queue.vmta)
         vmta_rate = values.rate(vmta.settings.get("max-smtp-msg-rate", "unlimited")) if vmta else None
+        pool = config.pools.get(config.pool_of(queue.vmta))
+        pool_rate = values.rate(pool.settings.get("max-smtp-msg-rate", "unlimited")) if pool else None
+        windows = [(queue.rate, queue_rate), (self.vmta_rates[queue.vmta], vmta_rate)]
+        if pool is not None:
+            windows.append((self.vmta_rates["pool:" + pool.name], pool_rate))  # §3.3.13.5, across members
         with self.lock:
-            if not queue.rate.allow(queue_rate, now, take=False):
-                return False
-            if not self.vmta_rates[queue.vmta].allow(vmta_rate, now, take=False):
+            if not all(window.allow(spec, now, take=False) for window, spec in windows):
                 return False
             if take:
-                queue.rate.allow(queue_rate, now)
-                self.vmta_rates[queue.vmta].allow(vmta_rate, now)
+                for window, spec in windows:
+                    window.allow(spec, now)
         return True
 
     def _deliver(self, session):
