@@ -423,9 +423,9 @@ def world_fixture(tmp_path_factory):
 
 
 def night_fixture(world):
-    """A second double whose test clock starts one minute before midnight and runs 30x (midnight in 2 s)."""
+    """A second double whose test clock starts 90 s before midnight and runs 30x (midnight in 3 s)."""
     config = NIGHT % {"dns": world["bind"].address, "listen": ip(3), "injector": ip(2), "warm": ip(14),
                       "cold": ip(15)}
     with running_double(world["base"] / "night", config, world["bind"],
-                        {"start": "2026-11-29T23:59:00+00:00", "speed": 30}) as double:
+                        {"start": "2026-11-29T23:58:30+00:00", "speed": 30}) as double:
         yield dict(double, started=time.monotonic())
