@@ -91,6 +91,11 @@ def wait_for(check, timeout=120, interval=2, what="condition"):
     raise AssertionError("timed out after %d s waiting for %s (last: %r)" % (timeout, what, last))
 
 
+def sink_counts():
+    """{group: {source_ip: {accepted, deferred, rejected}}} as the sinks counted them."""
+    return isp_world.counts(world_dir())
+
+
 def set_policy(group, **settings):
     return isp_world.set_policy(world_dir(), group, settings)
 

@@ -6,9 +6,9 @@ records; an outside source cannot relay."""
 
 import fnmatch
 import json
+import shlex
 import smtplib
 
-import isp_world
 import pytest
 from helpers import (
     GROUPS,
@@ -23,11 +23,11 @@ from helpers import (
     inject,
     playbook,
     set_policy,
+    sink_counts,
     sink_messages,
     ssh,
     unique,
     wait_for,
-    world_dir,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -44,12 +44,46 @@ def test_hosts_resolve_the_isp_mx_and_reach_the_sink(name, group):
         "host=str(mx.exchange).rstrip('.'); ip=str(dns.resolver.resolve(host, 'A')[0]); "
         "s=socket.create_connection((ip, 25), timeout=5); print(host, ip, s.recv(200).decode().strip())"
     ) % isp["domains"][0]
-    result = ssh(name, "python3 -c %s" % json.dumps(script))
+    result = ssh(name, "python3 -c %s" % shlex.quote(script))
     assert result.returncode == 0, result.stderr
     mx_host, ip, banner = result.stdout.split(" ", 2)
     assert mx_host == isp["mx_host"]
     assert not isp["mx_patterns"] or any(fnmatch.fnmatch(mx_host, p) for p in isp["mx_patterns"])
     assert banner.startswith("220 " + isp["mx_host"])
+
+
+# ---------------------------------------------------------------- routes: every rollup queue delivers
+def test_every_isp_group_is_routed_from_a_local_application():
+    """Mail from the host itself (the 127.0.0.1 source, no AUTH) to every ISP group arrives: a rollup
+    queue without a route (wildcard mx line with neither rollup-by-ip nor smtp-hosts, §10.17) would not."""
+    recipients = [unique("local", GROUPS[group]["domains"][0]) for group in sorted(GROUPS)]
+    script = (
+        "import smtplib, sys\n"
+        "s = smtplib.SMTP('127.0.0.1', 25, timeout=30)\n"
+        "for rcpt in sys.argv[1:]:\n"
+        "    s.sendmail('app@example.com', [rcpt], ('From: app@example.com\\r\\nTo: %s\\r\\n'\n"
+        "        'X-Virtual-MTA: marketing\\r\\nSubject: local\\r\\n\\r\\nhi\\r\\n' % rcpt).encode())\n"
+        "s.quit()\n"
+    )
+    result = ssh("mf-n2", "python3 -c %s %s" % (shlex.quote(script), " ".join(recipients)))
+    assert result.returncode == 0, result.stderr
+
+    def arrived():
+        got = {}
+        for group in GROUPS:
+            for message in sink_messages(group):
+                for rcpt in message["rcpts"]:
+                    if rcpt in recipients:
+                        got[rcpt] = message["peer"]
+        return got if len(got) == len(recipients) else None
+
+    try:
+        got = wait_for(arrived, timeout=120, what="local mail at every ISP sink")
+    except AssertionError:
+        queues = ssh("mf-n2", "pmta --json show queues").stdout
+        missing = [r for r in recipients if r not in (arrived() or {})]
+        raise AssertionError("not delivered: %s; queues on mf-n2: %s" % (missing, queues[:3000])) from None
+    assert set(got.values()) == {VMTAS["mf-n2"]["marketing"][1]}
 
 
 # ---------------------------------------------------------------- a campaign to every ISP through every pool
@@ -100,7 +134,7 @@ def test_sink_counts_per_source_ip_match_the_accounting(campaign):
             row = delivered.get(item["rcpt"])
             assert row is not None, "no d record for %s on %s" % (item["rcpt"], name)
             assert row["vmta"] == vmta and row["dlvSourceIp"] == ip, row
-    counts = isp_world.counts(world_dir())
+    counts = sink_counts()
     for item in sent:
         ip = VMTAS[item["host"]][item["pool"]][1]
         assert counts[item["group"]][ip]["accepted"] >= 1
@@ -175,11 +209,11 @@ def test_throttling_sink_drives_backoff_and_t_records():
             result = ssh("mf-n1", "pmta --json show queues")
             if result.returncode != 0:
                 return None
-            queues = json.loads(result.stdout)
-            queues = queues.get("queues", queues) if isinstance(queues, dict) else queues
-            return [q for q in queues if "comcast" in json.dumps(q) and "backoff" in json.dumps(q).lower()]
+            queues = json.loads(result.stdout).get("data", {}).get("queues", [])
+            return [q for q in queues if q.get("name") == "comcast.rollup/mk-61" and q.get("mode") == "backoff"]
 
-        assert wait_for(backoff, timeout=60, what="comcast queue of mk-61 in backoff mode")
+        queue = wait_for(backoff, timeout=60, what="queue comcast.rollup/mk-61 in backoff mode")[0]
+        assert "Throttled" in queue.get("lastError", ""), queue
     finally:
         set_policy("comcast", throttle=0)
 
