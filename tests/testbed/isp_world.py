@@ -31,6 +31,7 @@ import argparse
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,6 +153,9 @@ def up(directory: Path, name: str, net: str, fbl_address: str) -> dict:
     if (directory / "world.json").exists():
         down(directory)
     world = world_plan(name, net, fbl_address)
+    # A new world starts with empty sinks: counts of an earlier run would not match new hosts' accounting.
+    shutil.rmtree(directory / "sinks", ignore_errors=True)
+    (directory / "injected.json").unlink(missing_ok=True)
     save(directory, world)
     zones = directory / "zones"
     zones.mkdir(exist_ok=True)
