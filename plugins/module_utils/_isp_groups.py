@@ -6,10 +6,15 @@ PRIVATE to the collection: no compatibility promise outside it.
 Plain Python, standard library only: the accounting parser runs on the PowerMTA
 host and the test double imports this file by path.
 
-The group names are the contract with the ``powermta`` role, whose default ISP
-policies define one ``domain-macro`` per group under the same name, and with
-the ``warmup`` role, which renders ``<domain $NAME>`` blocks from them.
-``other`` is the catch-all (``<domain *>``).
+This is the one source of the ISP groups: the ``powermta`` role's default ISP
+policies are these groups (``isp_policies()`` through the ``isp_groups`` filter:
+one ``domain-macro`` per group, its ``mx`` rollup lines, ``<domain $NAME>`` with
+``directives``, an ``<smtp-pattern-list>`` from ``throttle_patterns``), and the
+warm-up classifies accounting records by the same groups with the same
+inventory overrides (``powermta_isp_policies``), so a lab can map every group
+to its own domains and MX names in one place. ``other`` is the catch-all
+(``<domain *>``). ``directives`` are starting points for PowerMTA's
+``<domain>`` of the group, not vendor advice.
 
 Throttling patterns come from the providers' published error pages as collected
 in shared/reference/warmup.md section 4 (Gmail: smtpfieldmanual/google and
@@ -41,6 +46,9 @@ DEFAULT_ISP_GROUPS = [
             r"4\.7\.0\b.*very low reputation of the sending",
             r"4\.7\.0\b.*nature of the content and/or the links",
         ],
+        "directives": {"max-smtp-out": 10, "max-msg-per-connection": 50, "max-errors-per-connection": 5,
+                       "max-connect-rate": "60/m", "backoff-max-msg-rate": "100/h", "backoff-max-smtp-out": 2,
+                       "backoff-retry-after": "30m", "backoff-to-normal-after": "2h"},
     },
     {
         "name": "yahoo",
@@ -56,6 +64,9 @@ DEFAULT_ISP_GROUPS = [
             r"\[TS0[123]\]",
             r"will be permanently deferred",
         ],
+        "directives": {"max-smtp-out": 10, "max-msg-per-connection": 20, "max-errors-per-connection": 5,
+                       "backoff-max-msg-rate": "60/h", "backoff-max-smtp-out": 2, "backoff-retry-after": "1h",
+                       "backoff-to-normal-after": "4h"},
     },
     {
         "name": "microsoft",
@@ -72,6 +83,9 @@ DEFAULT_ISP_GROUPS = [
             r"4\.7\.500 Server busy\. Please try again later",
             r"\b421 RP-00[123]\b",
         ],
+        "directives": {"max-smtp-out": 10, "max-msg-per-connection": 30, "max-errors-per-connection": 5,
+                       "backoff-max-msg-rate": "100/h", "backoff-max-smtp-out": 2, "backoff-retry-after": "30m",
+                       "backoff-to-normal-after": "2h"},
     },
     {
         "name": "apple",
@@ -80,6 +94,8 @@ DEFAULT_ISP_GROUPS = [
         "throttle_patterns": [
             r"\[HCM1\] Your mail from \S+ was deferred",
         ],
+        "directives": {"max-smtp-out": 5, "max-msg-per-connection": 20, "backoff-max-msg-rate": "60/h",
+                       "backoff-retry-after": "1h", "backoff-to-normal-after": "2h"},
     },
     {
         "name": "comcast",
@@ -89,6 +105,8 @@ DEFAULT_ISP_GROUPS = [
             r"\bRL0000\d+",
             r"4\.1\.0\b.*Throttled",
         ],
+        "directives": {"max-smtp-out": 5, "max-msg-per-connection": 20, "backoff-max-msg-rate": "60/h",
+                       "backoff-retry-after": "1h", "backoff-to-normal-after": "2h"},
     },
     {
         "name": OTHER,
@@ -98,6 +116,7 @@ DEFAULT_ISP_GROUPS = [
             r"\brate[- ]limit(ed|ing)?\b",
             r"\bthrottl(ed|ing)\b",
         ],
+        "directives": {},
     },
 ]
 
@@ -160,6 +179,14 @@ def validate_isp_groups(groups):
             value = group.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise IspGroupError("isp_groups[%s].%s must be a list of strings, got %r" % (name, key, value))
+        if not isinstance(group.get("directives", {}), dict):
+            raise IspGroupError("isp_groups[%s].directives must be a dict of PowerMTA <domain> directives, got %r"
+                                % (name, group.get("directives")))
+        for reply in group.get("reply_patterns") or []:
+            if not isinstance(reply, dict) or not isinstance(reply.get("regex"), str) or not isinstance(
+                    reply.get("action"), str):
+                raise IspGroupError("isp_groups[%s].reply_patterns items must be {regex, action} strings, got %r"
+                                    % (name, reply))
         for domain in group.get("domains", []):
             domain = domain.lower().rstrip(".")
             if domain in seen_domains and seen_domains[domain] != name:
@@ -177,6 +204,30 @@ def validate_isp_groups(groups):
                 ) from exc
     if OTHER not in names:
         raise IspGroupError("isp_groups must keep the catch-all group 'other'")
+
+
+def isp_policies(overrides=None, include_other=False):
+    """The ISP groups as the ``powermta`` role's policies: defaults merged with ``overrides`` by name.
+
+    Each item: ``name, domains, mx_patterns, throttle_patterns, directives, reply_patterns`` (extra
+    ``{regex, action}`` replies besides the throttling ones, which render as ``mode=backoff``).
+    ``other`` is left out unless ``include_other`` (PowerMTA's ``<domain *>`` has its own settings).
+    """
+    groups = merge_isp_groups(overrides)
+    result = []
+    for group in groups:
+        if group["name"] == OTHER and not include_other:
+            continue
+        item = {"name": group["name"], "domains": list(group.get("domains", [])),
+                "mx_patterns": list(group.get("mx_patterns", [])),
+                "throttle_patterns": list(group.get("throttle_patterns", [])),
+                "directives": dict(group.get("directives") or {}),
+                "reply_patterns": list(group.get("reply_patterns") or [])}
+        for key, value in group.items():
+            if key not in item:
+                item[key] = value
+        result.append(item)
+    return result
 
 
 def group_names(groups=None):

@@ -57,21 +57,22 @@ Package: pmta-test-double
 Version: $version
 Architecture: all
 Maintainer: mailops.powermta contributors <maintainers@example.com>
-Depends: python3 (>= 3.9), passwd
+Depends: python3 (>= 3.11), python3-dnspython, passwd
 Conflicts: powermta
 Section: mail
 Priority: optional
 Installed-Size: $installed_kb
 Description: TEST DOUBLE — not PowerMTA
  A stand-in for PowerMTA used only by the mailops.powermta test suite.
- It installs pmtad, pmta and pmtahttpd look-alikes that check the config with
- the collection's grammar, accept SMTP and write accounting records, and never
- deliver mail anywhere. It is not PowerMTA and contains no PowerMTA code.
+ It installs pmtad, pmta and pmtahttpd look-alikes that read the config as the
+ v5.0 User's Guide describes it, accept SMTP, deliver it by MX over real SMTP
+ (queues, rollups, rates, backoff, pools, cold vMTAs) and write accounting
+ records. It is not PowerMTA and contains no PowerMTA code.
 CONTROL
 
-# The bundled grammar must import standalone, as the daemon imports it.
-PYTHONPATH=$lib python3 -c 'from _pmta_config import lint_path' || {
-    echo "build.sh: the bundled _pmta_config has no lint_path()" >&2; exit 1; }
+# The bundled grammar must import standalone: the double uses its parser and the schema's name index.
+PYTHONPATH=$lib python3 -c 'from _pmta_config import parse_path, schema; schema.lookup' || {
+    echo "build.sh: the bundled _pmta_config has no parse_path()/schema" >&2; exit 1; }
 
 export SOURCE_DATE_EPOCH=1700000000
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

@@ -15,6 +15,7 @@ Python::
 CLI (for the lab and Molecule; named keeps running after the command returns)::
 
     python tests/testbed/bind9.py start --dir DIR [--port N] [--address 127.0.0.1]
+        [--extra-zones-dir ZONES] [--also-listen ADDR[:PORT]]
     python tests/testbed/bind9.py stop --dir DIR
 
 ``start`` writes ``DIR/connection.json``:
@@ -49,6 +50,10 @@ DNSBL zones (no updates; unlisted names answer NXDOMAIN):
                                            must fail the 127.0.0.1 / 127.0.0.2 health check
     errors.dnsbl.test
         *                                  A 127.255.255.254: every answer is an error code
+
+Extra static zones (the lab's ISP side, ``isp_world.py``): every ``db.ZONE`` file of
+``--extra-zones-dir`` is served as ZONE (no updates). ``--also-listen ADDR[:PORT]`` (port 53 by
+default) makes named answer there too, e.g. on the ISP network the lab's hosts use as resolver.
 
 ``DNSBL_ZONES`` and ``UPDATABLE_ZONES`` below list the names for tests.
 """
@@ -172,8 +177,11 @@ class Bind9Server:
     """
 
     def __init__(self, workdir, port=None, address="127.0.0.1", key_name=DEFAULT_KEY_NAME,
-                 key_algorithm=DEFAULT_KEY_ALGORITHM, start_timeout=30.0):
+                 key_algorithm=DEFAULT_KEY_ALGORITHM, start_timeout=30.0, extra_zones=None, also_listen=None):
         self.workdir = Path(workdir).resolve()
+        # {zone: path of its zone file} served read-only; [(address, port)] listened on as well.
+        self.extra_zones = dict(extra_zones or {})
+        self.also_listen = list(also_listen or [])
         self.address = address
         self._requested_port = port
         self.port = port
@@ -258,6 +266,10 @@ class Bind9Server:
             )
         for zone in DNSBL_ZONES:
             zones.append('zone "%s" { type primary; file "%s"; };' % (zone, self.zone_path(zone)))
+        for zone, path in sorted(self.extra_zones.items()):
+            zones.append('zone "%s" { type primary; file "%s"; };' % (zone, path))
+        extra_listen = "".join("  listen-on port %d { %s; };\n" % (port, address)
+                               for address, port in self.also_listen)
         conf = (
             'include "%(d)s/tsig.key";\n'
             "options {\n"
@@ -268,6 +280,7 @@ class Bind9Server:
             '  dump-file "%(d)s/named_dump.db";\n'
             '  statistics-file "%(d)s/named.stats";\n'
             "  listen-on port %(port)d { %(address)s; };\n"
+            "%(extra_listen)s"
             "  listen-on-v6 { none; };\n"
             "  recursion no;\n"
             "  allow-query { any; };\n"
@@ -277,7 +290,8 @@ class Bind9Server:
             "};\n"
             "controls { };\n"
             "%(zones)s\n"
-        ) % {"d": d, "port": self.port, "address": self.address, "zones": "\n".join(zones)}
+        ) % {"d": d, "port": self.port, "address": self.address, "zones": "\n".join(zones),
+             "extra_listen": extra_listen}
         self.conf_path.write_text(conf)
         for zone in UPDATABLE_ZONES + DNSBL_ZONES:
             path = self.zone_path(zone)
@@ -289,9 +303,10 @@ class Bind9Server:
                                 check=False)
         if result.returncode != 0:
             raise Bind9Error("named-checkconf failed:\n%s%s" % (result.stdout, result.stderr))
-        for zone in UPDATABLE_ZONES + DNSBL_ZONES:
+        checks = [(zone, self.zone_path(zone)) for zone in UPDATABLE_ZONES + DNSBL_ZONES]
+        for zone, path in checks + sorted(self.extra_zones.items()):
             result = subprocess.run(
-                ["named-checkzone", "-q", zone, str(self.zone_path(zone))], capture_output=True, text=True,
+                ["named-checkzone", "-q", zone, str(path)], capture_output=True, text=True,
                 check=False,
             )
             if result.returncode != 0:
@@ -401,12 +416,24 @@ def _cli(argv=None):
     start.add_argument("--dir", required=True, type=Path)
     start.add_argument("--port", type=int, default=None, help="default: a free high port")
     start.add_argument("--address", default="127.0.0.1", help="IPv4 address to listen on")
+    start.add_argument("--extra-zones-dir", type=Path, default=None,
+                       help="serve every db.ZONE file in this directory as ZONE (read-only)")
+    start.add_argument("--also-listen", action="append", default=[], metavar="ADDR[:PORT]",
+                       help="also answer on this address (port 53 unless given); repeatable")
     stop = sub.add_parser("stop", help="stop the named started in DIR")
     stop.add_argument("--dir", required=True, type=Path)
     args = parser.parse_args(argv)
 
     if args.command == "start":
-        server = Bind9Server(args.dir, port=args.port, address=args.address)
+        extra_zones = {}
+        if args.extra_zones_dir:
+            extra_zones = {p.name[3:]: p.resolve() for p in sorted(args.extra_zones_dir.glob("db.*"))}
+        also_listen = []
+        for item in args.also_listen:
+            address, _sep, port = item.partition(":")
+            also_listen.append((str(ipaddress.ip_address(address)), int(port or 53)))
+        server = Bind9Server(args.dir, port=args.port, address=args.address, extra_zones=extra_zones,
+                             also_listen=also_listen)
         if server.pid_path.exists():
             server.stop()  # a stale or running instance from an earlier start
         server.start(detach=True)

@@ -15,6 +15,9 @@ LAB=$STATE/lab
 PREFIX=lab-
 TESTBED=(python3 tests/testbed/testbed.py)
 BIND=tests/testbed/bind9.py
+ISP=("$BIN/python" tests/testbed/isp_world.py)
+ISP_NET=198.19.254.0/24
+ISP_RESOLVER=198.19.254.1
 
 lab_hosts() {  # bench names of the lab's hosts: recorded ones and the inventory's
   { cat "$LAB/hosts.txt" 2>/dev/null || true
@@ -27,6 +30,9 @@ lab_hosts() {  # bench names of the lab's hosts: recorded ones and the inventory
 down() {
   if [ -f "$BIND" ] && [ -d "$LAB/bind" ]; then
     python3 "$BIND" stop --dir "$LAB/bind" || true
+  fi
+  if [ -d "$LAB/isp" ]; then
+    "${ISP[@]}" down --dir "$LAB/isp" || true
   fi
   mapfile -t hosts < <(lab_hosts)
   if [ ${#hosts[@]} -gt 0 ]; then
@@ -42,6 +48,7 @@ lab_running() {  # true when every recorded lab host is up and BIND 9 answers: r
   while read -r name; do
     "${TESTBED[@]}" list | awk -v n="$name" '$1 == n && $3 == "running" {found=1} END {exit !found}' || return 1
   done < "$LAB/hosts.txt"
+  [ -d "/run/netns/isp-lab-hub" ] || return 1
   local pid
   pid=$(cat "$LAB/bind/named.proc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
 }
@@ -57,18 +64,32 @@ up() {
     "${TESTBED[@]}" lab-up "$LAB/inventory.json" --prefix "$PREFIX" > "$LAB/hosts.json"
     python3 -c 'import json,sys; print("\n".join(h["instance"] for h in json.load(open(sys.argv[1]))))' \
       "$LAB/hosts.json" > "$LAB/hosts.txt"
-    echo "=== lab: starting BIND 9 (DNS server for the lab's zones and DNSBL)"
+    echo "=== lab: starting the ISP side (one aiosmtpd sink per ISP group, own netns, $ISP_NET)"
+    "${ISP[@]}" up --dir "$LAB/isp" --name lab --net "$ISP_NET" --fbl-address fbl@fbl.example.com
+    echo "=== lab: starting BIND 9 (the lab's zones, DNSBL and the ISPs' .test zones; hosts resolve at $ISP_RESOLVER)"
     python3 "$BIND" stop --dir "$LAB/bind" >/dev/null 2>&1 || true
-    python3 "$BIND" start --dir "$LAB/bind"
+    python3 "$BIND" start --dir "$LAB/bind" --extra-zones-dir "$LAB/isp/zones" --also-listen "$ISP_RESOLVER"
+    mapfile -t hosts < "$LAB/hosts.txt"
+    "${ISP[@]}" attach --dir "$LAB/isp" "${hosts[@]}" >/dev/null
+    # The test double on an accelerated clock (a TEST-DOUBLE hook; PowerMTA has nothing like it).
+    for host in "${hosts[@]}"; do
+      "${TESTBED[@]}" ssh "$host" 'mkdir -p /etc/pmta && echo "{\"speed\": 60}" > /etc/pmta/TEST-DOUBLE-clock'
+    done
+  fi
+  # The injector's SMTP AUTH password: made once, kept out of git (the inventory reads this file).
+  if [ ! -s "$LAB/injector-password" ]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$LAB/injector-password")
   fi
 
   # The PowerMTA TEST DOUBLE (never the product); the same sources give the same file.
   echo "=== lab: building the pmta-test-double package"
   tests/pmta_test_double/build.sh "$LAB/pmta-test-double" >/dev/null
 
-  echo "=== lab: ansible-playbook site.yml playbooks/warmup_step.yml playbooks/lab_summary.yml -i $INVENTORY"
-  "$BIN/ansible-playbook" -i "$INVENTORY" site.yml playbooks/warmup_step.yml playbooks/lab_summary.yml \
-    | tee "$LAB/last-run.log"
+  # lab_campaign.yml injects a small campaign (STARTTLS, AUTH, X-Virtual-MTA: <pool>) to every ISP group
+  # through every pool and waits for the sinks; the summary then shows it per ISP group x IP.
+  echo "=== lab: ansible-playbook site.yml playbooks/warmup_step.yml tests/testbed/lab_campaign.yml playbooks/lab_summary.yml -i $INVENTORY"
+  "$BIN/ansible-playbook" -i "$INVENTORY" site.yml playbooks/warmup_step.yml tests/testbed/lab_campaign.yml \
+    playbooks/lab_summary.yml | tee "$LAB/last-run.log"
 
   local changed
   # With several playbooks in one call Ansible prints a cumulative recap after each: read the last.
@@ -79,6 +100,7 @@ up() {
   "${TESTBED[@]}" list | grep "^$PREFIX" || true
   python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("BIND 9: %(server)s port %(port)s, TSIG key %(key_name)s (%(key_algorithm)s)" % c)' \
     "$LAB/bind/connection.json"
+  echo "ISP sinks (accepted/deferred/rejected per source IP): $BIN/python tests/testbed/isp_world.py counts --dir $LAB/isp"
   echo "Log in: python3 tests/testbed/testbed.py ssh ${PREFIX}pmta1    Remove: make lab-down"
 }
 

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -103,11 +105,26 @@ def _dispatch(args) -> int:
     elif args.command == "lab-up":
         inventory = json.loads(Path(args.inventory_json).read_text())
         specs = lab_specs(inventory, args.group, args.prefix)
-        states = tb_hosts.up_many(specs)
+        with _stdout_to_stderr():  # an image build on the way (mke2fs, apt) must not corrupt the JSON
+            states = tb_hosts.up_many(specs)
         print(json.dumps([tb_hosts.instance_config(s) for s in states], indent=2))
     elif args.command == "_supervise":
         return tb_hosts.supervise(args.name)
     return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send this process's and its children's stdout (file descriptor 1) to stderr meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def lab_specs(inventory: dict, group: str, prefix: str) -> list[dict]:

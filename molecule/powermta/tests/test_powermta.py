@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -23,6 +24,7 @@ INJECTOR_PASSWORD = "Test-Only-Mumara-2026"  # molecule/powermta/vars/fleet.yml
 INJECTOR_SOURCE = "198.51.100.20"  # the injector's network, an extra address of the host
 LISTENER = "203.0.113.10"
 ACCT = "/var/log/pmta/acct.csv"
+DIAG = "/var/log/pmta/diag.csv"
 CONFIG_FILES = [
     "/etc/pmta/config",
     "/etc/pmta/conf.d/startup.conf",
@@ -73,9 +75,11 @@ def inject(host, **args):
     return json.loads(result.stdout)
 
 
-def acct_rows(host):
+def acct_rows(host, path=ACCT):
     with host.sudo():
-        text = host.file(ACCT).content_string
+        if not host.file(path).exists:
+            return []
+        text = host.file(path).content_string
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -205,10 +209,18 @@ def test_injected_message_reaches_accounting_with_its_vmta(host, requested, expe
         headers={"X-Virtual-MTA": requested},
     )
     assert result["ok"], result
-    rows = [row for row in acct_rows(host) if row["rcpt"] == rcpt]
-    assert len(rows) == 1, rows
+    # The test double delivers for real (MX lookup, SMTP from the vMTA's IP); this isolated host reaches no
+    # MX, so the first attempt ends as a transient t record in diag.csv (a d record where an MX answers).
+    deadline = time.monotonic() + 90
+    rows = []
+    while not rows and time.monotonic() < deadline:
+        rows = [row for row in acct_rows(host) + acct_rows(host, DIAG) if row.get("rcpt") == rcpt]
+        if not rows:
+            time.sleep(2)
+    assert rows, "no accounting record for %s" % rcpt
     row = rows[0]
-    assert row["type"] == "d"
+    assert row["type"] in ("d", "t"), row
+    assert all(r["vmta"] == row["vmta"] for r in rows), rows
     assert row["vmta"] in expected_vmtas
     assert row["vmtaPool"] == expected_pool
     assert row["orig"] == "news@example.com"

@@ -4,9 +4,10 @@
 
 A stand-in for PowerMTA that the mailops.powermta test suite builds itself
 (``tests/pmta_test_double/build.sh``) so roles can be tested without the
-proprietary product. It reads the config with the collection's own grammar,
-accepts SMTP on the configured listeners and "delivers" only into the
-accounting files: it never opens an outbound connection.
+proprietary product. It reads the config as the v5.0 User's Guide describes it
+(reusing only the collection's parser), accepts SMTP on the configured
+listeners, delivers by MX over real SMTP and writes PowerMTA's accounting
+records. See README.md.
 """
 
 VERSION = "5.0r0-test-double"

@@ -17,7 +17,6 @@ import sys
 
 from . import PRODUCT, VERSION
 from . import config as config_mod
-from .daemon import CONTROL_SOCKET
 
 
 class DaemonDown(Exception):
@@ -25,7 +24,7 @@ class DaemonDown(Exception):
 
 
 def ask(command, socket_path=None, **extra):
-    path = socket_path or os.environ.get("PMTA_TD_CONTROL", CONTROL_SOCKET)
+    path = socket_path or os.environ.get("PMTA_TD_CONTROL", config_mod.CONTROL_SOCKET)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(30)

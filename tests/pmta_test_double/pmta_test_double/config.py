@@ -1,29 +1,34 @@
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""TEST DOUBLE — not PowerMTA: load /etc/pmta/config into what the double needs.
+"""TEST DOUBLE — not PowerMTA: load /etc/pmta/config into what the double acts on.
 
-Parsing and validation come from the collection's own grammar
-(``_pmta_config``, copied into the package at build time). On top of the
-linter, the double refuses what PowerMTA checks only at load time: a missing
-license, referenced certificate or key files that cannot be read, and the
-test hook ``/etc/pmta/TEST-DOUBLE-refuse`` (see README.md).
+Only the collection's PARSER is reused (``_pmta_config.parse_path``, for the
+block/line grammar of §3.1) together with the NAME index of its schema (which
+directive and block names the v5.0 guide has, and where). What the double
+accepts, routes and refuses is decided here and in ``checks.py`` from its own
+reading of the guide, never from the collection's lint rules, so the
+collection's lint step and this "daemon" can disagree, as the real product
+can.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
-from _pmta_config import lint_path  # bundled copy of plugins/module_utils/_pmta_config
+from _pmta_config import parse_path  # bundled copy of plugins/module_utils/_pmta_config (parser only)
+
+from . import checks
+from .values import boolean, is_network, network
 
 ETC = os.environ.get("PMTA_TD_ETC", "/etc/pmta")
 CONFIG = os.path.join(ETC, "config")
 LICENSE = os.path.join(ETC, "license")
 REFUSE_HOOK = os.path.join(ETC, "TEST-DOUBLE-refuse")
 QUEUE_HOOK = os.path.join(ETC, "TEST-DOUBLE-queue.json")
-
-TRUE = {"yes", "true", "on", "1"}
-FALSE = {"no", "false", "off", "0"}
+CLOCK_HOOK = os.path.join(ETC, "TEST-DOUBLE-clock")
+DNS_PORT_HOOK = os.path.join(ETC, "TEST-DOUBLE-name-server-port")
+RUN_DIR = os.environ.get("PMTA_TD_RUN", "/run/pmta")
+CONTROL_SOCKET = os.path.join(RUN_DIR, "pmtad.sock")
 
 ACCT_LONG_NAMES = {
     "delivery": "d",
@@ -36,6 +41,8 @@ ACCT_LONG_NAMES = {
     "remote-status": "rs",
 }
 
+__all__ = ["Config", "ConfigError", "boolean", "load", "network"]
+
 
 class ConfigError(Exception):
     """The config is refused; ``lines`` are PowerMTA-style error lines."""
@@ -43,35 +50,6 @@ class ConfigError(Exception):
     def __init__(self, lines):
         super().__init__("\n".join(lines))
         self.lines = lines
-
-
-def boolean(value, default=False):
-    value = (value or "").strip().lower()
-    if value in TRUE:
-        return True
-    if value in FALSE:
-        return False
-    return default
-
-
-def network(spec):
-    """``0/0``, ``10/8``, ``192.0.2.1``, ``198.51.100.0/24``, ``::1`` as an ip_network."""
-    spec = spec.strip()
-    if "/" in spec and ":" not in spec:
-        address, bits = spec.split("/", 1)
-        octets = address.split(".")
-        while len(octets) < 4:
-            octets.append("0")
-        spec = "%s/%s" % (".".join(octets), bits)
-    return ipaddress.ip_network(spec, strict=False)
-
-
-def _is_network(name):
-    try:
-        network(name)
-        return True
-    except ValueError:
-        return False
 
 
 class Listener:
@@ -85,6 +63,61 @@ class Listener:
         return (self.address, self.port, self.tls_certificate or "", self.source or "")
 
 
+class Vmta:
+    """A ``<virtual-mta>`` (§3.3.12)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.source_hosts = []  # [(ip, hostname)] §3.3.1.16: IP first
+        self.host_name = ""
+        self.cold = []  # cold-virtual-mta names, round robin (§3.3.12.4)
+        self.domains = []  # [(pattern, {directive: value})] nested <domain>
+        self.settings = {}  # other directives (max-smtp-out, max-smtp-msg-rate, ...)
+
+    @property
+    def ip(self):
+        return self.source_hosts[0][0] if self.source_hosts else ""
+
+    @property
+    def hostname(self):
+        if self.source_hosts and self.source_hosts[0][1]:
+            return self.source_hosts[0][1]
+        return self.host_name
+
+
+class Pool:
+    """A ``<virtual-mta-pool>`` (§3.3.13): members used round robin."""
+
+    def __init__(self, name):
+        self.name = name
+        self.members = []
+        self.domains = []
+        self.settings = {}
+
+
+class Processor:
+    """``<bounce-processor>`` / ``<feedback-loop-processor>`` (§3.3.3, §3.3.4) with its ``<address-list>``."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.deliver_matched = False  # §3.3.3.2 default false
+        self.deliver_unmatched = True  # §3.3.3.1 default true
+        self.addresses = []  # compiled regexes or lower-case literals
+        self.domains = set()
+
+    def matches(self, address):
+        address = address.lower()
+        if address.rpartition("@")[2] in self.domains:
+            return True
+        for item in self.addresses:
+            if isinstance(item, str):
+                if item == address:
+                    return True
+            elif item.search(address):
+                return True
+        return False
+
+
 class Config:
     """The parts of a PowerMTA config the double acts on."""
 
@@ -96,23 +129,37 @@ class Config:
         self.http_access = []  # [(ip_network, level)] top-down
         self.http_redirect_to_https = True
         self.listeners = []
+        self.server_tls_certificate = None
         self.sources = []  # [(name, {directive: value})] in file order
         self.smtp_users = {}  # name -> {"password": str, "source": str}
-        self.vmtas = {}  # name -> {"ip": str, "hostname": str}
-        self.pools = {}  # name -> [vmta names]
+        self.vmtas = {}  # name -> Vmta
+        self.source_hosts = []  # global smtp-source-host, used without a vMTA (§3.3.1.16)
+        self.pools = {}  # name -> Pool
+        self.domains = []  # global [(pattern, settings)]
+        self.macros = {}  # domain-macro name -> [values]
+        self.rollups = []  # [(mx pattern, rollup name, rollup_by_ip)] §10.17
+        self.pattern_lists = {}  # name -> [(regex, [actions])] §3.3.15
+        self.name_servers = []  # §3.3.1.26
+        self.name_server_port = 53  # TEST-DOUBLE-name-server-port hook
+        self.total_max_smtp_out = 0
         self.acct_files = []  # [(path, set of record types)]
-        self.relay_domains = set()
+        self.relay_domains = set()  # §3.3.1.32.2: names or patterns
+        self.relay_addresses = []  # §3.3.1.32.3: addresses or /regex/
+        self.host_names = []  # §3.3.1.25: host-name "behaves like relay-domain"
         self.spools = []
-        self.pool_members = []  # virtual-mta directives inside pools, checked after the whole file
+        self.processors = {}  # "bounce" / "feedback-loop" -> Processor
         self.warnings = []
 
     # -- sources --------------------------------------------------------
     def source_settings(self, client_ip, authenticated_source=None, listener_source=None):
-        """Merge matching ``<source>`` blocks from general to specific, as PowerMTA does."""
-        address = ipaddress.ip_address(client_ip)
+        """Merge matching ``<source>`` blocks from general to specific (§3.3.7); then the
+        listener's ``source=`` and, after AUTH, the user's source (default ``{auth}``)."""
+        from ipaddress import ip_address
+
+        address = ip_address(client_ip)
         matching = []
         for name, settings in self.sources:
-            if _is_network(name):
+            if is_network(name):
                 net = network(name)
                 if net.version == address.version and address in net:
                     matching.append((net.prefixlen, settings))
@@ -131,13 +178,19 @@ class Config:
         if name in self.vmtas:
             return [name]
         if name in self.pools:
-            return [m for m in self.pools[name] if m in self.vmtas]
+            return [m for m in self.pools[name].members if m in self.vmtas]
         return []
 
     def pool_of(self, vmta):
-        for pool, members in self.pools.items():
-            if vmta in members:
-                return pool
+        for pool in self.pools.values():
+            if vmta in pool.members:
+                return pool.name
+        return ""
+
+    def vmta_by_ip(self, ip):
+        for vmta in self.vmtas.values():
+            if any(host_ip == ip for host_ip, _name in vmta.source_hosts):
+                return vmta.name
         return ""
 
 
@@ -165,155 +218,26 @@ def _refuse_hook_lines(tree):
     return errors
 
 
-def _readable(path):
-    try:
-        with open(path, "rb"):
-            return True
-    except OSError:
-        return False
-
-
 def load(path=None, check_license=True):
-    """Read, lint and interpret the config; raise ConfigError when PowerMTA would refuse it."""
+    """Read and interpret the config; raise ConfigError when PowerMTA would refuse it."""
     path = path or CONFIG
     if not os.path.exists(path):
         raise ConfigError(["Error: cannot open configuration file %s" % path])
-    result = lint_path(path)
-    errors = [f.format_pmta() for f in result.errors]
-    tree = result.tree
-    if tree is None:
-        raise ConfigError(errors or ["Error in line 0 of %s: cannot parse" % path])
+    tree = parse_path(path)
+    # Grammar errors of §3.1 (unbalanced blocks, bad tags): the parser's own findings.
+    errors = [f.format_pmta() for f in (tree.findings or []) if f.severity == "error"]
     errors.extend(_refuse_hook_lines(tree))
     config = Config()
-    config.warnings = [f.format_pmta() for f in result.warnings]
-    _interpret(tree, config, errors)
+    checks.interpret(tree, config, errors)
+    try:
+        with open(DNS_PORT_HOOK, encoding="utf-8") as handle:
+            config.name_server_port = int(handle.read().strip())
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        errors.append("Error: %s must hold a port number" % DNS_PORT_HOOK)
     if check_license and not os.path.exists(LICENSE):
         errors.append("Error: license file %s not found; install your PowerMTA license there" % LICENSE)
     if errors:
         raise ConfigError(errors)
     return config
-
-
-def _where(node):
-    return "line %d of %s" % (node.line, node.file)
-
-
-def _interpret(tree, config, errors):
-    _interpret_nodes(tree, config, errors)
-    # PowerMTA refuses a pool that names a vMTA defined nowhere.
-    for directive in config.pool_members:
-        if directive.value.strip() not in config.vmtas:
-            errors.append("Error in %s: unknown virtual MTA %s" % (_where(directive), directive.value.strip()))
-
-
-def _interpret_nodes(tree, config, errors):
-    for node in tree.children:
-        if hasattr(node, "tag"):
-            _global_block(node, config, errors)
-            continue
-        name, value = node.name, node.value
-        if name == "host-name" and value:
-            if config.host_name == os.uname().nodename:
-                config.host_name = value.split()[0]
-        elif name == "log-file":
-            config.log_file = value
-        elif name == "run-as-root":
-            config.run_as_root = boolean(value, True)
-        elif name == "http-mgmt-port":
-            try:
-                config.http_mgmt_port = int(value)
-            except ValueError:
-                errors.append("Error in %s: invalid port %r" % (_where(node), value))
-        elif name == "http-access":
-            parts = value.split()
-            if len(parts) >= 2:
-                try:
-                    config.http_access.append((network(parts[0]), parts[1].split(",")[0].lower()))
-                except ValueError:
-                    errors.append("Error in %s: invalid address %r" % (_where(node), parts[0]))
-        elif name == "http-redirect-to-https":
-            config.http_redirect_to_https = boolean(value, True)
-        elif name == "smtp-listener":
-            _listener(node, value, None, config, errors)
-        elif name == "relay-domain":
-            config.relay_domains.add(value.strip().lower())
-        elif name in ("smtp-server-tls-certificate",):
-            certificate = value.split()[0] if value.split() else ""
-            if certificate and not _readable(certificate):
-                errors.append("Error in %s: cannot read certificate file %s" % (_where(node), certificate))
-        elif name == "domain-key":
-            parts = [p.strip() for p in value.split(",")]
-            if len(parts) == 3 and not _readable(parts[2]):
-                errors.append("Error in %s: cannot read domain key file %s" % (_where(node), parts[2]))
-
-
-def _listener(node, spec, block, config, errors):
-    parts = spec.split()
-    if not parts:
-        return
-    address_port = parts[0]
-    source = None
-    for extra in parts[1:]:
-        if extra.startswith("source="):
-            source = extra.split("=", 1)[1]
-    address, _sep, port = address_port.rpartition(":")
-    try:
-        port = int(port)
-    except ValueError:
-        errors.append("Error in %s: invalid listener %r" % (_where(node), address_port))
-        return
-    if address in ("0/0", "0.0.0.0/0", "", "*"):
-        address = "0.0.0.0"
-    elif "/" in address:
-        address = str(network(address).network_address)
-    certificate = None
-    if block is not None:
-        for directive in block.directives():
-            if directive.name == "tls-certificate":
-                certificate = directive.value.split()[0] if directive.value else None
-                if certificate and not _readable(certificate):
-                    errors.append("Error in %s: cannot read certificate file %s" % (_where(directive), certificate))
-            elif directive.name == "source":
-                source = directive.value.strip()
-    config.listeners.append(Listener(address.strip("[]"), port, certificate, source))
-
-
-def _global_block(block, config, errors):
-    tag, arg = block.tag, block.arg
-    if tag == "smtp-listener":
-        _listener(block, arg, block, config, errors)
-    elif tag == "source":
-        settings = {d.name: d.value for d in block.directives()}
-        config.sources.append((arg, settings))
-    elif tag == "smtp-user":
-        settings = {d.name: d.value for d in block.directives()}
-        config.smtp_users[arg] = {
-            "password": settings.get("password", ""),
-            "source": settings.get("source", "{auth}"),
-            "method": settings.get("authentication-method", "password"),
-        }
-    elif tag == "virtual-mta":
-        hosts = block.directives("smtp-source-host")
-        ip, hostname = "", ""
-        if hosts:
-            parts = hosts[0].args
-            ip = parts[0] if parts else ""
-            hostname = parts[1] if len(parts) > 1 else ""
-        config.vmtas[arg] = {"ip": ip, "hostname": hostname}
-        for directive in block.directives("domain-key"):
-            parts = [p.strip() for p in directive.value.split(",")]
-            if len(parts) == 3 and not _readable(parts[2]):
-                errors.append("Error in %s: cannot read domain key file %s" % (_where(directive), parts[2]))
-    elif tag == "virtual-mta-pool":
-        config.pools[arg] = [d.value.strip() for d in block.directives("virtual-mta")]
-        config.pool_members.extend(block.directives("virtual-mta"))
-    elif tag == "acct-file":
-        records = {"d", "b"}
-        for directive in block.directives("records"):
-            records = set()
-            for item in directive.value.replace(" ", "").split(","):
-                if item:
-                    records.add(ACCT_LONG_NAMES.get(item.lower(), item.lower()))
-        config.acct_files.append((arg, records))
-    elif tag == "spool":
-        config.spools.append(arg)

@@ -4,8 +4,9 @@
 
 Starts only with a config PowerMTA would accept (errors go to stderr and
 ``/var/log/pmta/pmta-startuperr.log``), binds the ``smtp-listener`` ports,
-drops to user ``pmta`` when ``run-as-root no``, and answers the ``pmta`` CLI
-and ``pmtahttpd`` on a Unix socket. ``pmta reload`` re-reads the config and
+drops to user ``pmta`` when ``run-as-root no``, delivers queued mail
+(queues.py, delivery.py) and answers the ``pmta`` CLI and ``pmtahttpd`` on a
+Unix socket. ``pmta reload`` re-reads the config and
 keeps the running one when the new one is refused; listener,
 ``http-mgmt-port`` and ``run-as-root`` changes wait for a restart, as in
 PowerMTA.
@@ -27,10 +28,11 @@ import time
 
 from . import PRODUCT, VERSION
 from . import config as config_mod
+from .clock import CLOCK
+from .queues import Outbound
 from .smtp import SmtpServer
 
-RUN_DIR = os.environ.get("PMTA_TD_RUN", "/run/pmta")
-CONTROL_SOCKET = os.path.join(RUN_DIR, "pmtad.sock")
+CONTROL_SOCKET = config_mod.CONTROL_SOCKET
 STARTUP_ERROR_LOG = os.environ.get("PMTA_TD_STARTUPERR", "/var/log/pmta/pmta-startuperr.log")
 
 
@@ -46,6 +48,7 @@ class State:
         self.pending_restart = []
         self.log_handle = None
         self.open_log()
+        self.outbound = Outbound(self)
 
     def open_log(self):
         if self.log_handle:
@@ -72,17 +75,24 @@ class State:
             self.counters[name] = value + 1
             return value
 
-    def count_message(self, recipients, size):
+    def count_in(self, recipients, size):
+        self._count("in", recipients, size)
+
+    def count_out(self, recipients, size):
+        self._count("out", recipients, size)
+
+    def _count(self, direction, recipients, size):
         with self.lock:
-            for direction in ("in", "out"):
-                self.traffic[direction]["rcp"] += recipients
-                self.traffic[direction]["msg"] += 1
-                self.traffic[direction]["kb"] += size / 1024.0
+            self.traffic[direction]["rcp"] += recipients
+            self.traffic[direction]["msg"] += 1
+            self.traffic[direction]["kb"] += size / 1024.0
 
     # -- status, as the HTTP API's /status?format=json shapes it ---------
     def status(self):
         hook = _queue_hook()
-        smtp_queue = hook.get("smtp", {"rcp": 0, "dom": 0, "kb": 0})
+        real = self.outbound.snapshot()
+        smtp_queue = hook.get("smtp", {"rcp": sum(q["rcp"] for q in real),
+                                       "dom": len({q["domain"] for q in real if q["rcp"]}), "kb": 0})
         traffic = {
             "total": {k: dict(v) for k, v in self.traffic.items()},
             "lastHr": {k: dict(v) for k, v in self.traffic.items()},
@@ -100,15 +110,16 @@ class State:
                 "status": {
                     "traffic": traffic,
                     "queue": {"smtp": smtp_queue, "pipe": {"rcp": 0, "dom": 0, "kb": 0}},
-                    "conn": {"smtpIn": {"cur": 0}, "smtpOut": {"cur": 0}},
+                    "conn": {"smtpIn": {"cur": 0}, "smtpOut": {"cur": sum(q["conn"] for q in real)}},
                     "spool": {"initPct": 100, "files": {"total": smtp_queue.get("rcp", 0)}},
                     "pendingRestart": list(self.pending_restart),
+                    "testClock": {"now": CLOCK.now(), "speed": CLOCK.speed},
                 },
             }
         }
 
     def queues(self, mode=None):
-        queues = _queue_hook().get("queues", [])
+        queues = self.outbound.snapshot() + _queue_hook().get("queues", [])
         if mode:
             queues = [q for q in queues if isinstance(q, dict) and q.get("mode", "normal") == mode]
         return {"data": {"queues": queues}}
@@ -117,8 +128,8 @@ class State:
         return {
             "data": {
                 "vmtas": [
-                    {"name": name, "smtpSourceIp": vmta["ip"], "hostName": vmta["hostname"],
-                     "pool": self.config.pool_of(name)}
+                    {"name": name, "smtpSourceIp": vmta.ip, "hostName": vmta.hostname,
+                     "pool": self.config.pool_of(name), "coldVirtualMtas": list(vmta.cold)}
                     for name, vmta in sorted(self.config.vmtas.items())
                 ]
             }
@@ -187,9 +198,12 @@ def dispatch(server, request):
     if command == "reload":
         try:
             new = config_mod.load(server.config_path)
+            CLOCK.load_hook(config_mod.CLOCK_HOOK)
         except config_mod.ConfigError as exc:
             state.log("reload refused, running configuration kept: %s" % "; ".join(exc.lines))
             return {"ok": False, "error": "\n".join(exc.lines)}
+        except ValueError as exc:
+            return {"ok": False, "error": "Error: %s" % exc}
         reasons = restart_needed(state.config, new)
         if reasons:
             # Keep the bound listeners and identity; PowerMTA needs a restart for these.
@@ -198,6 +212,7 @@ def dispatch(server, request):
             new.run_as_root = state.config.run_as_root
         state.pending_restart = reasons
         state.config = new
+        state.outbound.reconfigure(new)
         state.open_log()
         state.log("configuration reloaded" + (" (restart needed for: %s)" % ", ".join(reasons) if reasons else ""))
         warnings = "\n".join(new.warnings)
@@ -248,8 +263,12 @@ def main(argv=None):
 
     try:
         config = config_mod.load(args.config)
+        CLOCK.load_hook(config_mod.CLOCK_HOOK)
     except config_mod.ConfigError as exc:
         _startup_error(exc.lines)
+        return 1
+    except ValueError as exc:
+        _startup_error(["Error: %s" % exc])
         return 1
     state = State(config)
     for warning in config.warnings:
@@ -280,6 +299,7 @@ def main(argv=None):
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers + [control]]
     for thread in threads:
         thread.start()
+    state.outbound.start()
     state.log("%s %s started; listening on %s" % (
         PRODUCT, VERSION, ", ".join("%s:%d" % (x.address, x.port) for x in config.listeners) or "nothing"))
 
@@ -298,6 +318,7 @@ def main(argv=None):
     while not stop.wait(1):
         pass
     _notify("STOPPING=1")
+    state.outbound.shutdown()
     for server in servers + [control]:
         server.shutdown()
         server.server_close()

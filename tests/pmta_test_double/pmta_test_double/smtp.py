@@ -2,12 +2,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """TEST DOUBLE — not PowerMTA: the SMTP listener.
 
-Enough of PowerMTA's inbound side to test a config: EHLO, STARTTLS when the
-listener has a ``tls-certificate``, AUTH PLAIN/LOGIN against ``<smtp-user>``
-passwords, relaying decided by the merged ``<source>`` settings, and
-``X-Virtual-MTA`` honoured when ``process-x-virtual-mta`` is on (a pool name
-picks a member round-robin). Accepted recipients become ``d`` accounting
-records; no message is ever sent anywhere.
+PowerMTA's inbound side as the guide describes it (§3.3.7, §3.3.8, §3.3.17):
+``<source>`` settings merged from general to specific (then the listener's
+``source`` and, after AUTH, the user's source, default ``{auth}``);
+``smtp-service no`` refuses the connection; STARTTLS is offered only when the
+merged source has ``allow-starttls yes`` (default false, §3.3.7.12) and a
+certificate exists (listener ``tls-certificate`` or global
+``smtp-server-tls-certificate``); AUTH PLAIN/LOGIN against ``<smtp-user>``
+passwords, only over TLS unless ``allow-unencrypted-plain-auth``;
+``require-auth``; relaying by ``always-allow-relaying``, ``relay-domain``
+(global or per source) or a processor's ``<address-list>`` (§3.3.5).
+``X-Virtual-MTA`` (removed unless ``retain-x-virtual-mta``, §3.3.7.48-49) or
+``default-virtual-mta`` picks the vMTA; a pool name picks a member round robin
+(§3.3.13). Accepted recipients are queued for delivery (queues.py) and give
+``r`` records; processors (processors.py) turn DSNs and ARF reports into
+``rb``/``f`` records.
 """
 
 from __future__ import annotations
@@ -16,12 +25,14 @@ import base64
 import binascii
 import email.parser
 import email.policy
+import re
 import socketserver
 import ssl
-import time
 
-from . import acct
-from .config import boolean
+from . import acct, processors
+from .queues import Message, Recipient
+from .routing import specificity
+from .values import boolean
 
 MAX_LINE = 4096
 
@@ -88,7 +99,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
         if not boolean(settings.get("smtp-service"), True):
             self.reply(421, "4.3.2 service not available to %s" % self.client_address[0])
             return
-        self.reply(220, "%s ESMTP %s" % (self.config.host_name, "PowerMTA TEST DOUBLE (no delivery)"))
+        self.reply(220, "%s ESMTP %s" % (self.config.host_name, "PowerMTA TEST DOUBLE"))
         while True:
             line = self.readline()
             if line is None:
@@ -112,7 +123,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
         self.reset()
         lines = [self.config.host_name + " says hello", "ENHANCEDSTATUSCODES", "PIPELINING", "8BITMIME", "DSN",
                  "SIZE"]
-        if self.server.listener.tls_certificate and not self.tls:
+        if self.starttls_certificate() and not self.tls:
             lines.append("STARTTLS")
         if self.config.smtp_users and self.auth_allowed():
             lines.append("AUTH PLAIN LOGIN")
@@ -122,13 +133,20 @@ class SmtpSession(socketserver.StreamRequestHandler):
     def auth_allowed(self):
         return self.tls or boolean(self.settings().get("allow-unencrypted-plain-auth"), False)
 
+    def starttls_certificate(self):
+        """§3.3.7.12: STARTTLS only for sources with allow-starttls (default false)."""
+        if not boolean(self.settings().get("allow-starttls"), False):
+            return None
+        return self.server.listener.tls_certificate or self.config.server_tls_certificate
+
     def smtp_STARTTLS(self, argument):
-        if not self.server.listener.tls_certificate or self.tls:
+        certificate = self.starttls_certificate()
+        if not certificate or self.tls:
             self.reply(454, "4.7.0 TLS not available")
             return None
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
-            context.load_cert_chain(self.server.listener.tls_certificate)
+            context.load_cert_chain(certificate)
         except (OSError, ssl.SSLError) as exc:
             self.log("cannot load certificate: %s" % exc)
             self.reply(454, "4.7.0 TLS not available")
@@ -213,12 +231,29 @@ class SmtpSession(socketserver.StreamRequestHandler):
             return
         address, params = _address_and_params(argument[3:])
         domain = address.rpartition("@")[2].lower()
-        settings = self.settings()
-        if not (boolean(settings.get("always-allow-relaying"), False) or domain in self.config.relay_domains):
+        if not self.may_relay(address, domain):
             self.reply(550, "5.7.1 relaying denied for %s" % address)
             return
         self.recipients.append((address, params.get("ORCPT", "")))
         self.reply(250, "2.1.5 RCPT ok")
+
+    def may_relay(self, address, domain):
+        settings = self.settings()
+        if boolean(settings.get("always-allow-relaying"), False):
+            return True
+        # relay-domain (§3.3.1.32.2, names or patterns, global or per source), relay-address
+        # (§3.3.1.32.3), host-name (§3.3.1.25: "behaves like relay-domain").
+        relay_domains = set(self.config.relay_domains) | set(self.config.host_names)
+        relay_domains.update(d.lower() for d in (settings.get("relay-domain") or "").split())
+        if any(specificity(pattern, domain) is not None for pattern in relay_domains):
+            return True
+        for item in self.config.relay_addresses + (settings.get("relay-address") or "").split():
+            if item.startswith("/") and item.endswith("/") and len(item) > 1:
+                if re.search(item[1:-1], address, re.IGNORECASE):
+                    return True
+            elif item.lower() == address.lower():
+                return True
+        return any(p.matches(address) for p in self.config.processors.values())
 
     def smtp_DATA(self, argument):
         if not self.recipients:
@@ -249,9 +284,14 @@ class SmtpSession(socketserver.StreamRequestHandler):
         requested = None
         if boolean(settings.get("process-x-virtual-mta"), False):
             requested = (headers.get("X-Virtual-MTA") or "").strip() or None
+            if requested and not boolean(settings.get("retain-x-virtual-mta"), False):
+                message = _remove_header(message, b"x-virtual-mta")
         if requested is None:
             default = (settings.get("default-virtual-mta") or "").strip()
-            requested = default if default and default != "by-smtp-source-ip" else None
+            if default == "by-smtp-source-ip":
+                requested = config.vmta_by_ip(self.request.getsockname()[0]) or None
+            else:
+                requested = default or None
         vmta, pool = "", ""
         if requested:
             members = config.resolve_vmta(requested)
@@ -268,45 +308,28 @@ class SmtpSession(socketserver.StreamRequestHandler):
         job = ""
         if boolean(settings.get("process-x-job"), False):
             job = (headers.get(settings.get("jobid-header") or "X-Job") or "").strip()
-        now = time.time()
-        source_ip = config.vmtas.get(vmta, {}).get("ip", "")
-        rows_d, rows_r = [], []
-        for rcpt, orcpt in self.recipients:
-            domain = rcpt.rpartition("@")[2].lower()
-            common = {
-                "orig": self.mail_from,
-                "rcpt": rcpt,
-                "orcpt": orcpt,
-                "srcType": "smtp",
-                "srcMta": "%s (%s)" % (self.helo or "unknown", self.client_address[0]),
-                "vmta": vmta,
-                "vmtaPool": pool,
-                "jobId": job,
+        src_mta = "%s (%s)" % (self.helo or "unknown", self.client_address[0])
+        local_ip = self.request.getsockname()[0]
+        to_deliver = processors.process(config, message, self.recipients, local_ip, src_mta)
+        now = acct.CLOCK.now()
+        item = Message(self.mail_from, self.envid, message, now, "smtp", src_mta, job)
+        queued = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in to_deliver]
+        placed = state.outbound.enqueue(item, queued) if queued else []
+        # One r record per received recipient (§11.2.6), also for mail a processor consumed.
+        consumed = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in self.recipients
+                    if (rcpt, orcpt) not in to_deliver]
+        rows_r = []
+        for recipient in [r for r, _queue in placed] + consumed:
+            rows_r.append({
+                "timeLogged": acct.iso_time(now), "orig": self.mail_from, "rcpt": recipient.rcpt,
+                "orcpt": recipient.orcpt, "srcType": "smtp", "srcMta": src_mta, "rcvSourceIp": self.client_address[0],
+                "rcvDestinationIp": local_ip, "vmta": recipient.vmta, "vmtaPool": recipient.pool, "jobId": job,
                 "envId": self.envid,
-            }
-            rows_r.append(dict(common, timeLogged=acct.iso_time(now), rcvSourceIp=self.client_address[0],
-                               rcvDestinationIp=self.server.listener.address))
-            rows_d.append(dict(
-                common,
-                timeLogged=acct.iso_time(now),
-                timeQueued=acct.iso_time(now),
-                dsnAction="relayed",
-                dsnStatus="2.0.0 (success)",
-                dsnDiag="smtp;250 2.0.0 accepted by the PowerMTA TEST DOUBLE (never delivered)",
-                dsnMta="test-double.invalid",
-                bounceCat="",
-                dlvType="smtp",
-                dlvSourceIp=source_ip,
-                dlvDestinationIp="",
-                dlvEsmtpAvailable="",
-                dlvSize=str(size),
-                queue="%s/%s" % (domain, vmta or "{default}"),
-            ))
+            })
         acct.write(config.acct_files, "r", rows_r)
-        acct.write(config.acct_files, "d", rows_d)
-        state.count_message(len(self.recipients), size)
-        self.log("accepted message from %s for %d recipient(s) via vmta %r" % (
-            self.mail_from, len(self.recipients), vmta))
+        state.count_in(len(self.recipients), size)
+        self.log("accepted message from %s for %d recipient(s) via vmta %r; queued %s" % (
+            self.mail_from, len(self.recipients), vmta, ", ".join(sorted({q for _r, q in placed})) or "nothing"))
         self.reply(250, "2.6.0 message received")
         self.reset()
 
@@ -338,3 +361,18 @@ def _address_and_params(text):
         key, _sep, value = item.partition("=")
         params[key.upper()] = value
     return address, params
+
+
+def _remove_header(message, name):
+    """Drop every ``name:`` header line (and its continuations) from the header section."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = message.partition(b"\n\n")
+    out, skipping = [], False
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t") and skipping:
+            continue
+        skipping = line.lower().startswith(name + b":")
+        if not skipping:
+            out.append(line)
+    return b"".join(out).rstrip(b"\r\n") + sep + body

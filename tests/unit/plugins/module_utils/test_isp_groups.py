@@ -1,6 +1,7 @@
 """ISP groups: classification by domain and MX, throttling patterns, overrides."""
 
 import pytest
+from ansible_collections.mailops.powermta.plugins.module_utils import _isp_groups as isp_groups
 from ansible_collections.mailops.powermta.plugins.module_utils._isp_groups import (
     IspClassifier,
     IspGroupError,
@@ -90,3 +91,36 @@ def test_override_adds_replaces_and_removes_groups():
 def test_bad_overrides(overrides, message):
     with pytest.raises(IspGroupError, match=message):
         merge_isp_groups(overrides)
+
+
+# ---------------------------------------------------------------- one source for PowerMTA and the warm-up
+def test_isp_policies_are_the_groups_without_other():
+    policies = isp_groups.isp_policies()
+    assert [p["name"] for p in policies] == [g["name"] for g in isp_groups.DEFAULT_ISP_GROUPS if g["name"] != "other"]
+    gmail = policies[0]
+    assert gmail["directives"]["max-smtp-out"] == 10
+    assert gmail["throttle_patterns"] == isp_groups.DEFAULT_ISP_GROUPS[0]["throttle_patterns"]
+    assert gmail["reply_patterns"] == []
+
+
+def test_isp_policies_overrides_reach_domains_and_mx_keep_directives():
+    policies = isp_groups.isp_policies([{"name": "gmail", "domains": ["gmail.test"], "mx_patterns": ["*.google.test"]}])
+    gmail = next(p for p in policies if p["name"] == "gmail")
+    assert gmail["domains"] == ["gmail.test"] and gmail["mx_patterns"] == ["*.google.test"]
+    assert gmail["directives"]["max-connect-rate"] == "60/m"
+
+
+def test_isp_policies_include_other_on_request():
+    assert isp_groups.isp_policies(include_other=True)[-1]["name"] == "other"
+
+
+def test_isp_policies_reject_bad_directives():
+    with pytest.raises(isp_groups.IspGroupError, match="directives must be a dict"):
+        isp_groups.isp_policies([{"name": "gmail", "directives": ["max-smtp-out 5"]}])
+    with pytest.raises(isp_groups.IspGroupError, match="reply_patterns"):
+        isp_groups.isp_policies([{"name": "gmail", "reply_patterns": [{"regex": "x"}]}])
+
+
+def test_microsoft_group_is_one_definition():
+    microsoft = next(p for p in isp_groups.isp_policies() if p["name"] == "microsoft")
+    assert "*.mail.protection.outlook.com" in microsoft["mx_patterns"]

@@ -1,0 +1,122 @@
+# Copyright: mailops.powermta contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""`make lab`: inject a small campaign into the lab fleet the way Mumara does, wait until it settled.
+
+For every lab host x pool x ISP group: ``--per-group`` messages to ordinary mailboxes, and to the
+gmail sink one unknown user (-> b record) and one complaint (-> ARF -> f record). Mail goes in over
+STARTTLS + AUTH with ``X-Virtual-MTA: <pool>`` (injector.py). Writes ``WORLD/injected.json``:
+``{"by_ip": {ip: {group: n}}, "by_pool": {host/pool: {group: n}}}`` (the pool's vMTA on that host gives
+the IP when the pool has one member there), then waits until the sinks saw every ordinary message.
+
+    lab_campaign.py --inventory LAB/inventory.json --world LAB/isp --password-file F [--per-group 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import injector  # noqa: E402
+import isp_world  # noqa: E402
+
+
+def fleet(inventory: dict, group: str = "pmta_fleet") -> dict:
+    """{host: {"address": ansible_host, "pools": {pool: [(vmta, ip)]}}} from ansible-inventory --list."""
+    hostvars = inventory.get("_meta", {}).get("hostvars", {})
+    out = {}
+    for name in inventory.get(group, {}).get("hosts", []):
+        hv = hostvars.get(name, {})
+        pools: dict[str, list] = {}
+        for vmta in hv.get("powermta_vmtas") or []:
+            pools.setdefault(vmta.get("pool", ""), []).append((vmta["name"], vmta["ip"]))
+        out[name] = {"address": hv["ansible_host"], "pools": pools}
+    return out
+
+
+def run(inventory: dict, world_dir: Path, password: str, per_group: int, user: str, timeout: float) -> dict:
+    world = isp_world.load(world_dir)
+    by_ip: dict[str, dict] = {}
+    by_pool: dict[str, dict] = {}
+    expected = set()
+    for host, info in fleet(inventory).items():
+        for pool, members in sorted(info["pools"].items()):
+            if not pool:
+                continue
+            recipients = []
+            for group in world["groups"]:
+                domain = group["domains"][0]
+                recipients += ["user%d-%s@%s" % (n, uuid.uuid4().hex[:8], domain) for n in range(per_group)]
+                if group["name"] == "gmail":
+                    recipients += ["unknown-%s@%s" % (uuid.uuid4().hex[:8], domain),
+                                   "complain-%s@%s" % (uuid.uuid4().hex[:8], domain)]
+            results = injector.inject(info["address"], recipients, user=user, password=password, pool=pool,
+                                      campaign="lab-campaign")
+            for item in results:
+                if item["refused"] or item["error"]:
+                    raise SystemExit("lab campaign: %s refused %s: %s" % (host, item["rcpt"], item))
+                group = next(g["name"] for g in world["groups"]
+                             if item["rcpt"].endswith("@" + g["domains"][0]))
+                key = "%s/%s" % (host, pool)
+                by_pool.setdefault(key, {}).setdefault(group, 0)
+                by_pool[key][group] += 1
+                if len(members) == 1:
+                    by_ip.setdefault(members[0][1], {}).setdefault(group, 0)
+                    by_ip[members[0][1]][group] += 1
+                if not item["rcpt"].startswith("unknown-"):
+                    expected.add(item["rcpt"])
+    summary = {"by_ip": by_ip, "by_pool": by_pool, "messages": sum(sum(g.values()) for g in by_pool.values())}
+    (world_dir / "injected.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = set()
+        for group in world["groups"]:
+            for message in isp_world_messages(world_dir, group["name"]):
+                seen.update(message["rcpts"])
+        missing = expected - seen
+        if not missing:
+            break
+        time.sleep(2)
+    else:
+        summary["missing"] = sorted(missing)
+    return summary
+
+
+def isp_world_messages(world_dir: Path, group: str) -> list[dict]:
+    path = world_dir / "sinks" / group / "messages.jsonl"
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return []
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Inject the lab's small campaign and wait for it.")
+    parser.add_argument("--inventory", required=True, type=Path, help="ansible-inventory --list JSON")
+    parser.add_argument("--world", required=True, type=Path, help="the ISP world directory (isp_world.py)")
+    parser.add_argument("--password-file", required=True)
+    parser.add_argument("--user", default="mumara")
+    parser.add_argument("--per-group", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=180)
+    args = parser.parse_args(argv)
+    with open(args.password_file) as fh:
+        password = fh.read().strip()
+    summary = run(json.loads(args.inventory.read_text()), args.world, password, args.per_group, args.user,
+                  args.timeout)
+    if summary.get("missing"):
+        print("lab campaign: %d message(s) never reached their sink: %s"
+              % (len(summary["missing"]), ", ".join(summary["missing"][:5])), file=sys.stderr)
+        return 1
+    print("lab campaign: %d message(s) injected; every ordinary one reached its ISP sink" % summary["messages"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
