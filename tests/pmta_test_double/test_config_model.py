@@ -154,3 +154,16 @@ domain-macro ours example.test,example.net
     assert settings(loaded, "other.org", "v")["retry-after"] == "1m"
     assert settings(loaded, "sub.example.test", "v")["retry-after"] == "1m"
     assert settings(loaded, "other.org")["retry-after"] == "20m"
+
+
+def test_a_host_without_name_servers_starts_and_defers(monkeypatch):
+    """An isolated host (resolv.conf with no nameserver): lookups fail as transient, the daemon does not crash."""
+    import dns.resolver  # pylint: disable=import-outside-toplevel
+
+    def no_name_servers(resolver, filename):
+        raise dns.resolver.NoResolverConfiguration("no nameservers in %s" % filename)
+
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", no_name_servers)
+    resolver = routing.Resolver([])
+    with pytest.raises(routing.TemporaryDnsError):
+        resolver.lowest_mx("gmail.test")

@@ -132,7 +132,12 @@ class Resolver:
             self._resolver.rotate = True
             self._resolver.port = port  # 53 unless the TEST-DOUBLE-name-server-port hook says otherwise
         else:
-            self._resolver = dns.resolver.Resolver()
+            try:
+                self._resolver = dns.resolver.Resolver()  # /etc/resolv.conf, as PowerMTA without name-server
+            except dns.resolver.NoResolverConfiguration:
+                # No name server configured (an isolated host): PowerMTA still starts; every lookup then fails
+                # as a transient error, so mail waits in its queue (t records) instead of the daemon crashing.
+                self._resolver = dns.resolver.Resolver(configure=False)
         self._resolver.lifetime = 5.0
         self._cache = {}
         self._lock = threading.Lock()
