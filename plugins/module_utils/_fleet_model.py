@@ -291,9 +291,9 @@ def host_problems(host, settings, vmtas, addresses):
     for vmta in vmtas or []:
         ip = str(vmta.get("ip", "")).lower()
         if ip and ip not in configured:
+            known = ", ".join(sorted(configured)) or "none"
             problems.append("%s: powermta_vmtas item %s: IP %s is not configured on %s (its addresses: %s); add it to "
-                            "an interface first, or fix the ip" % (host, vmta.get("name"), ip, host,
-                                                                    ", ".join(sorted(configured)) or "none"))
+                            "an interface first, or fix the ip" % (host, vmta.get("name"), ip, host, known))
     return problems
 
 

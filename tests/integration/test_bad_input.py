@@ -208,7 +208,8 @@ def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad-input")
     jobs = dict(CASES, valid=(None, []))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {case_id: pool.submit(run_case, root, case_id, change) for case_id, (change, _) in jobs.items()}
+        futures = {case_id: pool.submit(run_case, root, case_id, change)
+                   for case_id, (change, _message) in jobs.items()}
         return {case_id: future.result() for case_id, future in futures.items()}
 
 

@@ -93,8 +93,8 @@ class WorldError(RuntimeError):
 def run(cmd, check=True, **kwargs):
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
     if check and result.returncode != 0:
-        raise WorldError("%s failed (%d): %s" % (" ".join(map(str, cmd)), result.returncode,
-                                                  (result.stderr or result.stdout).strip()))
+        output = (result.stderr or result.stdout).strip()
+        raise WorldError("%s failed (%d): %s" % (" ".join(map(str, cmd)), result.returncode, output))
     return result
 
 
@@ -112,8 +112,8 @@ def zone_texts(groups: list[dict], addresses: dict[str, str]) -> dict[str, str]:
     for group in groups:
         for domain in group["domains"]:
             records.setdefault(domain, []).append("%s. MX 10 %s." % (domain, group["mx_host"]))
-        records.setdefault(_zone_of(group["mx_host"]), []).append("%s. A %s" % (group["mx_host"],
-                                                                                 addresses[group["name"]]))
+        mx_address = "%s. A %s" % (group["mx_host"], addresses[group["name"]])
+        records.setdefault(_zone_of(group["mx_host"]), []).append(mx_address)
     texts = {}
     for zone, lines in sorted(records.items()):
         head = ["$ORIGIN %s." % zone, "$TTL 60", "@ SOA %s hostmaster.example.test. (1 3600 900 604800 60)"

@@ -201,7 +201,7 @@ def test_unknown_user_gives_a_b_record():
 def test_throttling_sink_drives_backoff_and_t_records():
     set_policy("comcast", throttle=1, window=3600)
     try:
-        recipients = [unique("throttle", "comcast.test") for _ in range(3)]
+        recipients = [unique("throttle", "comcast.test") for _attempt in range(3)]
         for item in inject("mf-n1", recipients, pool="marketing"):
             assert item["refused"] == {}, item
         row = wait_for(lambda: next((r for r in acct_rows("mf-n1", "diag.csv*")

@@ -304,7 +304,6 @@ class Session:
                 raise SkipHost()
 
 
-
 def _hosts(levels):
     """Preference levels in order; hosts within a level in turn (§3.3.10.89)."""
     for level in levels:

@@ -107,13 +107,13 @@ def test_each_mistake_names_host_variable_and_fix(extra, expected):
 
 
 def test_settings_the_global_check_used_to_lump_together_are_reported_one_by_one():
-    _, problems = build_fleet_model(fleet(pmta1={"powermta_http_mgmt_port": 80800}))
+    _model, problems = build_fleet_model(fleet(pmta1={"powermta_http_mgmt_port": 80800}))
     assert problems == ["pmta1: powermta_http_mgmt_port must be a port number 0-65535, got 80800"]
 
 
 def test_all_problems_of_the_fleet_at_once_and_unreadable_variables_named():
     hosts = fleet(pmta1={"powermta_lint_fail_on": "x"}, pmta2={"powermta_http_mgmt_port": -1})
-    _, problems = build_fleet_model(hosts, unreadable={("pmta2", "powermta_injectors"): "'vault_x' is undefined"})
+    _model, problems = build_fleet_model(hosts, unreadable={("pmta2", "powermta_injectors"): "'vault_x' is undefined"})
     assert problems[0] == "pmta2: powermta_injectors cannot be read: 'vault_x' is undefined"
     assert any(p.startswith("pmta1: powermta_lint_fail_on") for p in problems)
     assert any(p.startswith("pmta2: powermta_http_mgmt_port") for p in problems)
@@ -123,24 +123,24 @@ def test_ip_twice_on_one_host_is_named_once_per_host_and_across_hosts_by_owner()
     same_host = fleet(pmta1={"powermta_vmtas": [
         {"name": "a", "ip": "203.0.113.1", "hostname": "a.example.com", "pool": "transactional"},
         {"name": "b", "ip": "203.0.113.1", "hostname": "b.example.com", "pool": "transactional"}]})
-    _, problems = build_fleet_model(same_host)
+    _model, problems = build_fleet_model(same_host)
     assert problems == ["pmta1: powermta_vmtas item b: several vMTAs use the same IP 203.0.113.1 (a and b); give "
                         "each vMTA its own IP"]
     across = fleet(pmta1={}, pmta2={"powermta_vmtas": [
         {"name": "x", "ip": "203.0.113.10", "hostname": "x.example.com", "pool": "transactional"}]})
-    _, problems = build_fleet_model(across)
+    _model, problems = build_fleet_model(across)
     assert len(problems) == 1 and "IP 203.0.113.10 is used by pmta1/tx-0, pmta2/x" in problems[0]
 
 
 def test_pool_without_members_in_the_whole_fleet_is_refused():
-    _, problems = build_fleet_model(fleet(pmta1={"powermta_pools": [{"name": "transactional"}, {"name": "idle"}]}))
+    _model, problems = build_fleet_model(fleet(pmta1={"powermta_pools": [{"name": "transactional"}, {"name": "idle"}]}))
     assert problems == ["pool idle has no vMTA on any host of pmta_fleet: give a vMTA pool: idle, or remove the "
                         "pool from powermta_pools (or mark it state: absent)"]
 
 
 def test_passwords_left_out_on_purpose_are_not_checked():
     hosts = fleet(pmta1={"powermta_injectors": [{"name": "m", "networks": ["198.51.100.0/28"]}]})
-    _, with_secrets = build_fleet_model(hosts)
+    _model, with_secrets = build_fleet_model(hosts)
     assert any("password must have 12+" in p for p in with_secrets)
     assert build_fleet_model(hosts, secrets=False)[1] == []
 
@@ -185,6 +185,6 @@ def test_warmup_files_for_warming_vmtas_and_their_pool_members():
 def test_throttle_patterns_of_isp_policies_are_checked():
     hosts = fleet(pmta1={"powermta_isp_policies": [
         {"name": "example_isp", "domains": ["example.net"], "throttle_patterns": ["rate #5", "ok 4\\.7\\.0"]}]})
-    _, problems = build_fleet_model(hosts)
+    _model, problems = build_fleet_model(hosts)
     assert problems == ["pmta1: powermta_isp_policies item example_isp: throttle_patterns 'rate #5' may not hold # "
                         "or a newline (write \\x23)"]
