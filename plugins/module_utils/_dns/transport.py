@@ -127,11 +127,12 @@ class DnsTransport:
             raise dns.exception.FormError("answer does not match its query")
         return response
 
-    def _send(self, message, what):
+    def _reconnecting(self, what, exchange):
+        """``exchange(sock)`` on the kept-alive connection; once more on a new one if the server closed it."""
         for attempt in (1, 2):
             sock = self._connect()
             try:
-                return self._exchange(sock, message)
+                return exchange(sock)
             except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
                 # The server closed an idle kept-alive connection: reconnect once.
                 error = self._translate(exc, what)
@@ -140,6 +141,9 @@ class DnsTransport:
             except self._ERRORS as exc:
                 raise self._translate(exc, what) from exc
         raise AssertionError("unreachable")
+
+    def _send(self, message, what):
+        return self._reconnecting(what, lambda sock: self._exchange(sock, message))
 
     def _new_query(self, name, rdtype):
         message = dns.message.make_query(name, rdtype)
@@ -290,14 +294,4 @@ class DnsTransport:
 
     # -- apply
     def send_wire(self, update, wire, what):
-        for attempt in (1, 2):
-            sock = self._connect()
-            try:
-                return self._exchange(sock, update, wire)
-            except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
-                error = self._translate(exc, what)
-                if attempt == 2:
-                    raise error from exc
-            except self._ERRORS as exc:
-                raise self._translate(exc, what) from exc
-        raise AssertionError("unreachable")
+        return self._reconnecting(what, lambda sock: self._exchange(sock, update, wire))
