@@ -48,7 +48,7 @@ lab_running() {  # true when every recorded lab host is up and BIND 9 answers: r
   while read -r name; do
     "${TESTBED[@]}" list | awk -v n="$name" '$1 == n && $3 == "running" {found=1} END {exit !found}' || return 1
   done < "$LAB/hosts.txt"
-  [ -d "/run/netns/isp-lab-hub" ] || return 1
+  [ -e "/run/netns/isp-lab-hub" ] || return 1  # a netns is a bind-mounted file, not a directory
   local pid
   pid=$(cat "$LAB/bind/named.proc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
 }
