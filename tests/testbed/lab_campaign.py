@@ -73,7 +73,21 @@ def run(inventory: dict, world_dir: Path, password: str, per_group: int, user: s
                 if not item["rcpt"].startswith("unknown-"):
                     expected.add(item["rcpt"])
     summary = {"by_ip": by_ip, "by_pool": by_pool, "messages": sum(sum(g.values()) for g in by_pool.values())}
-    (world_dir / "injected.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    # Counts since the ISP side started (isp_world up removes the file), like the sinks' counts and the hosts'
+    # accounting files, so a second `make lab` on the running lab shows the same totals in every column.
+    totals_path = world_dir / "injected.json"
+    try:
+        previous = json.loads(totals_path.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    totals = {"messages": summary["messages"] + previous.get("messages", 0)}
+    for part in ("by_ip", "by_pool"):
+        merged = {key: dict(counts) for key, counts in previous.get(part, {}).items()}
+        for key, counts in summary[part].items():
+            for group, count in counts.items():
+                merged.setdefault(key, {})[group] = merged.get(key, {}).get(group, 0) + count
+        totals[part] = merged
+    totals_path.write_text(json.dumps(totals, indent=1, sort_keys=True) + "\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         seen = set()
