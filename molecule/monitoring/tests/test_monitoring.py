@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 
 import pytest
 
@@ -115,23 +116,29 @@ def test_timer_and_node_exporter_serve_the_metrics(host):
 
 
 def test_accounting_counters_follow_injected_mail(host):
-    def delivered():
+    # The test double delivers for real; this isolated host reaches no MX, so each recipient's first attempt
+    # is a t record in diag.csv (outcome "deferred"; "delivered" where an MX answers), with possibly a queue-level
+    # tq record beside it; retries come only after retry-after (10 min).
+    def records():
         host.check_output(COLLECTOR)
         values = samples(host.file(TEXTFILE).content_string)
-        return sum(v for k, v in values.items()
-                   if k.startswith("pmta_acct_records_total{") and 'outcome="delivered"' in k)
+        return sum(v for k, v in values.items() if k.startswith("pmta_acct_records_total{"))
 
-    before = delivered()
+    before = records()
     host.check_output(
         "python3 -c \"import smtplib; s = smtplib.SMTP('127.0.0.1', 25, timeout=10); "
         "s.sendmail('news@example.com', ['a@gmail.com', 'b@example.org'], "
         "'Subject: metrics test\\r\\n\\r\\nhello\\r\\n'); s.quit()\"")
-    after = delivered()
-    assert after == before + 2
+    deadline = time.monotonic() + 60
+    after = records()
+    while after < before + 2 and time.monotonic() < deadline:
+        time.sleep(2)
+        after = records()
+    assert after >= before + 2
     values = samples(host.file(TEXTFILE).content_string)
     assert any('isp="gmail"' in k for k in values if k.startswith("pmta_acct_records_total{"))
     # the next run without new mail keeps the counter
-    assert delivered() == after
+    assert records() == after
 
 
 def test_files_and_modes(host):

@@ -83,6 +83,19 @@ def acct_rows(host, path=ACCT):
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def first_attempt_rows(host, rcpt, timeout=90):
+    """The accounting rows of ``rcpt``: the test double delivers for real (MX lookup, SMTP from the vMTA's IP);
+    this isolated host reaches no MX, so the first attempt is a t record in diag.csv (a d record where an MX
+    answers)."""
+    deadline = time.monotonic() + timeout
+    rows = []
+    while not rows and time.monotonic() < deadline:
+        rows = [row for row in acct_rows(host) + acct_rows(host, DIAG) if row.get("rcpt") == rcpt]
+        if not rows:
+            time.sleep(2)
+    return rows
+
+
 def config_checksums(host):
     with host.sudo():
         out = host.check_output("find /etc/pmta -type f | sort | xargs sha256sum")
@@ -154,8 +167,10 @@ def test_config_carries_the_fleet_model(host):
         startup = host.file("/etc/pmta/conf.d/startup.conf").content_string
     assert "smtp-source-host 203.0.113.11 mta11.example.com" in vmtas
     assert "include /etc/pmta/conf.d/warmup.d/mk-eu-01.conf" in vmtas
-    assert "include /etc/pmta/conf.d/warmup.d/mk-eu-02.conf" not in vmtas
-    assert "<virtual-mta-pool marketing-eu>\n    virtual-mta mk-eu-01\n    virtual-mta mk-eu-02\n" in vmtas
+    # A warm member of a pool with a warming one sponsors it (cold-virtual-mta, §10.7), so it has a warm-up
+    # include too, and the warming vMTA leaves the round-robin pool (§3.3.13: a pool ignores members' limits).
+    assert "include /etc/pmta/conf.d/warmup.d/mk-eu-02.conf" in vmtas
+    assert "<virtual-mta-pool marketing-eu>\n    virtual-mta mk-eu-02\n</virtual-mta-pool>" in vmtas
     for group in ("gmail", "yahoo", "microsoft", "apple", "comcast"):
         assert "domain-macro %s " % group in policies
         assert "<domain $%s>" % group in policies
@@ -209,14 +224,7 @@ def test_injected_message_reaches_accounting_with_its_vmta(host, requested, expe
         headers={"X-Virtual-MTA": requested},
     )
     assert result["ok"], result
-    # The test double delivers for real (MX lookup, SMTP from the vMTA's IP); this isolated host reaches no
-    # MX, so the first attempt ends as a transient t record in diag.csv (a d record where an MX answers).
-    deadline = time.monotonic() + 90
-    rows = []
-    while not rows and time.monotonic() < deadline:
-        rows = [row for row in acct_rows(host) + acct_rows(host, DIAG) if row.get("rcpt") == rcpt]
-        if not rows:
-            time.sleep(2)
+    rows = first_attempt_rows(host, rcpt)
     assert rows, "no accounting record for %s" % rcpt
     row = rows[0]
     assert row["type"] in ("d", "t"), row
@@ -225,15 +233,18 @@ def test_injected_message_reaches_accounting_with_its_vmta(host, requested, expe
     assert row["vmtaPool"] == expected_pool
     assert row["orig"] == "news@example.com"
     with host.sudo():
-        header = host.file(ACCT).content_string.splitlines()[0]
+        path = ACCT if row["type"] == "d" else DIAG
+        header = host.file(path).content_string.splitlines()[0]
     assert header.startswith("type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus")
 
 
 def test_accounting_files_are_not_world_readable(host):
     with host.sudo():
-        entry = host.file(ACCT)
-        assert entry.user == "pmta"
-        assert entry.mode & 0o007 == 0
+        written = [host.file(path) for path in (ACCT, DIAG) if host.file(path).exists]
+        assert written, "no accounting file written yet"
+        for entry in written:
+            assert entry.user == "pmta"
+            assert entry.mode & 0o007 == 0
 
 
 # ---------------------------------------------------------------- web monitor
@@ -346,7 +357,7 @@ def test_config_refused_by_the_daemon_is_rolled_back(host):
     sent = inject(host, starttls=True, user=INJECTOR_USER, password=INJECTOR_PASSWORD, rcpt=[rcpt],
                   headers={"X-Virtual-MTA": "tx-01"})
     assert sent["ok"], sent
-    assert [row["vmta"] for row in acct_rows(host) if row["rcpt"] == rcpt] == ["tx-01"]
+    assert {row["vmta"] for row in first_attempt_rows(host, rcpt)} == {"tx-01"}
 
 
 def test_check_diff_shows_the_change_and_changes_nothing(host):
