@@ -105,7 +105,8 @@ def test_timer_and_node_exporter_serve_the_metrics(host):
     assert host.service("pmta-metrics.timer").is_running
     assert host.service("pmta-metrics.timer").is_enabled
     assert host.file(TEXTFILE).mode == 0o644
-    host.run("for i in $(seq 20); do curl -sf http://127.0.0.1:9100/metrics | grep -q '^pmta_status_up' && break;"
+    # The timer collects every 60 s: after the stop/start of an earlier test the file may still say 0 for a while.
+    host.run("for i in $(seq 75); do curl -sf http://127.0.0.1:9100/metrics | grep -q '^pmta_status_up 1' && break;"
              " sleep 1; done")
     exported = samples(host.check_output("curl -sf http://127.0.0.1:9100/metrics | grep '^pmta_'"))
     assert exported["pmta_status_up"] == 1
