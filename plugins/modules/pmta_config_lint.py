@@ -201,105 +201,26 @@ files:
   sample: [/etc/pmta/config, /etc/pmta/conf.d/vmtas.conf]
 """
 
-import os  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config import (  # noqa: E402
-    lint_path,
-    lint_text,
-    schema,
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.task import (  # noqa: E402
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    run_lint,
 )
-
-MAX_LISTED = 20
-SCOPES = schema.ALL_SCOPES
-
-
-def _summary(result, fail_on):
-    listed = result.errors + (result.warnings if fail_on == "warning" else [])
-    lines = [finding.format() for finding in listed[:MAX_LISTED]]
-    if len(listed) > MAX_LISTED:
-        lines.append("... and %d more (see errors and lint_warnings)" % (len(listed) - MAX_LISTED))
-    return "PowerMTA config check failed: %d error(s), %d warning(s):\n%s" % (
-        len(result.errors),
-        len(result.warnings),
-        "\n".join(lines),
-    )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path"),
-            content=dict(type="str", no_log=True),
-            filename=dict(type="str", default="/etc/pmta/config"),
-            include_root=dict(type="path"),
-            fragment=dict(type="bool", default=False),
-            scope=dict(type="str", default="global"),
-            fail_on=dict(type="str", choices=["error", "warning"], default="error"),
-            extra_directives=dict(
-                type="list",
-                elements="dict",
-                default=[],
-                options=dict(
-                    name=dict(type="str", required=True),
-                    scopes=dict(type="list", elements="str", default=["global"]),
-                ),
-            ),
-            unknown_directives=dict(type="str", choices=["error", "warning"], default="error"),
-        ),
-        mutually_exclusive=[("path", "content")],
-        required_one_of=[("path", "content")],
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["scope"] not in SCOPES:
-        module.fail_json(
-            msg="scope: %r is not a PowerMTA block; use global or one of %s"
-            % (params["scope"], ", ".join(sorted(SCOPES - {"global"})))
-        )
-    extra = params["extra_directives"] or []
-    try:
-        schema.with_extra_directives(extra)
-    except ValueError as exc:
-        module.fail_json(msg="extra_directives: %s" % exc)
-    options = dict(
-        fragment=params["fragment"],
-        scope=params["scope"],
-        extra_directives=extra,
-        unknown_directives=params["unknown_directives"],
-    )
-    if params["path"] is not None:
-        path = params["path"]
-        if not os.path.isfile(path):
-            module.fail_json(msg="path: %s is not a readable file; give the main PowerMTA config file" % path)
-        include_root = params["include_root"] or "/"
-        if include_root != "/" and not os.path.isdir(include_root):
-            module.fail_json(msg="include_root: %s is not a directory" % include_root)
-        try:
-            result = lint_path(path, include_root=include_root, **options)
-        except OSError as exc:
-            module.fail_json(msg="path: cannot read %s: %s" % (path, exc.strerror))
-        main_file = result.tree.file
-    else:
-        include_root = params["include_root"]
-        if include_root is not None and include_root != "/" and not os.path.isdir(include_root):
-            module.fail_json(msg="include_root: %s is not a directory" % include_root)
-        main_file = params["filename"]
-        result = lint_text(params["content"], main_file, include_root=include_root, **options)
-
-    out = result.to_dict()
-    # "warnings" is Ansible's own key (strings it prints); the dicts go to lint_warnings.
-    out["lint_warnings"] = out.pop("warnings")
-    out["files"] = [main_file] + list(result.tree.includes.followed)
-    out["changed"] = False
-    for finding in result.warnings[:MAX_LISTED]:
-        module.warn(finding.format())
-    if len(result.warnings) > MAX_LISTED:
-        hidden = len(result.warnings) - MAX_LISTED
-        module.warn("... and %d more PowerMTA config warnings (see lint_warnings)" % hidden)
-    failed = bool(result.errors) or (params["fail_on"] == "warning" and bool(result.warnings))
-    if failed:
-        module.fail_json(msg=_summary(result, params["fail_on"]), **out)
+    # The action plugin of the same name runs run_lint() in the controller's process when the task runs
+    # there (the role lints its staging tree on the controller); this module serves every other case.
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+                           required_one_of=REQUIRED_ONE_OF, supports_check_mode=True)
+    out, warnings = run_lint(module.params)
+    for warning in warnings:
+        module.warn(warning)
+    if out.get("failed"):
+        out.pop("failed")
+        module.fail_json(**out)
     module.exit_json(**out)
 
 
