@@ -46,10 +46,21 @@ class ActionModule(ActionBase):
                     entry["secret_content"] = text
                 else:
                     entry["content"] = text
+            if entry.get("secret") and "content" in entry:
+                # Given inline (e.g. a license): still kept out of the logged arguments.
+                entry["secret_content"] = entry.pop("content")
             files.append(entry)
         module_args["files"] = files
         module_args.pop("src_root", None)
         remove_src_root = boolean(module_args.pop("remove_src_root", False), strict=False)
+        if module_args.get("state") == "committed" and not any(
+                isinstance(item, dict) and item.get("backup_file") for item in module_args.get("installed") or []):
+            # Nothing to delete on the host (no file changed, so no backup): no module call.
+            if remove_src_root and src_root:
+                shutil.rmtree(src_root, ignore_errors=True)
+            result.update(changed=False, files=module_args.get("installed") or [], changed_files=[],
+                          backups_removed=[])
+            return result
         try:
             module_result = self._execute_module(
                 module_name="mailops.powermta.pmta_config_install", module_args=module_args, task_vars=task_vars)
