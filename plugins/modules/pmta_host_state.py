@@ -10,7 +10,7 @@ short_description: Read the PowerMTA package, its helpers and its services in on
 version_added: 0.1.0
 description:
   - Reads, without changing anything, what the P(mailops.powermta.powermta#role) role would otherwise ask
-    C(apt), C(package) and C(systemd_service) for one call at a time: the name and version inside the cached
+    C(apt), C(package) and C(systemd_service) for, one call at a time. That is the name and version inside the cached
     PowerMTA C(.deb), whether that version is installed, which helper packages are installed, and whether the
     services are active and enabled. The role then calls those modules only when something is to be done, so a
     re-run with nothing to change costs one call here instead of several.
@@ -72,12 +72,24 @@ deb:
   returned: always
   type: dict
   contains:
-    package: {description: Package name from the .deb's control file., type: str}
-    version: {description: Version from the .deb's control file., type: str}
-    installed_version: {description: Installed version of that package, V(null) if not installed., type: str}
-    current: {description: That version is the one installed., type: bool}
-    checksum: {description: SHA-256 of the cached file., type: str}
-    same_as_controller: {description: The cached file is O(deb_src) (V(false) when no checksum was given)., type: bool}
+    package:
+      description: Package name from the .deb's control file.
+      type: str
+    version:
+      description: Version from the .deb's control file.
+      type: str
+    installed_version:
+      description: Installed version of that package; V(null) when it is not installed.
+      type: str
+    current:
+      description: That version is the one installed.
+      type: bool
+    checksum:
+      description: SHA-256 of the cached file.
+      type: str
+    same_as_controller:
+      description: The cached file is O(deb_src) (V(false) when no checksum was given).
+      type: bool
 packages:
   description: Installed version per package of O(packages), V(null) when not installed.
   returned: always
@@ -129,7 +141,7 @@ def main():
             "services": {"type": "list", "elements": "str", "default": []},
             "enabled": {"type": "bool", "default": True},
             "tls_pem": {"type": "path"},
-            "dkim_keys": {"type": "list", "elements": "path", "default": []},
+            "dkim_keys": {"type": "list", "elements": "path", "default": [], "no_log": False},  # paths, not keys
             "group": {"type": "str"},
         },
         supports_check_mode=True,

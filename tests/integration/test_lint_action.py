@@ -76,7 +76,7 @@ def comparable(result, config):
 
 def test_in_process_lint_gives_what_the_module_gives(tmp_path, capsys):
     for name, text in (("good", GOOD), ("bad", BAD)):
-        in_process, _ = run(tmp_path, text, "local")
+        in_process = run(tmp_path, text, "local")[0]
         module = module_result(tmp_path, text, capsys)
         assert comparable(in_process, str(tmp_path / "config-local")) == \
             comparable(module, str(tmp_path / "config-module")), name
