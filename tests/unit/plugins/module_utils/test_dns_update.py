@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dns.message
 import dns.name
 import dns.rdataset
 import dns.rdatatype
@@ -108,11 +109,38 @@ def test_update_prerequisites_are_the_before_state():
     created = make("b.example.com", "TXT", 300, "x")
     before = {changed.key: rdataset(make("a.example.com", "A", 300, "192.0.2.1")), created.key: None}
     changes = plan.plan_changes([changed, created], {changed.key: zone, created.key: zone}, before, {})
-    update = apply.build_update(zone, changes, client.keyring, client.keyname)
-    prerequisites = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.rdclass, r.ttl) for r in update.prerequisite}
+    message, wire = apply.build_update(zone, changes, client.keyring, client.keyname)
+    # The wire as sent, decoded by dnspython (which also checks the TSIG signature over it).
+    update = dns.message.from_wire(wire, keyring=client.keyring)
+    assert update.had_tsig and update.id == message.id and update.zone[0].name == zone
+    # A parsed UPDATE keeps the RR class NONE / ANY in ``deleting``.
+    prerequisites = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.deleting or r.rdclass, r.ttl)
+                     for r in update.prerequisite}
     assert ("a.example.com.", "A", 1, 0) in prerequisites  # value-dependent: exactly what we read, TTL 0
+    assert [rd.to_text() for r in update.prerequisite if not r.deleting for rd in r] == ["192.0.2.1"]
     assert ("b.example.com.", "TXT", 254, 0) in prerequisites  # NONE class: RRset does not exist
     assert ("a.example.com.", "CNAME", 254, 0) in prerequisites  # nobody made it an alias meanwhile
+    updates = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.deleting or r.rdclass, r.ttl,
+                tuple(rd.to_text() for rd in r)) for r in update.update}
+    assert updates == {("a.example.com.", "A", 255, 0, ()), ("a.example.com.", "A", 1, 300, ("192.0.2.9",)),
+                       ("b.example.com.", "TXT", 255, 0, ()), ("b.example.com.", "TXT", 1, 300, ('"x"',))}
+
+
+def test_update_wire_compresses_names_and_splits_when_too_big():
+    zone = dns.name.from_text("example.com.")
+    records = [make("host%04d.example.com" % n, "TXT", 300, "v" * 200) for n in range(400)]
+    changes = plan.plan_changes(records, {r.key: zone for r in records}, {r.key: None for r in records}, {})
+    _message, wire = apply.build_update(zone, changes[:2])
+    decoded = dns.message.from_wire(wire)
+    assert sorted(r.name.to_text() for r in decoded.update) == ["host0000.example.com."] * 2 + ["host0001.example.com."] * 2
+    # Compressed: "example.com" is written once (a pointer after), host labels once per name.
+    assert wire.count(b"\x07example\x03com") == 1 and wire.count(b"\x08host0000") == 1
+    client = sync.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
+    parts = apply.batches(client, zone, changes)
+    assert len(parts) > 1 and all(len(part_wire) <= u.MAX_UPDATE_BYTES for _m, part_wire in parts)
+    names = [r.name.to_text() for _m, part_wire in parts
+             for r in dns.message.from_wire(part_wire, keyring=client.keyring).update if not r.deleting]
+    assert names == ["host%04d.example.com." % n for n in range(400)]
 
 
 def test_key_checks():
