@@ -7,6 +7,7 @@ PRIVATE to the collection: no compatibility promise outside it.
 
 from __future__ import annotations
 
+import re
 import traceback
 
 try:
@@ -97,14 +98,55 @@ def rcode_error(rcode, zone, action):
 
 # ---------------------------------------------------------------- values
 
+if HAS_DNSPYTHON:
+    class HashedName(dns.name.Name):
+        """A ``dns.name.Name`` that computes its (case-insensitive) hash once.
+
+        dnspython hashes a name with a Python loop over every character on each use; records are
+        looked up by ``(name, rdtype)`` in many dicts, which made hashing the largest single cost of
+        planning a fleet's records. Equal to (and hashing like) the plain ``Name`` of the same text.
+        """
+
+        __slots__ = ("_hash", "_folded")
+
+        def __init__(self, labels):
+            super().__init__(labels)
+            object.__setattr__(self, "_folded", tuple(label.lower() for label in self.labels))
+            object.__setattr__(self, "_hash", dns.name.Name.__hash__(self))
+
+        def __hash__(self):
+            return self._hash
+
+        def __eq__(self, other):
+            if isinstance(other, HashedName):
+                return self._hash == other._hash and self._folded == other._folded
+            if isinstance(other, dns.name.Name):
+                return self._folded == tuple(label.lower() for label in other.labels)
+            return False
+
+        def __ne__(self, other):
+            return not self.__eq__(other)
+
+# Plain host names (no escapes, no IDNA): split here rather than by dnspython's tokenizer.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_*-]{1,63}(?:\.[A-Za-z0-9_*-]{1,63})*\.?")
+
+
 def absolute_name(name, what="name"):
     """``dns.name.Name`` for an FQDN given with or without the trailing dot."""
     if not isinstance(name, str) or not name.strip():
         raise DnsInputError("%s must be a non-empty FQDN string, got %r" % (what, name))
+    text = name.strip()
     try:
-        return dns.name.from_text(name.strip(), origin=dns.name.root)
+        if len(text) < 254 and _PLAIN_NAME.fullmatch(text):
+            return HashedName(tuple(label.encode("ascii") for label in text.rstrip(".").split(".")) + (b"",))
+        return HashedName(dns.name.from_text(text, origin=dns.name.root).labels)
     except dns.exception.DNSException as exc:
         raise DnsInputError("%s %r is not a valid DNS name: %s" % (what, name, exc)) from exc
+
+
+def hashed_name(name):
+    """``name`` as a ``HashedName`` (for names used as keys, e.g. those parsed from answers)."""
+    return name if isinstance(name, HashedName) else HashedName(name.labels)
 
 
 def txt_rdata(value):
