@@ -13,6 +13,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._dns.values impor
     DnsError,
     DnsInputError,
     absolute_name,
+    hashed_name,
     rcode_error,
 )
 
@@ -33,7 +34,7 @@ def zone_of_answer(response, name):
     """The zone named by an authoritative answer: SOA (negative) or NS (positive) owner in AUTHORITY."""
     for rrset in response.authority:
         if rrset.rdtype in (dns.rdatatype.SOA, dns.rdatatype.NS) and name.is_subdomain(rrset.name):
-            return rrset.name
+            return hashed_name(rrset.name)
     return None
 
 
@@ -99,11 +100,11 @@ class ZoneReader:
             if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 for rrset in response.answer:
                     if rrset.rdtype == dns.rdatatype.SOA and rrset.name == candidate:
-                        zone = candidate
+                        zone = hashed_name(candidate)
                 # Below the apex BIND puts the zone's SOA in AUTHORITY; at a CNAME only the CNAME comes back.
                 for rrset in response.authority:
                     if zone is None and rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
-                        zone = rrset.name
+                        zone = hashed_name(rrset.name)
             if zone is not None:
                 break
             if candidate == dns.name.root:
@@ -211,7 +212,7 @@ class ZoneReader:
                 continue
             for rrset in response.answer + response.authority:
                 if rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
-                    found[name] = rrset.name
+                    found[name] = hashed_name(rrset.name)
         return found
 
     def _read_by_query(self, records, zone=None):

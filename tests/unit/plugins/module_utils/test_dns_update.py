@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dns.message
 import dns.name
+import dns.rdata
 import dns.rdataset
 import dns.rdatatype
 import pytest
@@ -132,15 +133,16 @@ def test_update_wire_compresses_names_and_splits_when_too_big():
     changes = plan.plan_changes(records, {r.key: zone for r in records}, {r.key: None for r in records}, {})
     _message, wire = apply.build_update(zone, changes[:2])
     decoded = dns.message.from_wire(wire)
-    assert sorted(r.name.to_text() for r in decoded.update) == ["host0000.example.com."] * 2 + ["host0001.example.com."] * 2
+    names = sorted(r.name.to_text() for r in decoded.update)
+    assert names == ["host0000.example.com."] * 2 + ["host0001.example.com."] * 2
     # Compressed: "example.com" is written once (a pointer after), host labels once per name.
     assert wire.count(b"\x07example\x03com") == 1 and wire.count(b"\x08host0000") == 1
     client = sync.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
     parts = apply.batches(client, zone, changes)
     assert len(parts) > 1 and all(len(part_wire) <= u.MAX_UPDATE_BYTES for _m, part_wire in parts)
-    names = [r.name.to_text() for _m, part_wire in parts
+    added = [r.name.to_text() for _m, part_wire in parts
              for r in dns.message.from_wire(part_wire, keyring=client.keyring).update if not r.deleting]
-    assert names == ["host%04d.example.com." % n for n in range(400)]
+    assert added == ["host%04d.example.com." % n for n in range(400)]
 
 
 def test_key_checks():
@@ -148,3 +150,25 @@ def test_key_checks():
         sync.DnsClient("127.0.0.1", key_name="k")
     with pytest.raises(u.DnsInputError, match="not valid base64"):
         sync.DnsClient("127.0.0.1", key_name="k", key_secret="not base64!")
+
+
+@given(st.lists(st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True), min_size=1, max_size=5), st.booleans())
+def test_hashed_names_equal_and_hash_like_dnspython_names(labels, trailing_dot):
+    text = ".".join(labels) + ("." if trailing_dot else "")
+    ours, theirs = u.absolute_name(text), dns.name.from_text(text)
+    upper = u.absolute_name(text.upper())
+    assert ours == theirs and theirs == ours and upper == theirs and upper == ours
+    assert hash(ours) == hash(theirs) == hash(upper)
+    assert {theirs: 1}[ours] == 1 and {ours: 1}[theirs] == 1
+    assert ours.to_text() == theirs.to_text() and ours.labels == theirs.labels
+    assert ours != dns.name.from_text("other." + text) and not (ours == text)
+
+
+def test_fast_rdata_equals_the_tokenizer():
+    for rdtype, value in [("A", "192.0.2.1"), ("AAAA", "2001:DB8::1"), ("PTR", "mta1.example.com"),
+                          ("CNAME", "Mta1.Example.net."), ("NS", "ns1.example.test")]:
+        expected = dns.rdata.from_text(1, dns.rdatatype.from_text(rdtype), value, origin=dns.name.root)
+        assert u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w") == expected
+    for rdtype, value in [("A", "192.0.2.300"), ("A", "1.2.3"), ("A", "::1"), ("AAAA", "2001:db8:::1")]:
+        with pytest.raises(u.DnsInputError, match="not valid %s data" % rdtype):
+            u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w")
