@@ -15,10 +15,11 @@ The record set (issue 14): A/AAAA + PTR for every IP, and SPF, DKIM, DMARC and b
 3. raw dnspython: one UPDATE per zone with ``replace``, no reads, no checks (the floor), in this process
    with the imports done, and the same code in a new Python process net of that process's start-up.
 
-Task times come from a callback (start of the task to its result, inside one ansible-playbook run, after
-a warm-up task), which leaves out the ~1 s of ansible-playbook start-up whose noise swamped a difference of
-whole playbook runs. Baselines: one ``ansible.builtin.ping`` task carrying the same records as the same
-list (a module round trip: payload, a Python process, arguments there and back), and one
+Task times come from a callback (``callback_plugins/bench_task_times.py``: from the previous task's result
+to the task's own, inside one ansible-playbook run, after a warm-up task; so loading the task's action
+plugin and what it imports counts), which leaves out the ~1 s of ansible-playbook start-up whose noise
+swamped a difference of whole playbook runs. Baselines: one ``ansible.builtin.ping`` task carrying the
+same records as the same list (a module round trip: payload, a Python process, arguments there and back), and one
 ``ansible.builtin.debug`` task templating them (what any task on the controller pays). Every method starts
 from freshly reset zones, and after each one ``dns_records`` in check mode must report no change. Targets:
 dns_records <= 2x the raw UPDATE, the nsupdate loop >= 200x dns_records.
@@ -96,7 +97,7 @@ WARM_UP = {"name": "warm up", "ansible.builtin.stat": {"path": "/"}}
 def run_playbook(workdir, tasks, extra_vars):
     """Run ``tasks`` after a warm-up task (one-time loading of the connection and action plugins, the
     same for every playbook). Returns the whole run's wall time, its output and each task's wall time
-    (``{name: seconds}``, from the ``bench_task_times`` callback: start of the task to its result)."""
+    (``{name: seconds}``, from the ``bench_task_times`` callback: previous task's result to its own)."""
     playbook = workdir / "play.yml"
     playbook.write_text(json.dumps([{"name": "bench", "hosts": "localhost", "gather_facts": False,
                                      "tasks": [WARM_UP] + tasks}]))
