@@ -23,9 +23,9 @@ description:
   - The zone of each name is found by walking SOA queries up the name on O(server) unless O(zone) is set.
   - Refuses to write beside a CNAME (BIND would silently drop the data).
   - "Runs on the controller (use C(delegate_to: localhost)); needs dnspython there."
-  - With a local connection (C(delegate_to: localhost)) its action plugin runs it in the controller's
+  - "With a local connection (C(delegate_to: localhost)) its action plugin runs it in the controller's
     Python process (the same code, without a module payload and a second Python process, which cost more
-    than the DNS work); over any other connection the module runs on that host, as modules do.
+    than the DNS work); over any other connection the module runs on that host, as modules do."
   - UPDATE messages larger than 60 kB are split into several UPDATEs for the same zone, each still guarded
     by its own prerequisites.
 options:
