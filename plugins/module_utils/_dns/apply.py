@@ -74,6 +74,16 @@ class _Writer:
         self.size += len(data)
 
 
+_TARGET_TYPES = frozenset((2, 5, 12))  # NS, CNAME, PTR: the rdata is one uncompressed name
+
+
+def rdata_wire(rdata):
+    """Uncompressed wire form of ``rdata``; a PTR/CNAME/NS target written from its labels directly."""
+    if rdata.rdtype in _TARGET_TYPES:
+        return b"".join(bytes((len(label),)) + label for label in rdata.target.labels)
+    return rdata.to_wire()
+
+
 def render_update(zone, changes):
     """``(wire without header, prerequisite count, update count)`` of the UPDATE for ``changes`` of ``zone``.
 
@@ -92,7 +102,7 @@ def render_update(zone, changes):
         labels, rdtype = change.record.name.labels, change.record.rdtype
         if change.before is not None:
             for rdata in change.before:
-                prerequisites.rr(labels, rdtype, CLASS_IN, 0, rdata.to_wire())
+                prerequisites.rr(labels, rdtype, CLASS_IN, 0, rdata_wire(rdata))
                 prerequisite_count += 1
         else:
             prerequisites.rr(labels, rdtype, CLASS_NONE, 0)
@@ -109,7 +119,7 @@ def render_update(zone, changes):
         update_count += 1
         if change.after is not None:
             for rdata in change.after:
-                updates.rr(labels, rdtype, CLASS_IN, change.after.ttl, rdata.to_wire())
+                updates.rr(labels, rdtype, CLASS_IN, change.after.ttl, rdata_wire(rdata))
                 update_count += 1
     return b"".join(prerequisites.parts + updates.parts), prerequisite_count, update_count
 

@@ -177,7 +177,8 @@ class ZoneReader:
         """
         # Work on label tuples: far cheaper to hash and slice than dns.name.Name objects.
         def labels(name):
-            return name.canonicalize().labels
+            folded = getattr(name, "_folded", None)  # values.HashedName keeps its lower-cased labels
+            return folded if folded is not None else name.canonicalize().labels
 
         def ancestors(name_labels):
             return (name_labels[i:] for i in range(1, len(name_labels)))

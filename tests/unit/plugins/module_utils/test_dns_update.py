@@ -173,3 +173,11 @@ def test_fast_rdata_equals_the_tokenizer():
     for rdtype, value in [("A", "192.0.2.300"), ("A", "1.2.3"), ("A", "::1"), ("AAAA", "2001:db8:::1")]:
         with pytest.raises(u.DnsInputError, match="not valid %s data" % rdtype):
             u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w")
+
+
+def test_rdata_wire_is_dnspython_uncompressed_wire():
+    for rdtype, value in [("PTR", "Mta1.Example.com."), ("CNAME", "x.example.net."), ("NS", "ns1.example.test."),
+                          ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"), ("MX", "10 mx.example.com."),
+                          ("TXT", "v=spf1 -all")]:
+        rdata = u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w")
+        assert apply.rdata_wire(rdata) == rdata.to_wire()
