@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rdata
 import dns.rdataset
 import dns.rdatatype
@@ -181,3 +183,15 @@ def test_rdata_wire_is_dnspython_uncompressed_wire():
                           ("TXT", "v=spf1 -all")]:
         rdata = u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w")
         assert apply.rdata_wire(rdata) == rdata.to_wire()
+
+
+def test_query_wire_is_a_signed_query_without_recursion():
+    client = sync.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
+    name = u.absolute_name("Mta1.Example.com")
+    wire, mac = client._query_wire(name, dns.rdatatype.SOA, 4711)
+    query = dns.message.from_wire(wire, keyring=client.keyring)  # checks the TSIG signature
+    assert query.had_tsig and query.mac == mac and query.id == 4711
+    assert query.question[0].name == name and query.question[0].rdtype == dns.rdatatype.SOA
+    assert not query.flags & dns.flags.RD and query.opcode() == dns.opcode.QUERY
+    unsigned, no_mac = sync.DnsClient("127.0.0.1")._query_wire(name, dns.rdatatype.A, 1)
+    assert no_mac is None and dns.message.from_wire(unsigned).question[0].rdtype == dns.rdatatype.A
