@@ -307,8 +307,9 @@ class DnsTransport:
             by_type = state["data"].setdefault(rrset.name, {})
             rdataset = by_type.get(rrset.rdtype)
             if rdataset is None:
-                rdataset = by_type[rrset.rdtype] = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
-            rdataset.update(rrset)
+                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
+            else:
+                rdataset.update(rrset)  # an RRset split over several messages of the transfer
 
     def transfer(self, apex):
         """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""

@@ -45,8 +45,7 @@ def rdataset_in_answer(response, name, rdtype):
         if rrset.name != name:
             continue
         if rrset.rdtype == rdtype:
-            current = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
-            current.update(rrset)
+            current = rrset  # an RRset is an Rdataset (with its name)
         elif rrset.rdtype == dns.rdatatype.CNAME:
             cname = rrset[0].target.to_text()
     return current, cname
@@ -62,8 +61,9 @@ def zone_data(messages):
             by_type = data.setdefault(rrset.name, {})
             rdataset = by_type.get(rrset.rdtype)
             if rdataset is None:
-                rdataset = by_type[rrset.rdtype] = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
-            rdataset.update(rrset)
+                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
+            else:
+                rdataset.update(rrset)  # an RRset split over several messages of the transfer
     return data
 
 
