@@ -109,11 +109,26 @@ def _mail_fleet_model(hosts, hostvars):
         raise AnsibleFilterError(str(exc)) from exc
 
 
+def _mail_dns_fleet(model, hostvars):
+    """``mailops_fleet | mailops.powermta.mail_dns_fleet(hostvars)`` -> {domains, vmtas, dkim_keys}.
+
+    Domains and vMTAs from the fleet model (``mailops.powermta.fleet_model``), DKIM public keys as read
+    from each of its hosts (``_dns_mail_fleet.mail_dns_from_model``).
+    """
+    hosts = sorted((model or {}).get("hosts") or {}) if isinstance(model, dict) else []
+    try:
+        keys = [(host, _host_dkim_keys(hostvars[host]) if host in hostvars else []) for host in hosts]
+        return fleet.mail_dns_from_model(model, keys)
+    except fleet.FleetGatherError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 class FilterModule:
     def filters(self):
         return {
             "mail_dns_records": _wrap(_mail_dns_records),
             "mail_fleet_model": _mail_fleet_model,
+            "mail_dns_fleet": _mail_dns_fleet,
             "mail_dns_verify_spec": _wrap(_mail_dns_verify_spec),
             "mail_dns_ptr_verify_names": _wrap(_mail_dns_ptr_verify_names),
             "mail_dns_dkim_key_files": _wrap(_mail_dns_dkim_key_files),

@@ -3,8 +3,8 @@
 """What the mail DNS needs from the whole fleet: sending domains, vMTAs and DKIM public keys of every host.
 
 PRIVATE to the collection: no compatibility promise outside it. Standard library only.
-Pure functions over per-host data, so the ``mail_fleet_model`` filter (from hostvars) or a central fleet
-model can feed them:
+Pure functions over per-host data. The dns role reads the central fleet model (``mail_dns_from_model``);
+``gather_mail_dns`` merges per-host data for the ``mail_fleet_model`` filter (from hostvars):
 
     gather_mail_dns([{"host": "pmta1", "domains": [...], "vmtas": [...], "dkim_keys": [...]}, ...])
     -> {"domains": [...], "vmtas": [...], "dkim_keys": [...]}
@@ -97,6 +97,55 @@ def gather_mail_dns(hosts):
                 keys[ident] = key
                 key_owner[ident] = host
     return {"domains": list(domains.values()), "vmtas": vmtas, "dkim_keys": list(keys.values())}
+
+
+# Keys of a fleet model's domain items that describe the fleet rather than the domain.
+MODEL_DOMAIN_KEYS = ("hosts", "fleet_dkim_selectors", "differs")
+
+
+def mail_dns_from_model(model, dkim_keys_by_host=()):
+    """Domains, vMTAs and DKIM keys for DNS from the fleet model (``mailops.powermta.fleet_model``).
+
+    The model has merged every host's layers once; this only reads it: a domain's selectors are every
+    host's (``fleet_dkim_selectors``), a setting the hosts disagree on (``differs``) is an error since DNS
+    holds one record per domain, and one IP must have one hostname. ``dkim_keys_by_host``:
+    ``[(host, [{domain, selector, public_key_pem}])]`` as read from the hosts (two different keys for one
+    selector are an error, as in ``gather_mail_dns``).
+    """
+    if model == {}:  # not built yet (the role's variables are templated before its preflight builds it)
+        return {"domains": [], "vmtas": [], "dkim_keys": []}
+    if not isinstance(model, dict) or not isinstance(model.get("domains"), list):
+        raise FleetGatherError("the fleet model has no domains list: give the result of mailops.powermta.fleet_model "
+                               "(mailops_fleet, registered by playbooks/preflight.yml)")
+    domains = []
+    for domain in model["domains"]:
+        for setting, by_host in sorted((domain.get("differs") or {}).items()):
+            raise FleetGatherError(
+                "sending domain %s: %s differs between hosts (%s); DNS holds one record per domain, so set it the "
+                "same for the whole fleet (powermta_domains in group_vars)"
+                % (domain.get("name"), setting, ", ".join("%s: %r" % item for item in sorted(by_host.items()))))
+        item = {key: value for key, value in domain.items() if key not in MODEL_DOMAIN_KEYS}
+        if "fleet_dkim_selectors" in domain:
+            item["dkim_selectors"] = list(domain["fleet_dkim_selectors"])
+        domains.append(item)
+    hostnames = {}
+    for vmta in model.get("vmtas") or []:
+        ip = vmta.get("ip")
+        if not ip:
+            continue
+        try:
+            ip = str(ipaddress.ip_address(str(ip).strip()))
+        except ValueError as exc:
+            raise FleetGatherError("host %s: vMTA %s has ip %r, not an IP address"
+                                   % (vmta.get("inventory_host"), vmta.get("name"), vmta.get("ip"))) from exc
+        seen = hostnames.setdefault(ip, (vmta.get("inventory_host"), vmta.get("name"), vmta.get("hostname")))
+        if seen[2] != vmta.get("hostname"):
+            raise FleetGatherError(
+                "IP %s is vMTA %s on host %s (hostname %s) and vMTA %s on host %s (hostname %s): one PTR per IP, "
+                "give it one hostname in powermta_vmtas"
+                % (ip, seen[1], seen[0], seen[2], vmta.get("name"), vmta.get("inventory_host"), vmta.get("hostname")))
+    keys = gather_mail_dns([{"host": host, "dkim_keys": host_keys} for host, host_keys in dkim_keys_by_host])
+    return {"domains": domains, "vmtas": list(model.get("vmtas") or []), "dkim_keys": keys["dkim_keys"]}
 
 
 def dkim_key_files(domains, key_dir="/etc/pmta/dkim"):

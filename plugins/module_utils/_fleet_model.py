@@ -297,6 +297,27 @@ def host_problems(host, settings, vmtas, addresses):
     return problems
 
 
+def _fleet_view_of_domain(per_host):
+    """What one DNS record per domain needs from ``[(host, domain item)]`` (hosts sorted).
+
+    ``fleet_dkim_selectors``: every host's selectors, united in first-seen order (each host signs with
+    its own; DNS publishes them all). ``differs``: ``{setting: {host: value}}`` of the settings the hosts
+    give different values for (``dkim_selectors`` aside); empty when they agree.
+    """
+    selectors = []
+    for _host, domain in per_host:
+        for selector in _list_or_empty(domain.get("dkim_selectors")):
+            if selector not in selectors:
+                selectors.append(selector)
+    differs = {}
+    keys = sorted({key for _host, domain in per_host for key in domain} - {"name", "dkim_selectors"})
+    for key in keys:
+        values = {host: domain.get(key) for host, domain in per_host}
+        if len({repr(value) for value in values.values()}) > 1:
+            differs[key] = values
+    return {"fleet_dkim_selectors": selectors, "differs": differs}
+
+
 def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=True):
     """Merge and check every host of ``fleet_vars`` ({host: {variable: value}}); return (model, problems).
 
@@ -322,6 +343,9 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
     for host in sorted(hosts):
         for domain in hosts[host]["domains"]:
             domains.setdefault(domain["name"], dict(domain, hosts=[]))["hosts"].append(host)
+    for name, merged in domains.items():
+        merged.update(_fleet_view_of_domain([(host, domain) for host in merged["hosts"]
+                                             for domain in hosts[host]["domains"] if domain["name"] == name]))
     model = {
         "group": group,
         "hosts": hosts,

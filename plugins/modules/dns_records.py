@@ -23,6 +23,9 @@ description:
   - The zone of each name is found by walking SOA queries up the name on O(server) unless O(zone) is set.
   - Refuses to write beside a CNAME (BIND would silently drop the data).
   - "Runs on the controller (use C(delegate_to: localhost)); needs dnspython there."
+  - "With a local connection (C(delegate_to: localhost)) its action plugin runs it in the controller's
+    Python process (the same code, without a module payload and a second Python process, which cost more
+    than the DNS work); over any other connection the module runs on that host, as modules do."
   - UPDATE messages larger than 60 kB are split into several UPDATEs for the same zone, each still guarded
     by its own prerequisites.
 options:
@@ -155,6 +158,11 @@ options:
     default: auto
     choices: [auto, query, axfr]
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details: With a local connection the whole task runs in the controller's process.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -289,78 +297,20 @@ rcode:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import task  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values  # noqa: E402
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "server": {"type": "str", "required": True},
-            "port": {"type": "int", "default": 53},
-            "key_name": {"type": "str", "no_log": False},
-            "key_secret": {"type": "str", "no_log": True},
-            "key_algorithm": {
-                "type": "str", "default": "hmac-sha256",
-                "choices": ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"],
-            },
-            "zone": {"type": "str"},
-            "records": {
-                "type": "list", "elements": "dict", "required": True,
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "type": {"type": "str", "required": True,
-                             "choices": ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]},
-                    "ttl": {"type": "int", "default": 3600},
-                    "values": {"type": "list", "elements": "str"},
-                    "state": {"type": "str", "choices": ["present", "absent"]},
-                    "shared": {"type": "bool", "default": False},
-                },
-            },
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "owner": {"type": "str"},
-            "prune": {"type": "bool", "default": False},
-            "prune_zones": {"type": "list", "elements": "str", "default": []},
-            "prune_exclude": {"type": "list", "elements": "str", "default": []},
-            "adopt": {"type": "bool", "default": False},
-            "spf_foreign_terms": {"type": "str", "default": "fail", "choices": ["fail", "keep"]},
-            "max_changes": {"type": "int", "default": 100},
-            "force": {"type": "bool", "default": False},
-            "timeout": {"type": "float", "default": 10},
-            "read_method": {"type": "str", "default": "auto", "choices": ["auto", "query", "axfr"]},
-            "return_values": {"type": "bool", "default": False},
-        },
-        required_together=[["key_name", "key_secret"]],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=task.ARGUMENT_SPEC, required_together=task.REQUIRED_TOGETHER,
+                           supports_check_mode=True)
     if not dns_values.HAS_DNSPYTHON:
         module.fail_json(msg=missing_required_lib("dnspython"), exception=dns_values.DNSPYTHON_IMPORT_ERROR)
-
-    params = module.params
-    records = [{k: v for k, v in item.items() if v is not None} for item in params["records"]]
-    client = None
-    try:
-        client = sync.DnsClient(params["server"], params["port"], params["key_name"], params["key_secret"],
-                                params["key_algorithm"], params["timeout"])
-        with client:
-            result = sync.sync_records(
-                client, records, state=params["state"], zone=params["zone"],
-                max_changes=params["max_changes"], force=params["force"], check_mode=module.check_mode,
-                read_method=params["read_method"], with_diff=module._diff, owner=params["owner"],
-                prune=params["prune"], prune_zones=params["prune_zones"],
-                prune_exclude=params["prune_exclude"], adopt=params["adopt"],
-                spf_foreign_terms=params["spf_foreign_terms"],
-                with_values=module._diff or params["return_values"],
-            )
-    except dns_values.DnsError as exc:
-        applied = [z.to_text() for z in client.applied_zones] if client else []
-        module.fail_json(msg=str(exc), rcode=exc.rcode, changed=bool(applied), zones_updated=applied)
-
-    for message in result["kept"]:
+    result, warnings = task.run(module.params, check_mode=module.check_mode, diff=module._diff)
+    for message in warnings:
         module.warn(message)
-    diff = result.pop("diff")
-    if diff is not None:
-        result["diff"] = diff
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

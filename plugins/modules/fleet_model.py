@@ -101,7 +101,14 @@ ips:
   type: list
   elements: dict
 domains:
-  description: Every sending domain of the fleet (normalized names), with the C(hosts) that sign for it.
+  description:
+    - Every sending domain of the fleet (normalized names; the settings of the first host that has it), with
+      the C(hosts) that sign for it.
+    - C(fleet_dkim_selectors) - every host's C(dkim_selectors) of the domain, united in first-seen order (what
+      DNS publishes).
+    - "C(differs) - C({setting: {host: value}}) for the settings the hosts give different values for
+      (C(dkim_selectors) aside); empty when they agree. The dns role refuses a domain with such settings, as
+      DNS holds one record per domain."
   returned: success
   type: list
   elements: dict

@@ -2,22 +2,27 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark: publish a fleet's mail DNS records three ways on a real BIND 9 and print the ratios.
 
-    .venv/bin/python tests/bench/bench_dns_publish.py [--ips 128] [--domains 4] [--repeat 5] [--skip-nsupdate]
+    .venv/bin/python tests/bench/bench_dns_publish.py [--ips 128] [--domains 4] [--repeat 7] [--skip-nsupdate]
 
 The record set (issue 14): A/AAAA + PTR for every IP, and SPF, DKIM, DMARC and bounce MX per domain
-(128 IPs, 4 domains: 272 RRsets). Three ways:
+(128 IPs, 4 domains: 284 RRsets). Three ways:
 
 1. ``mailops.powermta.dns_records`` as the dns role calls it (``owner`` registry, ``prune``): one task
-   (ansible-playbook); also its core timed in-process (read + registry + plan + one UPDATE per zone);
+   (ansible-playbook, connection local, so its action plugin runs it in the controller's process); also its
+   core timed in-process (read + registry + plan + one UPDATE per zone);
 2. ``community.general.nsupdate`` looping over the same RRsets (ansible-playbook, one item per RRset;
    DKIM values pre-split into quoted 255-byte strings, since nsupdate cannot split them itself);
-3. raw dnspython: one UPDATE per zone with ``replace``, no reads, no checks (the floor).
+3. raw dnspython: one UPDATE per zone with ``replace``, no reads, no checks (the floor), in this process
+   with the imports done, and the same code in a new Python process net of that process's start-up.
 
-"Net of one module round trip": the ansible-playbook time minus the same playbook running one
-``ansible.builtin.ping`` task carrying the same records, as the same list (Ansible start-up, templating,
-shipping the arguments to a module process and back). Every method starts from freshly reset zones, and after each one
-``dns_records`` in check mode must report no change. Targets: dns_records <= 2x the raw UPDATE,
-the nsupdate loop >= 200x dns_records (both net of the round trip).
+Task times come from a callback (``callback_plugins/bench_task_times.py``: from the previous task's result
+to the task's own, inside one ansible-playbook run, after a warm-up task; so loading the task's action
+plugin and what it imports counts), which leaves out the ~1 s of ansible-playbook start-up whose noise
+swamped a difference of whole playbook runs. Baselines: one ``ansible.builtin.ping`` task carrying the
+same records as the same list (a module round trip: payload, a Python process, arguments there and back), and one
+``ansible.builtin.debug`` task templating them (what any task on the controller pays). Every method starts
+from freshly reset zones, and after each one ``dns_records`` in check mode must report no change. Targets:
+dns_records <= 2x the raw UPDATE, the nsupdate loop >= 200x dns_records.
 """
 
 from __future__ import annotations
@@ -86,14 +91,24 @@ def fleet(ip_count, domain_count):
     return records
 
 
+WARM_UP = {"name": "warm up", "ansible.builtin.stat": {"path": "/"}}
+
+
 def run_playbook(workdir, tasks, extra_vars):
+    """Run ``tasks`` after a warm-up task (one-time loading of the connection and action plugins, the
+    same for every playbook). Returns the whole run's wall time, its output and each task's wall time
+    (``{name: seconds}``, from the ``bench_task_times`` callback: previous task's result to its own)."""
     playbook = workdir / "play.yml"
     playbook.write_text(json.dumps([{"name": "bench", "hosts": "localhost", "gather_facts": False,
-                                     "tasks": tasks}]))
+                                     "tasks": [WARM_UP] + tasks}]))
     vars_file = workdir / "vars.json"
     vars_file.write_text(json.dumps(extra_vars))
+    times_file = workdir / "task_times.jsonl"
+    times_file.unlink(missing_ok=True)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="0",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0", BENCH_TASK_TIMES=str(times_file),
+               ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).resolve().parent / "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="bench_task_times")
     command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                "-e", "ansible_python_interpreter=%s" % (ROOT / ".venv" / "bin" / "python"),
                "-e", "@%s" % vars_file, str(playbook)]
@@ -102,7 +117,11 @@ def run_playbook(workdir, tasks, extra_vars):
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit("ansible-playbook failed:\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:]))
-    return elapsed, proc.stdout
+    task_times = {}
+    for line in times_file.read_text().splitlines():
+        entry = json.loads(line)
+        task_times[entry["task"]] = entry["seconds"]
+    return elapsed, proc.stdout, task_times
 
 
 def connection(server):
@@ -121,21 +140,24 @@ def bench_dns_records_playbook(server, records, workdir):
     arguments = dict(connection(server), records="{{ records }}", owner=OWNER, prune=True)
     task = {"name": "publish", "mailops.powermta.dns_records": arguments, "register": "published"}
     show = {"name": "elapsed", "ansible.builtin.debug": {"msg": "ELAPSED={{ published.elapsed }}"}}
-    elapsed, output = run_playbook(workdir, [task, show], {"records": records})
+    elapsed, output, task_times = run_playbook(workdir, [task, show], {"records": records})
     module_elapsed = float(output.split("ELAPSED=")[1].split('"')[0].split()[0].strip("'"))
-    return elapsed, module_elapsed
+    return elapsed, module_elapsed, task_times["publish"]
 
 
 def bench_round_trip(records, workdir):
-    """The same playbook with one module round trip carrying the same records, doing nothing with them.
+    """The same playbook with one module round trip carrying the same records, doing nothing with them,
+    and one task that only templates them on the controller (no module: what an action plugin task pays
+    before its own work).
 
     The records go as the same list of dicts dns_records receives (templating and serializing 284 dicts
     there and back costs ~0.15 s more than one JSON string in ansible-core 2.19); ping turns it into a string.
     """
     task = {"name": "round trip", "ansible.builtin.ping": {"data": "{{ records }}"}}
+    no_op = {"name": "no-op", "ansible.builtin.debug": {"msg": "{{ records | length }} records"}}
     show = {"name": "elapsed", "ansible.builtin.debug": {"msg": "ELAPSED=0"}}
-    elapsed, _output = run_playbook(workdir, [task, show], {"records": records})
-    return elapsed
+    elapsed, _output, task_times = run_playbook(workdir, [task, no_op, show], {"records": records})
+    return elapsed, task_times["round trip"], task_times["no-op"]
 
 
 def bench_dns_records_core(server, records):
@@ -165,8 +187,8 @@ def bench_nsupdate(server, records, workdir):
         "loop": "{{ items }}",
         "loop_control": {"label": "{{ item.record }} {{ item.type }}"},
     }
-    elapsed, _output = run_playbook(workdir, [task], {"items": nsupdate_items(records)})
-    return elapsed
+    elapsed, _output, task_times = run_playbook(workdir, [task], {"items": nsupdate_items(records)})
+    return elapsed, task_times["publish with nsupdate"]
 
 
 def assert_published_by_nsupdate(server, records):
@@ -200,11 +222,51 @@ def bench_raw(server, records):
     return time.perf_counter() - started
 
 
+RAW_IN_NEW_PROCESS = """
+import json, sys
+spec = json.load(open(sys.argv[1]))
+if sys.argv[2] == "noop":
+    sys.exit(0)
+sys.path.insert(0, spec["collections"])
+import dns.name, dns.query, dns.rcode, dns.tsigkeyring, dns.update
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import values
+keyring = dns.tsigkeyring.from_text({spec["key_name"]: (values.TSIG_ALGORITHMS[spec["key_algorithm"]],
+                                                        spec["key_secret"])})
+updates = {}
+for record, zone_text in zip(values.normalize_records(spec["records"]), spec["zones"]):
+    zone = dns.name.from_text(zone_text)
+    if zone not in updates:
+        updates[zone] = dns.update.UpdateMessage(zone, keyring=keyring, keyname=spec["key_name"])
+    updates[zone].replace(record.name, record.rdataset)
+for update in updates.values():
+    response = dns.query.tcp(update, spec["server"], port=spec["port"], timeout=30)
+    if response.rcode() != 0:
+        sys.exit("raw UPDATE failed: %s" % dns.rcode.to_text(response.rcode()))
+"""
+
+
+def bench_raw_new_process(server, records, workdir):
+    """The same raw UPDATEs from a new Python process (imports dnspython, as a module process must),
+    net of the same process stopping before the imports (Python start-up, reading the records)."""
+    with sync.DnsClient(**connection(server)) as client:
+        zones = [client.find_zone(record.name).to_text() for record in dns_values.normalize_records(records)]
+    spec_file = workdir / "raw.json"
+    spec_file.write_text(json.dumps(dict(connection(server), records=records, zones=zones,
+                                         collections=str(ROOT / ".ansible" / "collections"))))
+    seconds = {}
+    for mode in ("noop", "send"):
+        started = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", RAW_IN_NEW_PROCESS, str(spec_file), mode],
+                       check=True)
+        seconds[mode] = time.perf_counter() - started
+    return seconds["send"] - seconds["noop"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ips", type=int, default=128)
     parser.add_argument("--domains", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=5, help="runs of each timing; medians are reported")
+    parser.add_argument("--repeat", type=int, default=7, help="runs of each timing; medians are reported")
     parser.add_argument("--skip-nsupdate", action="store_true", help="skip the slow nsupdate loop")
     args = parser.parse_args()
 
@@ -212,69 +274,91 @@ def main():
     records = fleet(args.ips, args.domains)
     print("fleet: %d IPs, %d domains -> %d RRsets (%d values)"
           % (args.ips, args.domains, len(records), sum(len(r["values"]) for r in records)))
+    runs = []
     with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp:
         workdir = Path(tmp)
         server = bind9.Bind9Server(workdir / "bind9")
         server.start()
         try:
-            playbook_times, module_times, trip_times, core_times, raw_times = [], [], [], [], []
             # The machine may be shared: every repetition runs all methods back to back (same machine
             # state for both sides of each ratio), zones reset before each; medians are reported.
-            for run in range(args.repeat):
+            for number in range(args.repeat):
+                run = {}
                 server.reset()
-                playbook_time, module_time = bench_dns_records_playbook(server, records, workdir)
+                run["playbook"], run["module"], run["task"] = bench_dns_records_playbook(server, records, workdir)
                 assert_published(server, records)
-                playbook_times.append(playbook_time)
-                module_times.append(module_time)
-                trip_times.append(bench_round_trip(records, workdir))
+                run["trip_playbook"], run["trip_task"], run["no_op_task"] = bench_round_trip(records, workdir)
                 server.reset()
-                core_time, core_result = bench_dns_records_core(server, records)
+                run["core"], core_result = bench_dns_records_core(server, records)
                 assert_published(server, records)
-                core_times.append(core_time)
                 server.reset()
-                raw_times.append(bench_raw(server, records))
-                print("run %d: task %.3f s, round trip %.3f s, module %.3f s, core %.3f s, raw %.3f s"
-                      % (run + 1, playbook_times[-1], trip_times[-1], module_time, core_time, raw_times[-1]),
-                      flush=True)
-            net_ratios = [(p - t) / r for p, t, r in zip(playbook_times, trip_times, raw_times, strict=True)]
-            playbook_time, module_time, trip_time = (statistics.median(playbook_times), statistics.median(module_times),
-                                                     statistics.median(trip_times))
-            core_time, raw_time = statistics.median(core_times), statistics.median(raw_times)
+                run["raw"] = bench_raw(server, records)
+                server.reset()
+                run["raw_process"] = bench_raw_new_process(server, records, workdir)
+                assert_published_by_nsupdate(server, records)  # the raw UPDATEs did publish the records
+                runs.append(run)
+                print("run %d: task %.3f s (playbook %.3f s), round trip task %.3f s (playbook %.3f s), no-op task "
+                      "%.3f s, module %.3f s, core %.3f s, raw %.3f s, raw in a new process %.3f s"
+                      % (number + 1, run["task"], run["playbook"], run["trip_task"], run["trip_playbook"],
+                         run["no_op_task"], run["module"], run["core"], run["raw"], run["raw_process"]), flush=True)
             print("dns_records sent %d UPDATEs after %d queries and %d zone transfers"
                   % (core_result["updates_sent"], core_result["queries_sent"], core_result["zone_transfers"]))
-            nsupdate_time = None
+            nsupdate = None
             if not args.skip_nsupdate:
                 server.reset()
-                nsupdate_time = bench_nsupdate(server, records, workdir)
+                nsupdate = bench_nsupdate(server, records, workdir)
                 assert_published_by_nsupdate(server, records)
         finally:
             server.stop()
 
+    def median(key):
+        return statistics.median(run[key] for run in runs)
+
+    def median_ratio(numerator, denominator):
+        return statistics.median(numerator(run) / denominator(run) for run in runs)
+
+    net_task = median_ratio(lambda r: r["task"] - r["trip_task"], lambda r: 1.0)
     results = {
-        "dns_records (ansible-playbook, one task)": playbook_time,
-        "module round trip (ansible-playbook, one ping task, same args)": trip_time,
-        "dns_records net of the round trip": playbook_time - trip_time,
-        "dns_records inside the module (its own elapsed)": module_time,
-        "dns_records core in-process (read+registry+plan+UPDATE)": core_time,
-        "raw dnspython, one UPDATE per zone (no reads)": raw_time,
+        "dns_records task (in the controller's process, connection local)": median("task"),
+        "module round trip task (ansible.builtin.ping, same records)": median("trip_task"),
+        "no-op task templating the same records (ansible.builtin.debug)": median("no_op_task"),
+        "dns_records task net of the no-op task (median per run)":
+            median_ratio(lambda r: r["task"] - r["no_op_task"], lambda r: 1.0),
+        "dns_records task net of the module round trip (median per run)": net_task,
+        "dns_records whole playbook net of the ping playbook (median per run)":
+            median_ratio(lambda r: r["playbook"] - r["trip_playbook"], lambda r: 1.0),
+        "dns_records work (its own elapsed)": median("module"),
+        "dns_records core in-process (read+registry+plan+UPDATE)": median("core"),
+        "raw dnspython, one UPDATE per zone, in-process, imports done": median("raw"),
+        "raw dnspython, same, in a new process net of its start-up": median("raw_process"),
     }
-    if nsupdate_time is not None:
-        results["community.general.nsupdate loop (ansible-playbook)"] = nsupdate_time
-        results["nsupdate loop net of the round trip"] = nsupdate_time - trip_time
+    if nsupdate is not None:
+        results["community.general.nsupdate loop, whole playbook"] = nsupdate[0]
+        results["community.general.nsupdate loop task net of the round trip"] = nsupdate[1] - median("trip_task")
     print()
     width = max(len(k) for k in results)
     for name, seconds in results.items():
         print("%s %9.3f s" % (name.ljust(width), seconds))
     print()
-    net = max(playbook_time - trip_time, 1e-3)
-    print("dns_records net of one module round trip / raw UPDATE: %7.2fx  (target <= 2x)" % (net / raw_time))
-    print("  (median of the per-run ratios: %.2fx)" % statistics.median(net_ratios))
-    print("dns_records core in-process / raw UPDATE:              %7.2fx" % (core_time / raw_time))
-    print("dns_records inside the module / raw UPDATE:            %7.2fx" % (module_time / raw_time))
-    if nsupdate_time is not None:
-        print("nsupdate loop / dns_records, both net of the round trip: %7.1fx  (target >= 200x)"
-              % ((nsupdate_time - trip_time) / net))
-        print("nsupdate loop / dns_records, whole ansible-playbook runs: %7.1fx" % (nsupdate_time / playbook_time))
+    print("Ratios (median of the per-run ratios; every run times all methods back to back):")
+    print("  dns_records whole task (nothing subtracted) / raw UPDATE in-process:      %6.2fx  (target <= 2x)"
+          % median_ratio(lambda r: r["task"], lambda r: r["raw"]))
+    print("  dns_records task net of a no-op task / raw UPDATE in-process:             %6.2fx"
+          % median_ratio(lambda r: r["task"] - r["no_op_task"], lambda r: r["raw"]))
+    print("  dns_records task net of one module round trip / raw UPDATE in-process:    %6.2fx  (negative: the task"
+          % median_ratio(lambda r: r["task"] - r["trip_task"], lambda r: r["raw"]))
+    print("    makes no module round trip when its connection is local, and costs less than one)")
+    print("  dns_records whole task / raw UPDATE in a new process:                     %6.2fx"
+          % median_ratio(lambda r: r["task"], lambda r: r["raw_process"]))
+    print("  dns_records work (its elapsed) / raw UPDATE in-process:                   %6.2fx"
+          % median_ratio(lambda r: r["module"], lambda r: r["raw"]))
+    print("  dns_records core in-process / raw UPDATE in-process:                      %6.2fx"
+          % median_ratio(lambda r: r["core"], lambda r: r["raw"]))
+    if nsupdate is not None:
+        print("  nsupdate loop task net of the round trip / whole dns_records task:        %6.0fx  (target >= 200x)"
+              % ((nsupdate[1] - median("trip_task")) / median("task")))
+        print("  nsupdate loop / dns_records, whole playbooks:                             %6.0fx"
+              % (nsupdate[0] / median("playbook")))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ Tests on the session server write only below their own unique label in example.t
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
 import threading
 
 import dns.flags
@@ -18,7 +21,7 @@ import dns.update
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values
-from dns_helpers import query, run_adhoc, serial, txt_values, unique_label
+from dns_helpers import BIN, ROOT, query, run_adhoc, serial, txt_values, unique_label
 
 
 def client_for(server, **overrides):
@@ -319,3 +322,33 @@ def test_server_closing_after_each_answer_is_handled():
         assert [a.question[0].name.to_text() for a in answers] == ["a%d.example.test." % n for n in range(5)]
     finally:
         listener.close()
+
+
+def run_module_process(args, tmp_path, check=False):
+    """The module as Ansible runs it over a non-local connection: its own Python process (the action plugin
+    runs it in the controller's process only when the connection is local)."""
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check)}))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / ".ansible" / "collections"))
+    proc = subprocess.run([str(BIN / "python"), str(ROOT / "plugins" / "modules" / "dns_records.py"), str(args_file)],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_module_in_its_own_process_publishes_the_same_way(bind9, tmp_path):
+    name = "%s.example.test" % unique_label()
+    args = dict(bind9.module_args(), records=[{"name": name, "type": "A", "values": ["192.0.2.44"]}])
+    serial_before = serial(bind9, "example.test")
+    rc, checked = run_module_process(args, tmp_path, check=True)
+    assert rc == 0 and checked["changed"] is True and checked["updates_sent"] == 0
+    assert serial(bind9, "example.test") == serial_before and query(bind9, name, "A") is None
+    rc, published = run_module_process(args, tmp_path)
+    assert rc == 0 and published["changed"] is True and published["updates_sent"] == 1
+    assert [rd.address for rd in query(bind9, name, "A")] == ["192.0.2.44"]
+    assert published["invocation"]["module_args"]["key_secret"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    rc, again = run_module_process(args, tmp_path)
+    assert rc == 0 and again["changed"] is False
+    wrong = dict(args, key_secret="d3Jvbmcgc2VjcmV0IGJ1dCB2YWxpZCBiYXNlNjQ=")
+    rc, failed = run_module_process(wrong, tmp_path)
+    assert rc != 0 and failed["failed"] is True and "BADSIG" in failed["msg"]
+    assert "d3Jvbmcgc2VjcmV0" not in json.dumps(failed)

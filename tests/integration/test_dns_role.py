@@ -56,7 +56,8 @@ def keys():
 
 @pytest.fixture(scope="module")
 def fleet(bind9_module, keys, tmp_path_factory):
-    """Inventory: pmta1 with the powermta role's facts, pmta2 with inventory layers only."""
+    """Inventory: two hosts whose vMTAs come from different layers (the fleet model merges them), DKIM
+    public keys as the powermta role's facts of this run (no key files on these fake hosts)."""
     python = str(BIN / "python")
     inventory = {
         "all": {
@@ -64,7 +65,7 @@ def fleet(bind9_module, keys, tmp_path_factory):
             "children": {"pmta_fleet": {
                 "hosts": {
                     "pmta1": {
-                        "powermta_effective_vmtas": VMTAS_PMTA1,
+                        "powermta_host_vmtas": VMTAS_PMTA1,
                         "powermta_dkim_public_keys": [
                             {"domain": "example.com", "selector": "s2048", "public_key_pem": keys["s2048"],
                              "bits": 2048}],

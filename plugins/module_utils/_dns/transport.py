@@ -8,6 +8,8 @@ PRIVATE to the collection: no compatibility promise outside it.
 from __future__ import annotations
 
 import socket
+import struct
+import time
 
 from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
     HAS_DNSPYTHON,
@@ -23,13 +25,33 @@ try:
     import dns.flags
     import dns.message
     import dns.name
+    import dns.opcode
     import dns.rcode
+    import dns.rdataclass
     import dns.rdataset
     import dns.rdatatype
+    import dns.rdtypes.ANY.TSIG
     import dns.tsig
     import dns.tsigkeyring
 except ImportError:  # reported by the modules through values.HAS_DNSPYTHON
     pass
+
+
+_HEADER = struct.Struct("!HHHHHH")
+_QUESTION = struct.Struct("!HH")
+_RR_HEADER = struct.Struct("!HHIH")
+CLASS_IN = 1
+TSIG_FUDGE = 300  # seconds of clock difference the server accepts (RFC 8945 §5.2.3), as dnspython's default
+
+
+def _answers(response, name, rdtype):
+    """True when ``response`` answers the query for ``name``/``rdtype`` (as ``Message.is_response`` checks)."""
+    if not response.flags & dns.flags.QR or response.opcode() != dns.opcode.QUERY:
+        return False
+    if not response.question:
+        return response.rcode() in (dns.rcode.FORMERR, dns.rcode.SERVFAIL, dns.rcode.NOTIMP, dns.rcode.REFUSED)
+    question = response.question[0]
+    return question.name == name and question.rdtype == rdtype and question.rdclass == CLASS_IN
 
 
 class DnsTransport:
@@ -152,6 +174,25 @@ class DnsTransport:
             message.use_tsig(self.keyring, keyname=self.keyname)
         return message
 
+    def _query_wire(self, name, rdtype, query_id):
+        """``(wire, request MAC)`` of a query (RD clear), TSIG-signed with the key (RFC 8945 §5.1).
+
+        Rendered here rather than by ``dns.message``: building a message object per query cost more than
+        the server's answer; dnspython still signs it and checks the answer's signature.
+        """
+        header = _HEADER.pack(query_id, 0, 1, 0, 0, 0)
+        body = b"".join(bytes((len(label),)) + label for label in name.labels) + _QUESTION.pack(rdtype, CLASS_IN)
+        if not self.keyring:
+            return header + body, None
+        key = self.keyring[self.keyname]
+        template = dns.rdtypes.ANY.TSIG.TSIG(dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, TSIG_FUDGE,
+                                             b"", query_id, 0, b"")
+        signed, _context = dns.tsig.sign(header + body, key, template, int(time.time()), None)
+        tsig = signed.to_wire()
+        wire = (_HEADER.pack(query_id, 0, 1, 0, 0, 1) + body + key.name.to_wire()
+                + _RR_HEADER.pack(dns.rdatatype.TSIG, dns.rdataclass.ANY, 0, len(tsig)) + tsig)
+        return wire, signed.mac
+
     def query(self, name, rdtype):
         self.queries += 1
         return self._send(self._new_query(name, rdtype), "query for %s %s" % (name, dns.rdatatype.to_text(rdtype)))
@@ -173,10 +214,8 @@ class DnsTransport:
             pending = {}
             wire = []
             for index, (name, rdtype) in batch:
-                message = self._new_query(name, rdtype)
-                message.id = index & 0xFFFF
-                data = message.to_wire()
-                pending[message.id] = (index, message)
+                data, mac = self._query_wire(name, rdtype, index & 0xFFFF)
+                pending[index & 0xFFFF] = (index, name, rdtype, mac)
                 wire.append(len(data).to_bytes(2, "big") + data)
             self.queries += len(batch)
             what = "pipelined queries (%s %s ...)" % (batch[0][1][0], dns.rdatatype.to_text(batch[0][1][1]))
@@ -186,18 +225,19 @@ class DnsTransport:
                 while pending:
                     length = int.from_bytes(self._read_exactly(sock, 2), "big")
                     data = self._read_exactly(sock, length)
-                    index, message = pending.pop(int.from_bytes(data[:2], "big"))
-                    response = dns.message.from_wire(data, keyring=message.keyring, request_mac=message.mac)
-                    if not message.is_response(response):
+                    index, name, rdtype, mac = pending.pop(int.from_bytes(data[:2], "big"))
+                    response = dns.message.from_wire(data, keyring=self.keyring, request_mac=mac)
+                    if not _answers(response, name, rdtype):
                         raise dns.exception.FormError("answer does not match its query")
                     answers[index] = response
             except (EOFError, ConnectionResetError, BrokenPipeError) as exc:
                 # A server that closes after each answer: ask the rest one connection at a time.
                 self.close()
                 from dns import query as dns_query  # pylint: disable=import-outside-toplevel  # rare path, see _exchange
-                for index, message in pending.values():
+                for index, name, rdtype, _mac in pending.values():
                     try:
-                        answers[index] = dns_query.tcp(message, self.server, timeout=self.timeout, port=self.port)
+                        answers[index] = dns_query.tcp(self._new_query(name, rdtype), self.server,
+                                                       timeout=self.timeout, port=self.port)
                     except self._ERRORS as again:
                         raise self._translate(again, what) from exc
             except KeyError as exc:
@@ -267,8 +307,9 @@ class DnsTransport:
             by_type = state["data"].setdefault(rrset.name, {})
             rdataset = by_type.get(rrset.rdtype)
             if rdataset is None:
-                rdataset = by_type[rrset.rdtype] = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
-            rdataset.update(rrset)
+                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
+            else:
+                rdataset.update(rrset)  # an RRset split over several messages of the transfer
 
     def transfer(self, apex):
         """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""

@@ -7,6 +7,7 @@ PRIVATE to the collection: no compatibility promise outside it.
 
 from __future__ import annotations
 
+import re
 import traceback
 
 try:
@@ -97,14 +98,63 @@ def rcode_error(rcode, zone, action):
 
 # ---------------------------------------------------------------- values
 
+if HAS_DNSPYTHON:
+    class HashedName(dns.name.Name):
+        """A ``dns.name.Name`` that computes its (case-insensitive) hash once.
+
+        dnspython hashes a name with a Python loop over every character on each use; records are
+        looked up by ``(name, rdtype)`` in many dicts, which made hashing the largest single cost of
+        planning a fleet's records. Equal to (and hashing like) the plain ``Name`` of the same text.
+        """
+
+        __slots__ = ("_hash", "_folded", "_text")
+
+        def __init__(self, labels):
+            super().__init__(labels)
+            object.__setattr__(self, "_folded", tuple(label.lower() for label in self.labels))
+            object.__setattr__(self, "_hash", dns.name.Name.__hash__(self))
+            object.__setattr__(self, "_text", None)
+
+        def to_text(self, omit_final_dot=False):
+            if omit_final_dot:
+                return super().to_text(True)
+            if self._text is None:
+                object.__setattr__(self, "_text", super().to_text())
+            return self._text
+
+        def __hash__(self):
+            return self._hash
+
+        def __eq__(self, other):
+            if isinstance(other, HashedName):
+                return self._hash == other._hash and self._folded == other._folded
+            if isinstance(other, dns.name.Name):
+                return self._folded == tuple(label.lower() for label in other.labels)
+            return False
+
+        def __ne__(self, other):
+            return not self.__eq__(other)
+
+# Plain host names (no escapes, no IDNA): split here rather than by dnspython's tokenizer.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_*-]{1,63}(?:\.[A-Za-z0-9_*-]{1,63})*\.?")
+
+
 def absolute_name(name, what="name"):
     """``dns.name.Name`` for an FQDN given with or without the trailing dot."""
     if not isinstance(name, str) or not name.strip():
         raise DnsInputError("%s must be a non-empty FQDN string, got %r" % (what, name))
+    text = name.strip()
     try:
-        return dns.name.from_text(name.strip(), origin=dns.name.root)
+        if len(text) < 254 and _PLAIN_NAME.fullmatch(text):
+            return HashedName(tuple(label.encode("ascii") for label in text.rstrip(".").split(".")) + (b"",))
+        return HashedName(dns.name.from_text(text, origin=dns.name.root).labels)
     except dns.exception.DNSException as exc:
         raise DnsInputError("%s %r is not a valid DNS name: %s" % (what, name, exc)) from exc
+
+
+def hashed_name(name):
+    """``name`` as a ``HashedName`` (for names used as keys, e.g. those parsed from answers)."""
+    return name if isinstance(name, HashedName) else HashedName(name.labels)
 
 
 def txt_rdata(value):
@@ -119,14 +169,36 @@ def txt_value(rdata):
     return b"".join(rdata.strings).decode("utf-8", errors="backslashreplace")
 
 
+_PLAIN_ADDRESS = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+_TARGET_TYPES = {}
+if HAS_DNSPYTHON:
+    import dns.rdtypes.ANY.CNAME
+    import dns.rdtypes.ANY.NS
+    import dns.rdtypes.ANY.PTR
+    import dns.rdtypes.IN.A
+    import dns.rdtypes.IN.AAAA
+
+    _TARGET_TYPES = {dns.rdatatype.PTR: dns.rdtypes.ANY.PTR.PTR, dns.rdatatype.CNAME: dns.rdtypes.ANY.CNAME.CNAME,
+                     dns.rdatatype.NS: dns.rdtypes.ANY.NS.NS}
+
+
 def rdata_from_value(rdtype, value, where):
     if rdtype == dns.rdatatype.TXT:
         if not isinstance(value, str):
             raise DnsInputError("%s: TXT values must be strings, got %r" % (where, value))
         return txt_rdata(value)
     try:
+        text = str(value)
+        # The fleet's own records (A/AAAA and PTR/CNAME/NS to plain names) skip the zone-file tokenizer;
+        # the constructors validate the same way (a bad address raises dns.exception.SyntaxError).
+        if rdtype == dns.rdatatype.A and _PLAIN_ADDRESS.fullmatch(text):
+            return dns.rdtypes.IN.A.A(dns.rdataclass.IN, rdtype, text)
+        if rdtype == dns.rdatatype.AAAA and _PLAIN_ADDRESS.fullmatch(text):
+            return dns.rdtypes.IN.AAAA.AAAA(dns.rdataclass.IN, rdtype, text)
+        if rdtype in _TARGET_TYPES and len(text) < 254 and _PLAIN_NAME.fullmatch(text):
+            return _TARGET_TYPES[rdtype](dns.rdataclass.IN, rdtype, absolute_name(text))
         # origin=root: a target written without the trailing dot is still absolute.
-        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, str(value), origin=dns.name.root, relativize=False)
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, text, origin=dns.name.root, relativize=False)
     except (dns.exception.DNSException, ValueError) as exc:
         raise DnsInputError(
             "%s: value %r is not valid %s data: %s" % (where, value, dns.rdatatype.to_text(rdtype), exc)
@@ -206,7 +278,7 @@ def normalize_records(records, state="present", default_ttl=3600):
                 "%s.type %r is not supported; use one of %s" % (where, item.get("type"), ", ".join(SUPPORTED_TYPES))
             )
         rdtype = dns.rdatatype.from_text(type_text)
-        where = "%s (%s %s)" % (where, name.to_text(), type_text)
+        where = "%s (%s %s)" % (where, item.get("name"), type_text)
         ttl = item.get("ttl", default_ttl)
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 2147483647:
             raise DnsInputError("%s: ttl must be an integer 0..2147483647, got %r" % (where, ttl))

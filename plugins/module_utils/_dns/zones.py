@@ -13,6 +13,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._dns.values impor
     DnsError,
     DnsInputError,
     absolute_name,
+    hashed_name,
     rcode_error,
 )
 
@@ -33,7 +34,7 @@ def zone_of_answer(response, name):
     """The zone named by an authoritative answer: SOA (negative) or NS (positive) owner in AUTHORITY."""
     for rrset in response.authority:
         if rrset.rdtype in (dns.rdatatype.SOA, dns.rdatatype.NS) and name.is_subdomain(rrset.name):
-            return rrset.name
+            return hashed_name(rrset.name)
     return None
 
 
@@ -44,8 +45,7 @@ def rdataset_in_answer(response, name, rdtype):
         if rrset.name != name:
             continue
         if rrset.rdtype == rdtype:
-            current = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
-            current.update(rrset)
+            current = rrset  # an RRset is an Rdataset (with its name)
         elif rrset.rdtype == dns.rdatatype.CNAME:
             cname = rrset[0].target.to_text()
     return current, cname
@@ -61,8 +61,9 @@ def zone_data(messages):
             by_type = data.setdefault(rrset.name, {})
             rdataset = by_type.get(rrset.rdtype)
             if rdataset is None:
-                rdataset = by_type[rrset.rdtype] = dns.rdataset.Rdataset(rrset.rdclass, rrset.rdtype, ttl=rrset.ttl)
-            rdataset.update(rrset)
+                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
+            else:
+                rdataset.update(rrset)  # an RRset split over several messages of the transfer
     return data
 
 
@@ -99,11 +100,11 @@ class ZoneReader:
             if rcode in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
                 for rrset in response.answer:
                     if rrset.rdtype == dns.rdatatype.SOA and rrset.name == candidate:
-                        zone = candidate
+                        zone = hashed_name(candidate)
                 # Below the apex BIND puts the zone's SOA in AUTHORITY; at a CNAME only the CNAME comes back.
                 for rrset in response.authority:
                     if zone is None and rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
-                        zone = rrset.name
+                        zone = hashed_name(rrset.name)
             if zone is not None:
                 break
             if candidate == dns.name.root:
@@ -176,7 +177,8 @@ class ZoneReader:
         """
         # Work on label tuples: far cheaper to hash and slice than dns.name.Name objects.
         def labels(name):
-            return name.canonicalize().labels
+            folded = getattr(name, "_folded", None)  # values.HashedName keeps its lower-cased labels
+            return folded if folded is not None else name.canonicalize().labels
 
         def ancestors(name_labels):
             return (name_labels[i:] for i in range(1, len(name_labels)))
@@ -211,7 +213,7 @@ class ZoneReader:
                 continue
             for rrset in response.answer + response.authority:
                 if rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name):
-                    found[name] = rrset.name
+                    found[name] = hashed_name(rrset.name)
         return found
 
     def _read_by_query(self, records, zone=None):

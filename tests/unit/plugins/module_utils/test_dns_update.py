@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import dns.flags
+import dns.message
 import dns.name
+import dns.opcode
+import dns.rdata
 import dns.rdataset
 import dns.rdatatype
 import pytest
@@ -108,11 +112,39 @@ def test_update_prerequisites_are_the_before_state():
     created = make("b.example.com", "TXT", 300, "x")
     before = {changed.key: rdataset(make("a.example.com", "A", 300, "192.0.2.1")), created.key: None}
     changes = plan.plan_changes([changed, created], {changed.key: zone, created.key: zone}, before, {})
-    update = apply.build_update(zone, changes, client.keyring, client.keyname)
-    prerequisites = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.rdclass, r.ttl) for r in update.prerequisite}
+    message, wire = apply.build_update(zone, changes, client.keyring, client.keyname)
+    # The wire as sent, decoded by dnspython (which also checks the TSIG signature over it).
+    update = dns.message.from_wire(wire, keyring=client.keyring)
+    assert update.had_tsig and update.id == message.id and update.zone[0].name == zone
+    # A parsed UPDATE keeps the RR class NONE / ANY in ``deleting``.
+    prerequisites = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.deleting or r.rdclass, r.ttl)
+                     for r in update.prerequisite}
     assert ("a.example.com.", "A", 1, 0) in prerequisites  # value-dependent: exactly what we read, TTL 0
+    assert [rd.to_text() for r in update.prerequisite if not r.deleting for rd in r] == ["192.0.2.1"]
     assert ("b.example.com.", "TXT", 254, 0) in prerequisites  # NONE class: RRset does not exist
     assert ("a.example.com.", "CNAME", 254, 0) in prerequisites  # nobody made it an alias meanwhile
+    updates = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype), r.deleting or r.rdclass, r.ttl,
+                tuple(rd.to_text() for rd in r)) for r in update.update}
+    assert updates == {("a.example.com.", "A", 255, 0, ()), ("a.example.com.", "A", 1, 300, ("192.0.2.9",)),
+                       ("b.example.com.", "TXT", 255, 0, ()), ("b.example.com.", "TXT", 1, 300, ('"x"',))}
+
+
+def test_update_wire_compresses_names_and_splits_when_too_big():
+    zone = dns.name.from_text("example.com.")
+    records = [make("host%04d.example.com" % n, "TXT", 300, "v" * 200) for n in range(400)]
+    changes = plan.plan_changes(records, {r.key: zone for r in records}, {r.key: None for r in records}, {})
+    _message, wire = apply.build_update(zone, changes[:2])
+    decoded = dns.message.from_wire(wire)
+    names = sorted(r.name.to_text() for r in decoded.update)
+    assert names == ["host0000.example.com."] * 2 + ["host0001.example.com."] * 2
+    # Compressed: "example.com" is written once (a pointer after), host labels once per name.
+    assert wire.count(b"\x07example\x03com") == 1 and wire.count(b"\x08host0000") == 1
+    client = sync.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
+    parts = apply.batches(client, zone, changes)
+    assert len(parts) > 1 and all(len(part_wire) <= u.MAX_UPDATE_BYTES for _m, part_wire in parts)
+    added = [r.name.to_text() for _m, part_wire in parts
+             for r in dns.message.from_wire(part_wire, keyring=client.keyring).update if not r.deleting]
+    assert added == ["host%04d.example.com." % n for n in range(400)]
 
 
 def test_key_checks():
@@ -120,3 +152,46 @@ def test_key_checks():
         sync.DnsClient("127.0.0.1", key_name="k")
     with pytest.raises(u.DnsInputError, match="not valid base64"):
         sync.DnsClient("127.0.0.1", key_name="k", key_secret="not base64!")
+
+
+@given(st.lists(st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True), min_size=1, max_size=5), st.booleans())
+def test_hashed_names_equal_and_hash_like_dnspython_names(labels, trailing_dot):
+    text = ".".join(labels) + ("." if trailing_dot else "")
+    ours, theirs = u.absolute_name(text), dns.name.from_text(text)
+    upper = u.absolute_name(text.upper())
+    assert ours == theirs and theirs == ours and upper == theirs and upper == ours
+    assert hash(ours) == hash(theirs) == hash(upper)
+    assert {theirs: 1}[ours] == 1 and {ours: 1}[theirs] == 1
+    assert ours.to_text() == theirs.to_text() and ours.labels == theirs.labels
+    assert ours != dns.name.from_text("other." + text) and not (ours == text)
+
+
+def test_fast_rdata_equals_the_tokenizer():
+    for rdtype, value in [("A", "192.0.2.1"), ("AAAA", "2001:DB8::1"), ("PTR", "mta1.example.com"),
+                          ("CNAME", "Mta1.Example.net."), ("NS", "ns1.example.test")]:
+        expected = dns.rdata.from_text(1, dns.rdatatype.from_text(rdtype), value, origin=dns.name.root,
+                                     relativize=False)
+        assert u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w") == expected
+    for rdtype, value in [("A", "192.0.2.300"), ("A", "1.2.3"), ("A", "::1"), ("AAAA", "2001:db8:::1")]:
+        with pytest.raises(u.DnsInputError, match="not valid %s data" % rdtype):
+            u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w")
+
+
+def test_rdata_wire_is_dnspython_uncompressed_wire():
+    for rdtype, value in [("PTR", "Mta1.Example.com."), ("CNAME", "x.example.net."), ("NS", "ns1.example.test."),
+                          ("A", "192.0.2.1"), ("AAAA", "2001:db8::1"), ("MX", "10 mx.example.com."),
+                          ("TXT", "v=spf1 -all")]:
+        rdata = u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w")
+        assert apply.rdata_wire(rdata) == rdata.to_wire()
+
+
+def test_query_wire_is_a_signed_query_without_recursion():
+    client = sync.DnsClient("127.0.0.1", 53, "k", "c2VjcmV0")
+    name = u.absolute_name("Mta1.Example.com")
+    wire, mac = client._query_wire(name, dns.rdatatype.SOA, 4711)
+    query = dns.message.from_wire(wire, keyring=client.keyring)  # checks the TSIG signature
+    assert query.had_tsig and query.mac == mac and query.id == 4711
+    assert query.question[0].name == name and query.question[0].rdtype == dns.rdatatype.SOA
+    assert not query.flags & dns.flags.RD and query.opcode() == dns.opcode.QUERY
+    unsigned, no_mac = sync.DnsClient("127.0.0.1")._query_wire(name, dns.rdatatype.A, 1)
+    assert no_mac is None and dns.message.from_wire(unsigned).question[0].rdtype == dns.rdatatype.A

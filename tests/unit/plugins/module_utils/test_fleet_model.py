@@ -47,6 +47,20 @@ def test_consistent_fleet_builds_the_model_once_for_every_host():
                                      "name": ""}]
 
 
+def test_domains_carry_what_one_dns_record_per_domain_needs():
+    model, problems = build_fleet_model(fleet(
+        pmta1={"powermta_host_domains": [{"name": "example.com", "dkim_selectors": ["s1"], "dmarc_policy": "none"}]},
+        pmta2={"powermta_host_domains": [{"name": "example.com", "dkim_selectors": ["s2", "s1"],
+                                          "dmarc_policy": "reject"}]},
+        pmta3={}))
+    (domain,) = model["domains"]
+    assert domain["hosts"] == ["pmta1", "pmta2", "pmta3"]
+    assert domain["fleet_dkim_selectors"] == ["s1", "s2", "s2026a"]  # every host's, first seen first
+    assert domain["differs"] == {"dmarc_policy": {"pmta1": "none", "pmta2": "reject", "pmta3": None}}
+    consistent, _problems = build_fleet_model(fleet(pmta1={}, pmta2={}))
+    assert consistent["domains"][0]["differs"] == {} and consistent["domains"][0]["fleet_dkim_selectors"] == ["s2026a"]
+
+
 def test_layers_merge_defaults_all_group_host_and_absent_removes():
     hosts = fleet(pmta1={
         "powermta_group_pools": [{"name": "marketing", "traffic": "marketing"}],
