@@ -7,7 +7,6 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_fleet as fleet
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
-from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
 
 
 def _wrap(function):
@@ -39,18 +38,6 @@ def _mail_dns_ptr_verify_names(vmtas, ptr="publish", ptr_verify_only=None):
     return builders.ptr_verify_names(vmtas, ptr, ptr_verify_only)
 
 
-def _mail_dns_dkim_key_files(host_vars, key_dir="/etc/pmta/dkim"):
-    """``hostvars[inventory_hostname] | mailops.powermta.mail_dns_dkim_key_files(dir)`` -> [{domain, selector, path}]
-
-    The private key files the host signs with (their public halves are read on the host).
-    """
-    try:
-        domains = merge_by_name(*_layers(host_vars, "domains"))
-    except LayerError as exc:
-        raise AnsibleFilterError(str(exc)) from exc
-    return fleet.dkim_key_files(domains, key_dir)
-
-
 def _spf_records(ips, domain, extra_terms=None, all_qualifier="-all", ttl=builders.DEFAULT_TTL):
     """``ips | mailops.powermta.spf_records('example.com')``."""
     return builders.spf_records(domain, ips, extra_terms, all_qualifier, ttl)
@@ -76,11 +63,6 @@ def _address_records(vmtas, ttl=builders.DEFAULT_TTL):
     return builders.address_records(vmtas, ttl)
 
 
-def _layers(hostvars_of_host, name):
-    return [hostvars_of_host.get("powermta_%s" % name) or [], hostvars_of_host.get("powermta_group_%s" % name) or [],
-            hostvars_of_host.get("powermta_host_%s" % name) or []]
-
-
 def _host_dkim_keys(host_vars):
     """Keys read from the host by the dns role in this play first, then the powermta role's facts of this run."""
     read = list(host_vars.get("__dns_dkim_keys_read") or [])
@@ -88,25 +70,6 @@ def _host_dkim_keys(host_vars):
     facts = [k for k in host_vars.get("powermta_dkim_public_keys") or [] if (k.get("domain"), k.get("selector"))
              not in have]
     return read + facts
-
-
-def _mail_fleet_model(hosts, hostvars):
-    """``groups['pmta_fleet'] | mailops.powermta.mail_fleet_model(hostvars)`` -> {domains, vmtas, dkim_keys}.
-
-    Every host's domains, vMTAs and DKIM keys (not the first host's): see ``_dns_mail_fleet.gather_mail_dns``.
-    """
-    per_host = []
-    try:
-        for host in hosts or []:
-            host_vars = hostvars[host]
-            effective = host_vars.get("powermta_effective_vmtas")
-            if effective is None:  # the powermta role did not run in this play: merge the inventory layers
-                effective = merge_by_name(*_layers(host_vars, "vmtas"))
-            per_host.append({"host": host, "domains": merge_by_name(*_layers(host_vars, "domains")),
-                             "vmtas": effective, "dkim_keys": _host_dkim_keys(host_vars)})
-        return fleet.gather_mail_dns(per_host)
-    except (LayerError, fleet.FleetGatherError) as exc:
-        raise AnsibleFilterError(str(exc)) from exc
 
 
 def _mail_dns_fleet(model, hostvars):
@@ -127,11 +90,9 @@ class FilterModule:
     def filters(self):
         return {
             "mail_dns_records": _wrap(_mail_dns_records),
-            "mail_fleet_model": _mail_fleet_model,
             "mail_dns_fleet": _mail_dns_fleet,
             "mail_dns_verify_spec": _wrap(_mail_dns_verify_spec),
             "mail_dns_ptr_verify_names": _wrap(_mail_dns_ptr_verify_names),
-            "mail_dns_dkim_key_files": _wrap(_mail_dns_dkim_key_files),
             "spf_records": _wrap(_spf_records),
             "dkim_record": _wrap(_dkim_record),
             "dmarc_record": _wrap(_dmarc_record),

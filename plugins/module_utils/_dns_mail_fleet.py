@@ -3,8 +3,8 @@
 """What the mail DNS needs from the whole fleet: sending domains, vMTAs and DKIM public keys of every host.
 
 PRIVATE to the collection: no compatibility promise outside it. Standard library only.
-Pure functions over per-host data. The dns role reads the central fleet model (``mail_dns_from_model``);
-``gather_mail_dns`` merges per-host data for the ``mail_fleet_model`` filter (from hostvars):
+Pure functions. The dns role and lab_summary.yml read the central fleet model (``mail_dns_from_model``);
+``gather_mail_dns`` combines what was read per host (the DKIM public keys):
 
     gather_mail_dns([{"host": "pmta1", "domains": [...], "vmtas": [...], "dkim_keys": [...]}, ...])
     -> {"domains": [...], "vmtas": [...], "dkim_keys": [...]}
@@ -146,15 +146,3 @@ def mail_dns_from_model(model, dkim_keys_by_host=()):
                 % (ip, seen[1], seen[0], seen[2], vmta.get("name"), vmta.get("inventory_host"), vmta.get("hostname")))
     keys = gather_mail_dns([{"host": host, "dkim_keys": host_keys} for host, host_keys in dkim_keys_by_host])
     return {"domains": domains, "vmtas": list(model.get("vmtas") or []), "dkim_keys": keys["dkim_keys"]}
-
-
-def dkim_key_files(domains, key_dir="/etc/pmta/dkim"):
-    """``[{domain, selector, path}]`` of the DKIM private keys a host signs with (the powermta role's layout)."""
-    files = []
-    for domain in domains or []:
-        name = _domain_name(domain, "this host")
-        for selector in domain.get("dkim_selectors") or []:
-            # The path as the powermta role writes it: the name as given.
-            files.append({"domain": name, "selector": selector,
-                          "path": "%s/%s/%s.pem" % (key_dir.rstrip("/"), domain["name"].strip(), selector)})
-    return files

@@ -54,12 +54,3 @@ def test_different_keys_for_one_selector_and_one_ip_with_two_names_fail():
                                                 {"name": "b", "ip": "192.0.2.1", "hostname": "b.example.com"}])])
     with pytest.raises(f.FleetGatherError, match="not an IP address"):
         f.gather_mail_dns([host("pmta1", vmtas=[{"name": "a", "ip": "nope", "hostname": "a.example.com"}])])
-
-
-def test_dkim_key_files_follow_the_powermta_layout():
-    files = f.dkim_key_files([{"name": "example.com", "dkim_selectors": ["s1", "s2"]}, {"name": "example.net"}],
-                             "/etc/pmta/dkim/")
-    assert files == [
-        {"domain": "example.com", "selector": "s1", "path": "/etc/pmta/dkim/example.com/s1.pem"},
-        {"domain": "example.com", "selector": "s2", "path": "/etc/pmta/dkim/example.com/s2.pem"},
-    ]
