@@ -64,6 +64,19 @@ def test_cold_vmta_takes_the_first_messages_per_domain_per_day(world):
     assert [peers[r] for r in recipients] == [ip(13), ip(13), ip(12), ip(12)]
 
 
+def test_reroute_to_virtual_mta_sends_from_the_other_vmta(world):
+    """§3.3.10.49: tx-02's queue for rerouted.example.test reroutes to tx-01, so that mail leaves from tx-01's IP
+    (the warm-up's pause); tx-02's other mail stays on tx-02."""
+    send(["r1@rerouted.example.test", "r2@gmail.example.test"], headers="X-Virtual-MTA: tx-02\r\n")
+    wait_for(lambda: delivered(world, "r1@rerouted.example.test") and delivered(world, "r2@gmail.example.test"),
+             what="rerouted and direct deliveries")
+    assert delivered(world, "r1@rerouted.example.test")[0]["vmta"] == "tx-01"
+    assert delivered(world, "r2@gmail.example.test")[0]["vmta"] == "tx-02"
+    peers = {m["rcpts"][0]: m["peer"] for m in world["sinks"]["gmail"].messages}
+    assert peers["r1@rerouted.example.test"] == ip(10)
+    assert peers["r2@gmail.example.test"] == ip(11)
+
+
 def _dsn(original_rcpt):
     """An RFC 3464 DSN as a remote MTA sends it, late, to the original MAIL FROM."""
     return (
