@@ -141,6 +141,40 @@ def warmup_step(when):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
+def panel_series(host, title):
+    """Evaluate the Grafana dashboard panel TITLE (docs/grafana-dashboard.json) on HOST's node_exporter scrape,
+    as Prometheus would with the dashboard's Host variable at All: {refId: [labels of each returned series]}.
+    Only the selector-and-comparison form the panel uses is understood; anything else fails the test."""
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    panel = next(p for p in dashboard["panels"] if p.get("title") == title)
+    scrape = ssh(host, "/usr/local/sbin/pmta-metrics-collector && curl -sf http://127.0.0.1:9100/metrics")
+    assert scrape.returncode == 0, scrape.stderr
+    samples = []
+    for line in scrape.stdout.splitlines():
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if match and not line.startswith("#"):
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+            samples.append((match.group(1), dict(labels, instance=host), float(match.group(3))))
+    out = {}
+    for target in panel["targets"]:
+        expr = re.fullmatch(r"(\w+)\{(.*)\}\s*==\s*(\S+)", target["expr"].strip())
+        assert expr, "panel %r: cannot evaluate %r here" % (title, target["expr"])
+        matchers = re.findall(r'(\w+)(=~|=)"([^"]*)"', expr.group(2))
+        series = []
+        for name, labels, value in samples:
+            if name != expr.group(1) or value != float(expr.group(3)):
+                continue
+            ok = True
+            for label, op, wanted in matchers:
+                wanted = ".*" if wanted == "$instance" else wanted  # the Host variable at All
+                have = labels.get(label, "")
+                ok = ok and (re.fullmatch(wanted, have) is not None if op == "=~" else have == wanted)
+            if ok:
+                series.append(labels)
+        out[target["refId"]] = series
+    return out
+
+
 def transports():
     """The injector export (playbooks/injector_transports.yml) as JSON: {(node, x_virtual_mta): transport}."""
     result = playbook(ROOT / "playbooks" / "injector_transports.yml", "-e", '{"injector_transports_formats": ["json"]}')
@@ -339,6 +373,13 @@ def test_blocklisted_ips_send_nothing_from_the_next_step_on(lab):
             assert got[isp]["203.0.113.64"] == 10 * SCHEDULE[0]
             assert got[isp]["203.0.113.66"] == cap66[isp]
         assert problems == 0 and queues == {}
+        # Grafana's "Blocklisted IPs" panel shows the listings from the fact this step wrote (pmta_dnsbl.fact ->
+        # pmta-metrics-collector -> node_exporter) and the paused pairs, on each host for its own IP.
+        for host, ip in (("mf-n1", "203.0.113.65"), ("mf-n2", "203.0.113.67")):
+            panel = panel_series(host, "Blocklisted IPs")
+            assert [(s["ip"], s["zone"]) for s in panel["A"]] == [(ip, DNSBL_ZONE)], (host, panel)
+            assert sorted(s["isp"] for s in panel["B"] if s["ip"] == ip) == sorted(ISPS), (host, panel)
+            assert {s["ip"] for s in panel["B"]} == {ip}, (host, panel)
         listed_rows = [r for r in acct_rows("mf-n1", "acct.csv*") + acct_rows("mf-n2", "acct.csv*")
                        if r.get("dlvSourceIp") in LISTED and r.get("timeLogged", "") >= day_start(day).isoformat()[:10]]
         assert listed_rows == [], listed_rows[:3]
