@@ -3,7 +3,9 @@
 Run: .venv/bin/pytest tests/pmta_test_double/test_delivery_policies.py   (as root; see loopback_lab.py)
 """
 
+import datetime
 import json
+import os
 import smtplib
 import time
 
@@ -165,3 +167,7 @@ def test_per_day_rate_cold_ramp_and_bounce_after_follow_the_test_clock(night):
     retries = [r for r in rows(log, "acct.csv") if r["rcpt"] == "x@dead.example.test" and r["type"] == "t"]
     assert len(retries) >= 2 and "connect to %s:25" % ip(25) in retries[0]["dsnDiag"]
     assert len(done(rate)) == 4  # the fifth waits for the day after
+    # the accounting file was last modified at the test clock's time, as its last record says
+    last = max(r["timeLogged"] for r in rows(log, "acct.csv"))
+    last_epoch = datetime.datetime.strptime(last, "%Y-%m-%d %H:%M:%S%z").timestamp()
+    assert abs(os.path.getmtime(log / "acct.csv") - last_epoch) < 60, last

@@ -182,7 +182,7 @@ class Outbound:
 
     def _move_rerouted(self, config):
         """After a reload, mail already queued for a vMTA that now reroutes goes to the target's queue."""
-        for key, queue in list(self.queues.items()):
+        for queue in list(self.queues.values()):
             target = self._reroute(config, queue.name, queue.vmta) if queue.recipients else None
             if not target:
                 continue
