@@ -356,6 +356,12 @@ def test_blocklisted_ips_send_nothing_from_the_next_step_on(lab):
     try:
         day = DAYS + 6
         warmup_step(day_start(day))
+        # the step counted the ten days' deliveries of the capped pool (its accounting is the double's)
+        state = json.loads(ssh("mf-n2", "cat /etc/ansible/facts.d/pmta_warmup.fact").stdout)
+        for isp in ISPS:
+            pair = state["ips"]["203.0.113.66"][isp]
+            assert pair.get("last_sent_at", "")[:10] >= day_start(DAYS - 1).date().isoformat(), (isp, pair)
+            assert state["ips"]["203.0.113.67"][isp]["status"] == "paused", state["ips"]["203.0.113.67"][isp]
         sponsor = domain_settings(fragment("mf-n1", "wl-64"))
         assert "cold-virtual-mta" not in sponsor[""], sponsor
         assert domain_settings(fragment("mf-n2", "cl-67"))["*"]["reroute-to-virtual-mta"] == ["cl-66"]
