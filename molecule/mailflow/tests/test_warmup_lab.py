@@ -393,3 +393,33 @@ def test_blocklisted_ips_send_nothing_from_the_next_step_on(lab):
         assert listed_rows == [], listed_rows[:3]
     finally:
         nsupdate(["update delete %s" % listing(ip) for ip in LISTED])
+
+
+def test_delisted_ips_send_again_from_the_next_step_on(lab):
+    """The listing is gone (the previous test removed it): the next step resumes both IPs at their stage, the
+    sponsor names wl-65 again, cl-67 no longer reroutes, and the day's mail is shared as on the first ten days."""
+    day = DAYS + 7
+    warmup_step(day_start(day))
+    sponsor = domain_settings(fragment("mf-n1", "wl-64"))
+    assert sponsor[""]["cold-virtual-mta"] == ["wl-65"], sponsor
+    cold_limit = {isp: per_day(sponsor[macro(isp)]["max-cold-virtual-mta-msg"][0]) for isp in ISPS}
+    caps = {}
+    for name in ("cl-66", "cl-67"):
+        settings = domain_settings(fragment("mf-n2", name))
+        assert "reroute-to-virtual-mta" not in settings.get("*", {}), settings
+        caps[name] = {isp: per_day(settings[macro(isp)]["max-msg-rate"][0]) for isp in ISPS}
+    # the delisted pairs hold at their stage (docs/warmup.md rule 1), so the ISP gets what it got before the pause
+    assert cold_limit == lab["cold_limit"] and caps == lab["cap"], (cold_limit, caps)
+    warm = recipients(day, "wr", {isp: 10 * cold_limit[isp] for isp in ISPS})
+    cold = recipients(day, "cr", {isp: caps["cl-66"][isp] + caps["cl-67"][isp] for isp in ISPS})
+    got, problems, queues = run_day(day, day_start(day), [
+        (WARM["host"], WARM["pool"], warm), (COLD["host"], COLD["pool"], cold)])
+    print("warm-up lab, day after delisting: %s, queued %s" % (json.dumps(got), queues))
+    for isp in ISPS:
+        assert 0 < got[isp].get("203.0.113.65", 0) <= cold_limit[isp], (isp, got)
+        assert got[isp]["203.0.113.65"] + got[isp]["203.0.113.64"] == 10 * cold_limit[isp], (isp, got)
+        assert 0 < got[isp].get("203.0.113.67", 0) <= caps["cl-67"][isp], (isp, got)
+        assert got[isp]["203.0.113.66"] + got[isp]["203.0.113.67"] == caps["cl-66"][isp] + caps["cl-67"][isp]
+    assert problems == 0 and queues == {}
+    for host in ("mf-n1", "mf-n2"):
+        assert panel_series(host, "Blocklisted IPs") == {"A": [], "B": []}, host
