@@ -133,6 +133,9 @@ domain-macro googleish gmail.example.test,googlemail.example.test
 </virtual-mta>
 <virtual-mta tx-02>
     smtp-source-host {tx2} mta11.example.test
+    <domain rerouted.example.test>
+        reroute-to-virtual-mta tx-01
+    </domain>
 </virtual-mta>
 <virtual-mta slowv>
     smtp-source-host {slowv} slowv.example.test
@@ -332,6 +335,7 @@ def build_world(base):
             ("mx2.two-in", "A", ip(23)),
             ("rate", "MX", "10 mx.gmail.example.test."),
             ("coldd", "MX", "10 mx.gmail.example.test."),
+            ("rerouted", "MX", "10 mx.gmail.example.test."),
             ("dead", "MX", "10 mx.dead-in.example.test."),
             ("mx.dead-in", "A", ip(25)),
             ("errs", "MX", "10 mx.gmail.example.test."),

@@ -3,7 +3,9 @@
 Run: .venv/bin/pytest tests/pmta_test_double/test_delivery_policies.py   (as root; see loopback_lab.py)
 """
 
+import datetime
 import json
+import os
 import smtplib
 import time
 
@@ -62,6 +64,19 @@ def test_cold_vmta_takes_the_first_messages_per_domain_per_day(world):
     assert vmtas == ["cold-01", "cold-01", "warm-01", "warm-01"]
     peers = {m["rcpts"][0]: m["peer"] for m in world["sinks"]["gmail"].messages}
     assert [peers[r] for r in recipients] == [ip(13), ip(13), ip(12), ip(12)]
+
+
+def test_reroute_to_virtual_mta_sends_from_the_other_vmta(world):
+    """§3.3.10.49: tx-02's queue for rerouted.example.test reroutes to tx-01, so that mail leaves from tx-01's IP
+    (the warm-up's pause); tx-02's other mail stays on tx-02."""
+    send(["r1@rerouted.example.test", "r2@gmail.example.test"], headers="X-Virtual-MTA: tx-02\r\n")
+    wait_for(lambda: delivered(world, "r1@rerouted.example.test") and delivered(world, "r2@gmail.example.test"),
+             what="rerouted and direct deliveries")
+    assert delivered(world, "r1@rerouted.example.test")[0]["vmta"] == "tx-01"
+    assert delivered(world, "r2@gmail.example.test")[0]["vmta"] == "tx-02"
+    peers = {m["rcpts"][0]: m["peer"] for m in world["sinks"]["gmail"].messages}
+    assert peers["r1@rerouted.example.test"] == ip(10)
+    assert peers["r2@gmail.example.test"] == ip(11)
 
 
 def _dsn(original_rcpt):
@@ -152,3 +167,7 @@ def test_per_day_rate_cold_ramp_and_bounce_after_follow_the_test_clock(night):
     retries = [r for r in rows(log, "acct.csv") if r["rcpt"] == "x@dead.example.test" and r["type"] == "t"]
     assert len(retries) >= 2 and "connect to %s:25" % ip(25) in retries[0]["dsnDiag"]
     assert len(done(rate)) == 4  # the fifth waits for the day after
+    # the accounting file was last modified at the test clock's time, as its last record says
+    last = max(r["timeLogged"] for r in rows(log, "acct.csv"))
+    last_epoch = datetime.datetime.strptime(last, "%Y-%m-%d %H:%M:%S%z").timestamp()
+    assert abs(os.path.getmtime(log / "acct.csv") - last_epoch) < 60, last

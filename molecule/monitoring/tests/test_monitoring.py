@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -199,3 +200,50 @@ def test_blocklist_metrics_from_the_fact_the_warmup_step_writes(host):
         assert values["pmta_collector_errors"] == 0
     finally:
         host.run("rm -f /etc/ansible/facts.d/pmta_warmup.fact /etc/ansible/facts.d/pmta_dnsbl.fact")
+
+
+DASHBOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana-dashboard.json"
+
+
+def panel_series(host, title, instance="mon-n1"):
+    """Evaluate the dashboard panel TITLE on node_exporter's scrape of HOST as Prometheus would with the Host
+    variable at All (the scrape adds ``instance``): {refId: [labels of each series]}. Only the selector-and-comparison
+    form the panels use is understood; anything else fails."""
+    panel = next(p for p in json.loads(DASHBOARD.read_text())["panels"] if p.get("title") == title)
+    scraped = []
+    for line in host.check_output("curl -sf http://127.0.0.1:9100/metrics").splitlines():
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if match and not line.startswith("#"):
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""), instance=instance)
+            scraped.append((match.group(1), labels, float(match.group(3))))
+    out = {}
+    for target in panel["targets"]:
+        expr = re.fullmatch(r"(\w+)\{(.*)\}\s*==\s*(\S+)", target["expr"].strip())
+        assert expr, "panel %r: cannot evaluate %r here" % (title, target["expr"])
+        matchers = re.findall(r'(\w+)(=~|=)"([^"]*)"', expr.group(2))
+        out[target["refId"]] = [
+            labels for name, labels, value in scraped
+            if name == expr.group(1) and value == float(expr.group(3)) and all(
+                (re.fullmatch(".*" if want == "$instance" else want, labels.get(label, "")) is not None)
+                if op == "=~" else labels.get(label, "") == want for label, op, want in matchers)]
+    return out
+
+
+def test_grafana_blocklist_panel_returns_the_listing(host):
+    """The "Blocklisted IPs" panel's queries, on what node_exporter serves after the collector read a DNSBL fact in
+    the form the warm-up step writes (dnsbl_check results; the end-to-end run with the real step and BIND 9 is
+    molecule/mailflow test_warmup_lab.py): one series for the listed IP and zone, none for the clean IP."""
+    dnsbl = {"checked_at": "2026-11-21T06:00:00Z", "findings": [], "unusable_zones": [], "results": [
+        {"ip": "203.0.113.11", "zone": "bl.example.test", "status": "listed", "codes": ["127.0.0.2"]},
+        {"ip": "203.0.113.12", "zone": "bl.example.test", "status": "not_listed", "codes": []},
+    ]}
+    host.run("mkdir -p /etc/ansible/facts.d")
+    host.run("cat > /etc/ansible/facts.d/pmta_dnsbl.fact <<'EOF'\n%s\nEOF" % json.dumps(dnsbl))
+    try:
+        host.check_output(COLLECTOR)
+        panel = panel_series(host, "Blocklisted IPs")
+        assert [(s["ip"], s["zone"]) for s in panel["A"]] == [("203.0.113.11", "bl.example.test")], panel
+    finally:
+        host.run("rm -f /etc/ansible/facts.d/pmta_dnsbl.fact")
+        host.check_output(COLLECTOR)
+    assert panel_series(host, "Blocklisted IPs")["A"] == []

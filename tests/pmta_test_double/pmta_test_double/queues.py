@@ -12,7 +12,9 @@ backoff), ``bounce-after``, ``backoff-to-normal-after``. Per vMTA and per pool (
 ``max-smtp-out`` and ``max-smtp-msg-rate`` across its queues. Cold
 vMTAs (§10.7, §3.3.12.4, §3.3.10.48) re-select at reception: the first N
 messages per queue per day of a warm vMTA go to its cold vMTA(s), round robin,
-using the rollup queue's setting when the domain rolls up.
+using the rollup queue's setting when the domain rolls up. ``reroute-to-virtual-mta``
+(§3.3.10.49, a vMTA, never a pool) moves a queue's mail to another vMTA: at
+reception and, after a reload, what is already queued.
 Queued mail is held in memory (a restart loses it; PowerMTA spools it).
 """
 
@@ -130,6 +132,8 @@ class Outbound:
 
     def reconfigure(self, config):
         self.resolver = routing.Resolver(config.name_servers, config.name_server_port)
+        with self.lock:
+            self._move_rerouted(config)
 
     # -- reception -----------------------------------------------------
     def enqueue(self, message, recipients):
@@ -144,6 +148,10 @@ class Outbound:
             if cold:
                 recipient.vmta, recipient.pool = cold, config.pool_of(cold)
                 name, by_ip = self._queue_name(config, recipient.domain, cold)
+            target = self._reroute(config, name or recipient.domain, recipient.vmta)
+            if target:
+                recipient.vmta, recipient.pool = target, config.pool_of(target)
+                name, by_ip = self._queue_name(config, recipient.domain, target)
             queue_name = name or recipient.domain
             recipient.by_ip = by_ip
             with self.lock:
@@ -161,6 +169,30 @@ class Outbound:
         if queue_to:
             return queue_to, False
         return routing.rollup_for(config, self.resolver, domain, vmta)
+
+    @staticmethod
+    def _reroute(config, queue_name, vmta):
+        """§3.3.10.49: the vMTA the queue's mail is rerouted to, or None. A pool is not a target ("A reroute to
+        a VirtualMTA pool is not supported"); "" clears an inherited value. One hop: the target's own reroute is
+        not followed, so two vMTAs naming each other cannot loop."""
+        target = routing.domain_settings(config, queue_name, vmta).get("reroute-to-virtual-mta", "").strip('"')
+        if not target or target == vmta or target not in config.vmtas:
+            return None
+        return target
+
+    def _move_rerouted(self, config):
+        """After a reload, mail already queued for a vMTA that now reroutes goes to the target's queue."""
+        for queue in list(self.queues.values()):
+            target = self._reroute(config, queue.name, queue.vmta) if queue.recipients else None
+            if not target:
+                continue
+            dest = self.queues.get((queue.name, target))
+            if dest is None:
+                dest = self.queues[(queue.name, target)] = Queue(queue.name, target)
+            for recipient in queue.recipients:
+                recipient.vmta, recipient.pool = target, config.pool_of(target)
+                dest.recipients.append(recipient)
+            queue.recipients = []
 
     def _cold_vmta(self, config, warm, queue_name):
         """§10.7: the first max-cold-virtual-mta-msg per day per queue of a warm vMTA go cold."""
