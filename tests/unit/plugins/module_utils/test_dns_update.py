@@ -170,7 +170,7 @@ def test_fast_rdata_equals_the_tokenizer():
     for rdtype, value in [("A", "192.0.2.1"), ("AAAA", "2001:DB8::1"), ("PTR", "mta1.example.com"),
                           ("CNAME", "Mta1.Example.net."), ("NS", "ns1.example.test")]:
         expected = dns.rdata.from_text(1, dns.rdatatype.from_text(rdtype), value, origin=dns.name.root,
-                                     relativize=False)
+                                       relativize=False)
         assert u.rdata_from_value(dns.rdatatype.from_text(rdtype), value, "w") == expected
     for rdtype, value in [("A", "192.0.2.300"), ("A", "1.2.3"), ("A", "::1"), ("AAAA", "2001:db8:::1")]:
         with pytest.raises(u.DnsInputError, match="not valid %s data" % rdtype):
