@@ -18,23 +18,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import task
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values
-
-
-def _plain(value):
-    """A plain copy of the (possibly tagged) task arguments: exact str, int, float, bool, list, dict."""
-    if isinstance(value, dict):
-        return {str.__str__(key) if isinstance(key, str) else key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int.__int__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    return value
+from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
 
 
 def _censored(outcome, no_log_values):

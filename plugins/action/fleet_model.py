@@ -19,6 +19,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model impo
     host_problems,
     wanted_variables,
 )
+from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
 
 ARGUMENT_SPEC = {
     "group": {"type": "str", "default": "pmta_fleet"},
@@ -29,28 +30,6 @@ ARGUMENT_SPEC = {
     "vmtas": {"type": "list", "elements": "dict", "default": []},
     "addresses": {"type": "list", "elements": "str", "default": []},
 }
-
-
-def _plain(value, skip_keys, templar=None):
-    """A plain copy of a (lazily templated) value; reading a key templates it, so skipped keys are never read.
-
-    With ``templar``, raw values (task_vars hold them untemplated) are templated leaf by leaf.
-    """
-    if isinstance(value, dict):
-        return {key: _plain(value[key], skip_keys, templar) for key in value if key not in skip_keys}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item, skip_keys, templar) for item in value]
-    if isinstance(value, str):
-        if templar is not None and ("{{" in value or "{%" in value):
-            return _plain(templar.template(value), skip_keys)
-        return str.__str__(value)  # an exact str: tagged strings are slow to copy, compare and pickle
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int.__int__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    return value
 
 
 # The powermta role's defaults: hostvars outside the role do not hold them, so the model reads them here.

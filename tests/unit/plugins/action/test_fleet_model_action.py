@@ -1,10 +1,10 @@
 from ansible_collections.mailops.powermta.plugins.action.fleet_model import (
     ARGUMENT_SPEC,
-    _plain,
     _referenced_names,
     role_defaults,
 )
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import wanted_variables
+from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
 
 
 class TaggedStr(str):
