@@ -9,8 +9,9 @@ Each check cites its § in the hint; docs/config-lint.md lists them all. A rule
 that needs a value set elsewhere follows PowerMTA's inheritance: a <source> by
 IP inherits from the <source> entries whose range contains it (§3.3.7), a
 <domain> from <domain *> and, inside a vMTA or pool, from the global <domain>
-of the same name (§3.3.10, §3.3.12). Where the value may come from somewhere
-we cannot see (a named source, a file not read), the rule stays quiet.
+of the same name (§3.3.10, §3.3.12). A named source sits on top of the
+connecting IP's source (§10.4.2), whose IP is unknown: a value any IP source
+gives counts. Where the value may come from a file not read, the rule stays quiet.
 """
 
 from __future__ import annotations
