@@ -506,32 +506,22 @@ def test_auth_without_tls_is_a_policy_warning():
     assert (finding.severity, finding.refused_by_pmta) == ("warning", False)
 
 
-# §10.4.2's per-user sources, verbatim (comments included), with the IP-based sources §3.3.7 shows.
-GUIDE_AUTH_USERS = """<smtp-user jsmith>
-    password qwerty123
-    source auth2
-</smtp-user>
-<smtp-user jdoe>
-    password abc123
-    source auth1
-</smtp-user>
-<source auth2>
-    allow-mailmerge yes
-    always-allow-relaying yes # allow feeding for auth2
-    process-x-virtual-mta yes # allow selection of a VirtualMTA
-    max-message-size unlimited
-    smtp-service yes          # allow SMTP service
-    require-auth true
-</source>
-<source auth1>
-    allow-mailmerge no
-    always-allow-relaying yes # allow feeding for auth1
+# §10.4.2's per-user sources as the guide writes them (comments included), with the IP-based sources of §3.3.7.
+GUIDE_NAMED_SOURCE = """<source {name}>
+    allow-mailmerge {mailmerge}
+    always-allow-relaying yes # allow feeding for {name}
     process-x-virtual-mta yes # allow selection of a VirtualMTA
     max-message-size unlimited
     smtp-service yes          # allow SMTP service
     require-auth true
 </source>
 """
+GUIDE_AUTH_USERS = (
+    "<smtp-user jsmith>\n    password qwerty123\n    source auth2\n</smtp-user>\n"
+    "<smtp-user jdoe>\n    password abc123\n    source auth1\n</smtp-user>\n"
+    + GUIDE_NAMED_SOURCE.format(name="auth2", mailmerge="yes")
+    + GUIDE_NAMED_SOURCE.format(name="auth1", mailmerge="no")
+)
 GUIDE_IP_SOURCES = "<source 0/0> # matches all\n    always-allow-relaying no\n    allow-mailmerge no\n%s</source>\n"
 
 
