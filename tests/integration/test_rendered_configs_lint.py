@@ -135,3 +135,9 @@ def test_the_documented_example_is_what_the_role_renders(rendered):
     result = lint_path(str(shown / "etc/pmta/config"), include_root=str(shown))
     assert [f.format() for f in result.errors + result.warnings] == []
     assert len(result.tree.includes.followed) == len(list((shown / "etc/pmta").rglob("*.conf")))
+
+
+def test_the_test_double_s_default_config_lints_without_findings():
+    """The config the test double's package installs (molecule monitoring runs PowerMTA with it)."""
+    result = lint_path(str(ROOT / "tests" / "pmta_test_double" / "etc" / "config"))
+    assert [f.format() for f in result.errors + result.warnings] == []
