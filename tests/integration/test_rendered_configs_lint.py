@@ -114,6 +114,12 @@ def test_every_rendered_config_lints_without_findings(rendered, name):
         assert [f.format() for f in result.errors + result.warnings] == [], tree
         # The warm-up includes resolve to the role's stand-ins: nothing was skipped.
         assert len(result.tree.includes.followed) >= 8 and not result.tree.includes.unfollowed
+        # Our own rendering offers STARTTLS wherever it asks for AUTH (no auth-without-tls warning above, and
+        # explicitly here): every <source> with require-auth yes says allow-starttls yes itself.
+        for source in result.tree.blocks("source"):
+            values = {directive.name: directive.value for directive in source.directives()}
+            if values.get("require-auth") == "yes":
+                assert values.get("allow-starttls") == "yes", (tree, source.arg)
 
 
 def test_the_documented_example_is_what_the_role_renders(rendered):
