@@ -16,7 +16,7 @@ gives counts. Where the value may come from a file not read, the rule stays quie
 
 from __future__ import annotations
 
-from .exposure import INJECTOR_PREFIX_LIMIT, WIDE_PREFIX_LIMIT, relay_exposure
+from .exposure import INJECTOR_PREFIX_LIMIT, WIDE_PREFIX_LIMIT, is_private, relay_exposure
 from .parser import Block
 from .values import network_of
 
@@ -265,11 +265,14 @@ class GuideRules:
         chain.sort(key=lambda other: -network_of(other.arg).prefixlen)
         return [block] + chain, True
 
-    def _ip_values(self, name, by_network, chains):
-        """The ``name`` Directives (None where unset) a connection may get from its IP-matched <source>:
-        one per IP source, and None for addresses no source covers (no 0/0 or ::/0)."""
-        values = [_inherited(chains[id(block)][0], name) for _network, block in by_network]
-        if {network.version for network, _block in by_network if network.prefixlen == 0} != {4, 6}:
+    def _ip_values(self, name, by_network, chains, version=None):
+        """The ``name`` Directives (None where unset) a connection (of IP ``version``, default any) may get from
+        its IP-matched <source>: one per IP source, and None for addresses no source covers (no 0/0 or ::/0)."""
+        versions = {version} if version else {4, 6}
+        values = [
+            _inherited(chains[id(block)][0], name) for network, block in by_network if network.version in versions
+        ]
+        if not versions <= {network.version for network, _block in by_network if network.prefixlen == 0}:
             values.append(None)
         return values
 
@@ -339,6 +342,54 @@ class GuideRules:
             "open-relay",
         )
 
+    def _listener_sources(self):
+        """{source name: (listener address text, node)} for ``smtp-listener CIDR:PORT source=NAME`` and
+        ``<smtp-listener CIDR:PORT>`` blocks with ``source NAME`` (§3.3.1.20, §3.3.17.3)."""
+        selected = {}
+        for directive in self.root.directives("smtp-listener"):
+            parts = directive.value.split()
+            for part in parts[1:]:
+                if part.startswith("source="):
+                    selected.setdefault(part[7:], (parts[0].rpartition(":")[0], directive))
+        for block in self.root.blocks("smtp-listener"):
+            source = _last(block, "source")
+            if source is not None and source.value:
+                selected.setdefault(source.value.split()[0], (block.arg.rpartition(":")[0], block))
+        return selected
+
+    def _listener_relay(self, block, selected, by_network, chains):
+        """§3.3.1.20: always-allow-relaying on a source an smtp-listener selects lets anybody who can connect to
+        that address relay. Loopback is fine; all interfaces or a public address is an open relay. require-auth
+        counts from the source itself, or from every IP source it may combine with (§3.3.7)."""
+        relay = _last(block, "always-allow-relaying")
+        if not _is_true(relay) or block.arg not in selected:
+            return
+        address, listener = selected[block.arg]
+        network = network_of(address.strip("[]"))
+        if network is None or network.is_loopback:
+            return
+        require = _last(block, "require-auth")
+        if require is None:
+            inherited = self._ip_values("require-auth", by_network, chains, network.version)
+            if all(_is_true(value) for value in inherited):
+                return
+        elif _is_true(require):
+            return
+        where = "every interface" if network.prefixlen == 0 else address
+        hint = (
+            "relay by the client's IP instead (<source INJECTOR-IP> always-allow-relaying yes), add require-auth "
+            "yes here, or bind the listener to 127.0.0.1 (§3.3.1.20: anybody who can connect may relay)"
+        )
+        message = "<source %s> relays for anybody who connects to the smtp-listener on %s (line %d)" % (
+            block.arg,
+            where,
+            listener.line,
+        )
+        if network.prefixlen == 0 or not is_private(network):
+            self.linter.error(relay, message, hint, "open-relay")
+        else:
+            self._warn(relay, message, hint, "open-relay")
+
     def _reserved_name(self, block):
         """§3.3.7: names beginning with { are reserved; {auth} and {pickup} have a meaning, and §10.19.1 adds
         {transmissions-api}. Any other such name is never applied the way a plain named source is."""
@@ -357,6 +408,7 @@ class GuideRules:
         blocks = self.root.blocks("source")
         by_network = [(network_of(b.arg), b) for b in blocks if network_of(b.arg) is not None]
         chains = {id(block): self._source_chain(block, by_network) for block in blocks}
+        selected = None  # sources an smtp-listener selects, read at the first named source
         has_certificate = bool(self.root.directives("smtp-server-tls-certificate")) or any(
             _last(listener, "tls-certificate") is not None for listener in self.root.blocks("smtp-listener")
         )
@@ -367,6 +419,9 @@ class GuideRules:
                 self._open_relay(block, network_of(block.arg), chain)
             else:
                 self._reserved_name(block)
+                if selected is None:
+                    selected = self._listener_sources()
+                self._listener_relay(block, selected, by_network, chains)
             require_auth = _inherited(chain, "require-auth")
             starttls = _last(block, "allow-starttls")
             if _is_true(starttls) and not has_certificate and self.whole:

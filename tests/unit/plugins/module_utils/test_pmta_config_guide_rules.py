@@ -820,3 +820,33 @@ def test_rendered_example_lints_without_findings():
     assert sorted(result.tree.includes.followed) == sorted(
         "/" + str(path.relative_to(EXAMPLE)) for path in (EXAMPLE / "etc/pmta").rglob("*.conf")
     )
+
+
+# §3.3.1.20's example: a listener selecting a named source.
+GUIDE_LISTENER = (
+    "smtp-listener %s:25 source=mta1\nsmtp-listener 0.0.0.0:26\n"
+    "<source mta1>\n    default-virtual-mta mta1\n%s</source>\n"
+)
+
+
+@pytest.mark.parametrize(
+    "address, severity, where", [("1.2.3.4", "error", "1.2.3.4"), ("0/0", "error", "every interface"),
+                                 ("10.1.2.3", "warning", "10.1.2.3")]
+)
+def test_relaying_on_a_source_a_listener_selects_is_open_to_whoever_connects(address, severity, where):
+    """§3.3.1.20: "anybody who can connect to the given IP address will be allowed to relay"."""
+    text = VMTA.replace("v1", "mta1") + GUIDE_LISTENER % (address, "    always-allow-relaying yes\n")
+    (finding,) = findings(text)
+    assert (finding.line - 1, finding.severity, finding.code) == (8, severity, "open-relay")
+    assert where in finding.message and "§3.3.1.20" in finding.hint
+
+
+def test_a_listener_selected_source_is_fine_without_relaying_on_loopback_or_with_auth():
+    vmta = VMTA.replace("v1", "mta1")
+    assert found(vmta + GUIDE_LISTENER % ("1.2.3.4", "")) == []
+    assert found(vmta + GUIDE_LISTENER % ("127.0.0.1", "    always-allow-relaying yes\n")) == []
+    auth = "    always-allow-relaying yes\n    require-auth yes\n    allow-starttls yes\n"
+    assert found(vmta + GUIDE_LISTENER % ("1.2.3.4", auth)) == []
+    # require-auth from the IP sources it combines with (§3.3.7): every IPv4 client must authenticate.
+    every_ip = "<source 0/0>\nrequire-auth true\nallow-starttls yes\n</source>\n"
+    assert found(vmta + GUIDE_LISTENER % ("1.2.3.4", "    always-allow-relaying yes\n") + every_ip) == []
