@@ -16,6 +16,18 @@ from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import pla
 NAMES = ("isp", "vmta", "pool", "ip")
 
 
+def _slim(fleet, host):
+    """What the resolution reads: the fleet's vMTA names, IPs and pools, and this host's vMTAs and ISP groups
+    (plain copies of only these, not of the whole model with its secrets)."""
+    model = (fleet.get("hosts") or {}).get(host) or {}
+    return {
+        "vmtas": [{"name": plain(v.get("name")), "ip": plain(v.get("ip")), "pool": plain(v.get("pool"))}
+                  for v in fleet.get("vmtas") or []],
+        "hosts": {host: {"vmtas": plain(model.get("vmtas") or []),
+                         "isp_policies": plain(model.get("isp_policies") or [])}} if model else {},
+    }
+
+
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -42,8 +54,8 @@ class ActionModule(ActionBase):
             if mx_rollup is None:
                 mx_rollup = self._templar.template(task_vars.get("powermta_mx_rollup", True))
             try:
-                by_host = resolve_selection(plain(fleet, skip_keys=("password",)), queue=queue,
-                                            mx_rollup=bool(mx_rollup), **{k: plain(v) for k, v in selection.items()})
+                by_host = resolve_selection(_slim(fleet, host), queue=queue, mx_rollup=bool(mx_rollup), only=host,
+                                            **{k: plain(v) for k, v in selection.items()})
             except QueueError as exc:
                 raise AnsibleActionFail("pmta_queue on %s: %s" % (host, exc)) from exc
             queue = by_host.get(host, [])

@@ -100,12 +100,14 @@ def isp_domains(policies, names, mx_rollup=True):
     return domains
 
 
-def resolve_selection(fleet, isp=None, vmta=None, pool=None, ip=None, queue=None, mx_rollup=True):
+def resolve_selection(fleet, isp=None, vmta=None, pool=None, ip=None, queue=None, mx_rollup=True, only=None):
     """``{host: [pattern, ...]}`` for every host of the fleet model that has selected queues.
 
     Dimensions combine as AND (``isp: gmail, pool: marketing``: gmail's queues on the marketing vMTAs);
     several values of one dimension as OR. ``queue`` patterns are added as given on every host whose vMTAs
     they can name. A name that exists nowhere in the fleet is an error (a typo must not select nothing).
+    ``only``: resolve for that host alone (what the action plugin does per host); names are still checked
+    against the whole fleet.
     """
     isps, vmtas, pools, ips = _as_list(isp), _as_list(vmta), _as_list(pool), _as_list(ip)
     queues = [check_pattern(q) for q in _as_list(queue)]
@@ -117,15 +119,16 @@ def resolve_selection(fleet, isp=None, vmta=None, pool=None, ip=None, queue=None
         raise QueueError("ip: %s" % exc) from exc
     hosts = fleet.get("hosts") or {}
     fleet_vmtas = fleet.get("vmtas") or []
-    unknown = [("vmta", v) for v in vmtas if v not in {x.get("name") for x in fleet_vmtas}]
-    unknown += [("pool", p) for p in pools if p not in {x.get("pool") for x in fleet_vmtas}]
-    unknown += [("ip", a) for a in ips if a not in {str(x.get("ip")) for x in fleet_vmtas}]
+    vmtas, pools, ips = set(vmtas), set(pools), set(ips)
+    unknown = [("vmta", v) for v in sorted(vmtas - {x.get("name") for x in fleet_vmtas})]
+    unknown += [("pool", p) for p in sorted(pools - {x.get("pool") for x in fleet_vmtas})]
+    unknown += [("ip", a) for a in sorted(ips - {str(x.get("ip")) for x in fleet_vmtas})]
     if unknown:
         raise QueueError("; ".join("%s %s is on no host of the fleet" % item for item in unknown)
                          + ": check the name against powermta_vmtas / powermta_pools")
     selected_by_names = bool(vmtas or pools or ips)
     result = {}
-    for host in sorted(hosts):
+    for host in sorted(hosts) if only is None else [only] if only in hosts else []:
         model = hosts[host]
         names = [v.get("name") for v in model.get("vmtas") or []]
         chosen = [v.get("name") for v in model.get("vmtas") or []
@@ -138,14 +141,16 @@ def resolve_selection(fleet, isp=None, vmta=None, pool=None, ip=None, queue=None
             else:
                 domains = isp_domains(model.get("isp_policies") or [], isps, mx_rollup) if isps else ["*"]
                 # Every vMTA of the host chosen: one wildcard instead of one pattern per vMTA.
-                parts = ["*"] if not selected_by_names or sorted(chosen) == sorted(names) else chosen
+                parts = ["*"] if not selected_by_names or len(chosen) == len(names) else chosen
                 patterns = ["%s/%s" % (domain, part) for part in parts for domain in domains]
-        for pattern in queues:
-            _domain, part = split(pattern)
-            if "*" in part or part in names or part == "{default}":
-                patterns.append(pattern)
+        if queues:
+            known = set(names)
+            for pattern in queues:
+                _domain, part = split(pattern)
+                if "*" in part or part in known or part == "{default}":
+                    patterns.append(pattern)
         if patterns:
-            result[host] = sorted(set(patterns), key=patterns.index)
+            result[host] = list(dict.fromkeys(patterns))
     return result
 
 
