@@ -38,8 +38,8 @@ options:
     default: []
   isp:
     description:
-      - ISP groups (C(powermta_isp_policies) names): their recipient domains and their rollup queue
-        C(NAME.rollup) (section 10.17). C(other) cannot be chosen (it is every other domain).
+      - ISP groups, by their C(powermta_isp_policies) names. Each selects its recipient domains and its rollup
+        queue C(NAME.rollup) (section 10.17). C(other) cannot be chosen (it is every other domain).
     type: list
     elements: str
     default: []
