@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from helpers import GROUPS, ROOT, ephemeral, inject, playbook, sink_messages, ssh, unique, wait_for
+from helpers import GROUPS, ROOT, arrivals, ephemeral, inject, playbook, ssh, unique, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -30,14 +30,6 @@ def export():
     return {(t["node"], t["x_virtual_mta"]): t for t in data["transports"]}
 
 
-def arrivals(recipients):
-    counts = dict.fromkeys(recipients, 0)
-    for group in GROUPS:
-        for message in sink_messages(group):
-            for rcpt in message["rcpts"]:
-                if rcpt in counts:
-                    counts[rcpt] += 1
-    return counts
 
 
 def refused(recipient):

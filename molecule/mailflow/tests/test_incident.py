@@ -10,7 +10,7 @@ message exactly once. The test ends with the queues resumed (the state the other
 import re
 
 import pytest
-from helpers import GROUPS, ROOT, inject, playbook, sink_counts, sink_messages, ssh, unique, wait_for
+from helpers import GROUPS, ROOT, arrivals, inject, playbook, sink_counts, ssh, unique, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -48,14 +48,6 @@ def paused_queues(host):
     return rows
 
 
-def arrivals(recipients):
-    counts = dict.fromkeys(recipients, 0)
-    for group in GROUPS:
-        for message in sink_messages(group):
-            for rcpt in message["rcpts"]:
-                if rcpt in counts:
-                    counts[rcpt] += 1
-    return counts
 
 
 def test_pausing_gmail_on_one_ip_holds_its_mail_and_resuming_delivers_it_once():
