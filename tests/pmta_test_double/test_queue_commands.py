@@ -207,3 +207,14 @@ def test_the_collections_queue_logic_against_the_double_is_idempotent(double):
     assert not _pmta_queue.apply(run, "source_disabled", ["gmail.example.test/q-01"], source_ip=ip(30))["changed"]
     assert _pmta_queue.apply(run, "source_enabled", ["gmail.example.test/q-01"], source_ip=ip(30))["changed"]
     assert not _pmta_queue.apply(run, "source_enabled", ["gmail.example.test/q-01"], source_ip=ip(30))["changed"]
+
+
+def test_show_vmtas_prints_the_guides_layout(double):
+    """§6.3.20: name, domains, #rcpt, % total, kbytes, conn per vMTA, then `N of M virtual MTAs.`"""
+    result = pmta(double, "show", "vmtas")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["name", "domains", "#rcpt", "%", "total", "kbytes", "conn"]
+    assert sorted(line.split()[0] for line in lines[2:-1]) == ["q-01", "q-02"]
+    assert all(len(line.split()) == 6 and line.split()[1].isdigit() for line in lines[2:-1])
+    assert lines[-1] == "2 of 2 virtual MTAs."
