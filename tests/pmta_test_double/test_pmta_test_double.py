@@ -335,7 +335,8 @@ def test_listener_changes_wait_for_a_restart(double):
 
 
 def test_unimplemented_commands_fail_loudly(double):
-    result = pmta(double, "delete", "--queue=gmail.com/tx-01")
+    # (delete is implemented since issue 24; trace, §6.3.21, is not)
+    result = pmta(double, "trace", "gmail.com/tx-01")
     assert result.returncode == 2
     assert "not implemented by the test double" in result.stderr
 

@@ -104,6 +104,10 @@ class Queue:
         self.connect_rate = RateWindow()
         self.delivered = 0
         self.last_error = ""
+        self.paused = False  # pmta pause queue (§6.3.23): no delivery, the mail stays
+
+    def kilobytes(self):
+        return sum(len(r.message.data) for r in self.recipients) / 1024.0
 
     @property
     def key(self):
@@ -123,6 +127,7 @@ class Outbound:
         self.cold_first_day = {}  # (warm, queue) -> first day seen, for ramp lists
         self.cold_rr = collections.Counter()
         self.source_rr = collections.Counter()
+        self.disabled_sources = {}  # (ip, queue pattern) -> until: pmta disable source (§6.3.33), commands.py
         self.resolver = routing.Resolver(state.config.name_servers, state.config.name_server_port)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -214,6 +219,20 @@ class Outbound:
         self.cold_rr[warm] += 1
         return vmta.cold[index % len(vmta.cold)]
 
+    def sources(self, vmta_name):
+        """[(ip, hostname)]: the vMTA's smtp-source-host lines, else the global ones (§3.3.1.16)."""
+        config = self.state.config
+        vmta = config.vmtas.get(vmta_name)
+        return vmta.source_hosts if vmta is not None and vmta.source_hosts else config.source_hosts
+
+    def enabled_sources(self, queue, now=None):
+        """The sources not disabled for this queue; with no source line at all, the OS's address (one entry)."""
+        from .commands import disabled_for
+
+        sources = self.sources(queue.vmta) or [("", "")]
+        disabled = disabled_for(self, queue.key, now)
+        return [source for source in sources if source[0] not in disabled]
+
     def next_source(self, vmta):
         with self.lock:
             self.source_rr[vmta] += 1
@@ -240,8 +259,10 @@ class Outbound:
                 settings = self.settings(queue)
                 self._expire(queue, settings, now)
                 self._maybe_normal(queue, settings, now)
-                if not queue.recipients or now < queue.retry_at or now < queue.disabled_until:
+                if not queue.recipients or queue.paused or now < queue.retry_at or now < queue.disabled_until:
                     continue
+                if not self.enabled_sources(queue, now):
+                    continue  # every source IP of the vMTA is disabled for this queue (§6.3.33)
                 backoff = queue.mode == "backoff"
                 limit = values.integer(settings["backoff-max-smtp-out" if backoff else "max-smtp-out"])
                 vmta = config.vmtas.get(queue.vmta)
@@ -409,7 +430,9 @@ class Outbound:
     def snapshot(self):
         with self.lock:
             return [{"name": q.key, "domain": q.name, "vmta": q.vmta, "rcp": len(q.recipients), "mode": q.mode,
-                     "conn": q.active, "delivered": q.delivered, "lastError": q.last_error}
+                     "conn": q.active, "delivered": q.delivered, "lastError": q.last_error, "paused": q.paused,
+                     "kb": round(q.kilobytes(), 1),
+                     "retry": min((r.next_attempt for r in q.recipients), default=0.0)}
                     for q in sorted(self.queues.values(), key=lambda q: q.key)]
 
     def shutdown(self):
