@@ -128,11 +128,13 @@ def _arf(complainer):
             "--b2\r\nContent-Type: text/plain\r\n\r\nabuse report\r\n"
             "--b2\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: t/1\r\n"
             "Version: 1\r\nOriginal-Rcpt-To: <%s>\r\nSource-IP: %s\r\n\r\n"
-            "--b2\r\nContent-Type: text/rfc822-headers\r\n\r\nTo: %s\r\n\r\n--b2--\r\n" % (complainer, ip(10), complainer))
+            "--b2\r\nContent-Type: text/rfc822-headers\r\n\r\nTo: %s\r\n\r\n--b2--\r\n"
+            % (complainer, ip(10), complainer))
 
 
 def test_matched_dsn_writes_rb_then_goes_to_the_mailbox(world):
-    _send(ip(41), "", "bounce+m1@bounces.example.test", _dsn("bounce+m1@bounces.example.test", "gone1@gmail.example.test"))
+    _send(ip(41), "", "bounce+m1@bounces.example.test",
+          _dsn("bounce+m1@bounces.example.test", "gone1@gmail.example.test"))
     got = wait_for(lambda: _in_mailbox(world, "bounce+m1@bounces.example.test"), what="the DSN in the mailbox")
     assert len(got) == 1 and got[0]["peer"] != ip(41)
     assert b"gone1@gmail.example.test" in got[0]["data"]
@@ -152,7 +154,8 @@ def test_matched_arf_writes_f_then_goes_to_the_mailbox(world):
 def test_unmatched_reply_to_a_bounce_address_goes_to_the_mailbox_without_a_record(world):
     _send(ip(41), "someone@gmail.example.test", "bounce+u1@bounces.example.test",
           "Subject: Out of office\r\n\r\nI am away.\r\n")
-    got = wait_for(lambda: _in_mailbox(world, "bounce+u1@bounces.example.test"), what="the auto-reply in the mailbox")
+    got = wait_for(lambda: _in_mailbox(world, "bounce+u1@bounces.example.test"),
+                   what="the auto-reply in the mailbox")
     assert len(got) == 1 and b"Out of office" in got[0]["data"]
     assert not [r for r in rows(world["log"], "remote.csv") if r["orig"] == "bounce+u1@bounces.example.test"]
 
