@@ -14,7 +14,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 APT_PACKAGES := python3 python3-venv python3-dev gcc git make rsync openssh-client \
 	debootstrap systemd-container qemu-system-x86 qemu-utils e2fsprogs xfsprogs \
-	iproute2 bind9 bind9-utils bind9-dnsutils dpkg-dev fakeroot util-linux kmod psmisc
+	iproute2 bind9 bind9-utils bind9-dnsutils dpkg-dev fakeroot util-linux kmod psmisc \
+	postfix dovecot-imapd dovecot-lmtpd
 
 .PHONY: help install apt venv link image lint sanity unit integration molecule \
 	test lab lab-down build clean
@@ -31,6 +32,7 @@ apt: .cache/apt.stamp
 .cache/apt.stamp: Makefile
 	@mkdir -p .cache
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
 	@touch $@
 

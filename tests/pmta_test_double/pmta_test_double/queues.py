@@ -25,7 +25,7 @@ import itertools
 import threading
 import time
 
-from . import acct, routing, values
+from . import acct, dsn, routing, values
 from .clock import CLOCK
 
 TICK = 0.05  # wall-clock seconds between scheduler passes
@@ -392,6 +392,19 @@ class Outbound:
                 self.state.count_out(1, len(recipient.message.data))
         acct.write(self.state.config.acct_files, record, [self.row(queue, recipient, record, status, diag, mta,
                                                                    source_ip, dest_ip, esmtp, category)])
+        if record == "b" and dsn.wanted(recipient.message, self.settings(queue)):
+            self.local_dsn(recipient, status, diag, mta)
+
+    def local_dsn(self, recipient, status, diag, mta):
+        """PowerMTA's DSN to the originator (dsn.py), queued like any mail to its domain ({default} vMTA)."""
+        original = recipient.message
+        data = dsn.build(self.state.config.host_name, original, recipient.rcpt, recipient.orcpt, status, diag, mta,
+                         full=getattr(original, "dsn_full", False))
+        report = Message("", original.envid, data, CLOCK.now(), "local", "", original.job_id)
+        report.local_dsn = False
+        placed = self.enqueue(report, [Recipient(report, original.orig, "", "", "")])
+        self.state.log("DSN for %s (%s) to %s queued on %s" % (recipient.rcpt, status, original.orig,
+                                                               ", ".join(q for _r, q in placed)))
 
     def transient(self, queue, recipient, status, diag, mta, source_ip="", dest_ip="", esmtp=""):
         """Retry later (retry-after / backoff-retry-after list, §10.15) and write a t record."""
