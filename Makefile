@@ -31,9 +31,14 @@ install: apt venv link
 apt: .cache/apt.stamp
 .cache/apt.stamp: Makefile
 	@mkdir -p .cache
+	@# The lab's Postfix, Dovecot and BIND 9 run in their own netns with their own configs: a temporary
+	@# policy-rc.d keeps apt from starting them as this machine's system services.
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	  rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null || rc=$$?; \
+	  if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; fi
 	@touch $@
 
 venv: $(VENV)/.stamp
