@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import socket
 import subprocess
 import time
@@ -203,7 +204,30 @@ def spool_problems(spools, min_free_percent, statvfs=os.statvfs):
     return problems
 
 
-def log_lines(paths, units, lines=15, since=None, run=subprocess.run):
+STAMP_RE = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)")
+
+
+def _since(lines, since):
+    """The lines from the first one stamped at or after ``since`` (PowerMTA's log lines start with the local
+    date and time); all of them when nothing carries a stamp."""
+    if since is None:
+        return lines
+    stamped = False
+    for index, line in enumerate(lines):
+        match = STAMP_RE.match(line)
+        if not match:
+            continue
+        stamped = True
+        try:
+            when = time.mktime(time.strptime("%s %s" % match.groups(), "%Y-%m-%d %H:%M:%S"))
+        except (ValueError, OverflowError):
+            continue
+        if when >= since:
+            return lines[index:]
+    return [] if stamped else lines
+
+
+def log_lines(paths, units, lines=8, since=None, run=subprocess.run):
     """PowerMTA's own words: the last lines of each log file written to since ``since`` (epoch seconds;
     all when None) and of each unit's journal. [{source, lines}]."""
     found = []
@@ -212,7 +236,7 @@ def log_lines(paths, units, lines=15, since=None, run=subprocess.run):
             if since is not None and os.stat(path).st_mtime < since:
                 continue
             with open(path, encoding="utf-8", errors="replace") as handle:
-                tail = handle.read().splitlines()[-lines:]
+                tail = _since(handle.read().splitlines()[-200:], since)[-lines:]
         except OSError:
             continue
         if tail:

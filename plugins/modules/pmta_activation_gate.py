@@ -112,7 +112,8 @@ from ansible_collections.mailops.powermta.plugins.module_utils._activation_gate 
     wait_until_serving,
 )
 
-LOG_WINDOW = 600  # seconds: log files written to longer ago say nothing about this activation
+# The reload or restart ran just before this gate: older log lines say nothing about it.
+LOG_WINDOW = 30
 
 
 def main():

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import time
 import socket
 import threading
 
@@ -152,3 +153,14 @@ def test_log_lines_tail_recent_files_only(tmp_path):
     os.utime(old, (1, 1))
     found = log_lines([str(recent), str(old), str(tmp_path / "none")], [], lines=3, since=1000)
     assert found == [{"source": str(recent), "lines": ["line 37", "line 38", "line 39"]}]
+
+
+def test_log_lines_keep_only_what_was_logged_since_the_activation(tmp_path):
+    log = tmp_path / "pmtahttp.log"
+    log.write_text("2026-01-01 10:00:00 pmtahttpd: an old failure\n2026-01-01 10:05:00 pmtahttpd: cannot listen\n"
+                   "  a continuation line\n")
+    since = time.mktime(time.strptime("2026-01-01 10:04:00", "%Y-%m-%d %H:%M:%S"))
+    assert log_lines([str(log)], [], since=since) == [
+        {"source": str(log), "lines": ["2026-01-01 10:05:00 pmtahttpd: cannot listen", "  a continuation line"]}]
+    later = time.mktime(time.strptime("2026-01-01 11:00:00", "%Y-%m-%d %H:%M:%S"))
+    assert log_lines([str(log)], [], since=later) == []
