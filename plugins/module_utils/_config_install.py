@@ -141,7 +141,8 @@ def read_marker(path: str | None) -> list[dict]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        raise InstallError(f"pending marker {path} is unreadable ({exc}): check the files it guards, then remove it")
+        raise InstallError(
+            f"pending marker {path} is unreadable ({exc}): check the files it guards, then remove it") from exc
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "dest" in e for e in entries):
         raise InstallError(f"pending marker {path} is not a list of installed files: check them, then remove it")
     return entries

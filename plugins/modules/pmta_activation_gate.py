@@ -12,12 +12,12 @@ version_added: 0.1.0
 description:
   - V(before) an activation, fails when a C(<spool>) file system of the installed config has less free space
     than O(spool_min_free_percent), so a config is never reloaded into a full spool.
-  - V(after) a reload or restart, waits until PowerMTA serves again: the O(services) are active, every
+  - V(after) a reload or restart, waits until PowerMTA serves again. The O(services) are active, every
     C(smtp-listener) of the installed config greets with an SMTP 220 banner, and the web monitor answers HTTP on
-    C(http-mgmt-port) (skipped when it is 0: no web monitor). It fails after O(timeout) seconds, with
+    C(http-mgmt-port) (skipped when it is 0, no web monitor). It fails after O(timeout) seconds, with
     PowerMTA's own log lines, so the caller can restore the previous files and restart.
   - The listeners, the management port and the spools are read from the config on the host (with its
-    includes): what PowerMTA itself reads at start.
+    includes), which is what PowerMTA itself reads at start.
 author:
   - mailops.powermta contributors (@mailops)
 options:
@@ -86,7 +86,8 @@ checks:
   elements: dict
   sample: [{name: smtp-listener 0/0:25, ok: true, detail: "220 mta10.example.com ESMTP"}]
 spool:
-  description: Spool file systems below O(spool_min_free_percent) (V(before)), each C({spool, free_percent, free_bytes}).
+  description:
+    - Spool file systems below O(spool_min_free_percent) (V(before)), each C({spool, free_percent, free_bytes}).
   returned: always
   type: list
   elements: dict

@@ -125,8 +125,8 @@ options:
   pending_marker:
     description:
       - A file on the host that says files were installed but not yet activated. With V(present), it is read
-        first (returned as RV(pending)) and, when a file changes, written before the first file is touched:
-        the changed entries followed by the pending ones. V(committed) and V(restored) remove it.
+        first (returned as RV(pending)) and, when a file changes, written before the first file is touched
+        (the changed entries followed by the pending ones). V(committed) and V(restored) remove it.
       - A run killed between V(present) and V(committed) or V(restored) thus leaves it behind, and the next
         run still knows what to activate, or what to restore (pass O(installed) the RV(files) plus the
         RV(pending) entries, newest first).
@@ -186,7 +186,7 @@ changed_files:
   elements: str
 pending:
   description:
-    - The entries O(pending_marker) held before this run (V(present)): files an earlier run installed and
+    - The entries O(pending_marker) held before this run (V(present)), the files an earlier run installed and
       never committed or restored, e.g. because the controller was killed before the reload. Empty when none.
   returned: success
   type: list

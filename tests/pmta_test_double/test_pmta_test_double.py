@@ -359,9 +359,9 @@ def test_web_monitor_on_a_port_taken_by_a_listener_does_not_start(double):
     # must fail (and say so in pmtahttp.log, §3.3.1.36.3), not serve HTTP on some other socket.
     http_log = double["log"] / "pmtahttp.log"
     env = dict(double["env"], PMTA_TD_HTTP_LOG=str(http_log))
-    httpd = subprocess.run([sys.executable, "-c", "import sys; from pmta_test_double.httpd import main; sys.exit(main())",
-                            "--port", str(double["smtp"])], env=env, capture_output=True, text=True, timeout=30,
-                           check=False)
+    launcher = "import sys; from pmta_test_double.httpd import main; sys.exit(main())"
+    httpd = subprocess.run([sys.executable, "-c", launcher, "--port", str(double["smtp"])], env=env,
+                           capture_output=True, text=True, timeout=30, check=False)
     assert httpd.returncode == 1, httpd.stderr
     assert "cannot listen on http-mgmt-port %d: Address already in use" % double["smtp"] in httpd.stderr
     assert "Address already in use" in http_log.read_text()

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import errno
 import http.server
-import os
 import ipaddress
 import json
+import os
 import socketserver
 import sys
 import time

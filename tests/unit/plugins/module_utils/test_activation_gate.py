@@ -5,9 +5,9 @@
 from __future__ import annotations
 
 import os
-import time
 import socket
 import threading
+import time
 
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._activation_gate import (
@@ -29,7 +29,8 @@ def test_read_endpoints_follows_includes_and_ignores_nested_blocks(tmp_path):
     (conf / "startup.conf").write_text(
         "http-mgmt-port 8181  # moved\n<smtp-listener 0/0:25>\n    tls-certificate /x.pem\n</smtp-listener>\n"
         "smtp-listener 203.0.113.10:587\n")
-    (conf / "a.conf").write_text("<virtual-mta v1>\n<domain *>\nsmtp-listener 192.0.2.1:26\n</domain>\n</virtual-mta>\n")
+    (conf / "a.conf").write_text(
+        "<virtual-mta v1>\n<domain *>\nsmtp-listener 192.0.2.1:26\n</domain>\n</virtual-mta>\n")
     (tmp_path / "config").write_text(
         "log-file /var/log/pmta/log\n<spool /var/spool/pmta>\n</spool>\n"
         "include %s/startup.conf\ninclude %s/*.conf\n" % (conf, conf))
