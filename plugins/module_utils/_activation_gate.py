@@ -92,24 +92,34 @@ def listener_address(name):
     return host, int(port)
 
 
-def probe_smtp_banner(host, port, timeout):
-    """(True, banner) when the listener greets with 220 (RFC 5321 §4.2), else (False, why)."""
+def _first_line(host, port, timeout, request=None):
+    """Connect, send ``request`` (if any), read up to the first line: (line, None) or (None, why)."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
+            if request:
+                sock.sendall(request)
             data = b""
             while b"\n" not in data and len(data) < 4096:
                 chunk = sock.recv(1024)
                 if not chunk:
                     break
                 data += chunk
-            try:
-                sock.sendall(b"QUIT\r\n")
-            except OSError:
-                pass
+            if not request:
+                try:
+                    sock.sendall(b"QUIT\r\n")
+                except OSError:
+                    pass
     except OSError as exc:
-        return False, "%s:%d: %s" % (host, port, exc.strerror or exc)
-    line = data.decode("utf-8", "replace").splitlines()[0] if data else ""
+        return None, "%s:%d: %s" % (host, port, exc.strerror or exc)
+    return (data.decode("utf-8", "replace").splitlines()[0] if data else ""), None
+
+
+def probe_smtp_banner(host, port, timeout):
+    """(True, banner) when the listener greets with 220 (RFC 5321 §4.2), else (False, why)."""
+    line, error = _first_line(host, port, timeout)
+    if error:
+        return False, error
     if line.startswith("220"):
         return True, line
     return False, "%s:%d greeted %r, not 220" % (host, port, line[:80])
@@ -118,19 +128,10 @@ def probe_smtp_banner(host, port, timeout):
 def probe_http(host, port, timeout, path="/status"):
     """(True, status line) when an HTTP server answers; any status counts (403 or a redirect to HTTPS too:
     the web monitor is up). Another service on that port (an SMTP listener: "220 ...") does not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host)).encode("ascii"))
-            data = b""
-            while b"\n" not in data and len(data) < 4096:
-                chunk = sock.recv(1024)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        return False, "%s:%d: %s" % (host, port, exc.strerror or exc)
-    line = data.decode("utf-8", "replace").splitlines()[0] if data else ""
+    request = ("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host)).encode("ascii")
+    line, error = _first_line(host, port, timeout, request)
+    if error:
+        return False, error
     if line.startswith("HTTP/"):
         return True, line
     return False, "%s:%d answered %r, not HTTP (another service holds the port?)" % (host, port, line[:80])

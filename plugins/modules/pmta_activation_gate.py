@@ -50,20 +50,12 @@ options:
     type: list
     elements: path
     default: [/var/log/pmta/pmta-startuperr.log, /var/log/pmta/pmtahttp.log]
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  idempotent:
-    description: Run twice in a row outside check mode with the same arguments, the second run reports no change.
-    support: full
 notes:
   - Reads only; runs on the PowerMTA host (as root, to read the config and the logs).
 seealso:
   - module: mailops.powermta.pmta_health
+extends_documentation_fragment:
+  - mailops.powermta.attributes.read_only
 """
 
 EXAMPLES = r"""
