@@ -44,7 +44,8 @@ def axfr_query(secret=SECRET):
 
 
 def zone_rrsets():
-    soa = dns.rrset.from_text(APEX, 300, "IN", "SOA", "ns1.example.test. hostmaster.example.test. 7 3600 900 604800 300")
+    soa = dns.rrset.from_text(APEX, 300, "IN", "SOA",
+                              "ns1.example.test. hostmaster.example.test. 7 3600 900 604800 300")
     names = [dns.rrset.from_text("mta%d.example.com." % i, 300, "IN", "A", "198.18.%d.%d" % (i // 250, i % 250 + 1))
              for i in range(RECORDS)]
     return [soa] + names + [soa]
