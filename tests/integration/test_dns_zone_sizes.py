@@ -21,7 +21,7 @@ import pytest
 import yaml
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync, task
 from conftest import Bind9Server, _require_named
-from dns_helpers import BIN, run_playbook, serial
+from dns_helpers import BIN, run_playbook, serial, txt_values
 
 SIZES = (50, 1000, 10000)
 SIZE_ZONES = tuple("sizes%d.test" % size for size in SIZES)
@@ -44,35 +44,53 @@ def size_records(size):
             for i in range(size)]
 
 
-def publish(server, records, owner="sizes"):
-    """As the dns role publishes (owner registry, prune); the registry lists at most ~5,000 names per zone,
-    so the 10,000-record zone is published without owner (the plain dns_records contract)."""
-    options = {"owner": owner, "prune": True} if owner else {}
+def publish(server, records, **options):
+    """As the dns role publishes: owner registry, prune."""
     with sync.DnsClient(**server.module_args()) as client:
-        return sync.sync_records(client, records, max_changes=10 ** 6, **options)
+        return sync.sync_records(client, records, max_changes=10 ** 6, owner="sizes", prune=True, **options)
+
+
+def registry_shards(server, zone):
+    """The registry RRsets of ``zone`` as any resolver sees them: ``{name: values}``."""
+    found = {}
+    for shard in range(64):
+        name = "_mailops-owner%s.%s" % ("-%d" % shard if shard else "", zone)
+        values = txt_values(server, name)
+        if values:
+            found[name] = values
+    return found
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_zone_published_then_read_back_unchanged(server, size):
     records = size_records(size)
-    owner = "sizes" if size < 10000 else None
-    first = publish(server, records, owner)
-    assert first["changed"] and len(first["changes"]) == size + (1 if owner else 0)  # + the registry
+    first = publish(server, records)
+    registry_changes = [c for c in first["changes"] if c["registry"]]
+    assert first["changed"] and len(first["changes"]) == size + len(registry_changes)
+    # The registry: one RRset up to 250 names, else shards of ~250 names (10,000: 64 shards).
+    assert len(registry_changes) == {50: 1, 1000: 4, 10000: 64}[size]
     zone = "sizes%d.test" % size
+    assert len(registry_shards(server, zone)) == len(registry_changes)
     before = serial(server, zone)
     runs = 2 if size == 10000 else 1
     for _run in range(runs):
-        again = publish(server, records, owner)
+        again = publish(server, records)
         assert not again["changed"] and again["updates_sent"] == 0, again["changes"][:3]
-        # auto reads a zone with >= 32 records by AXFR; a handful of queries find the zone.
+        # auto reads a zone with >= 32 records by AXFR (the registry shards too); a few queries find the zone.
         assert again["zone_transfers"] == (1 if size >= 32 else 0) and again["queries_sent"] < 10 + size // 32
     assert serial(server, zone) == before
 
 
-def test_a_registry_too_large_for_one_message_stops_before_sending(server):
-    with pytest.raises(Exception, match="ownership registry _mailops-owner.sizes10000.test. TXT would not fit"):
-        publish(server, size_records(10000) + [{"name": "h1.sizes50.test", "type": "A", "values": ["198.18.9.9"]}])
-    assert publish(server, size_records(50))["changed"] is False  # sizes50.test: nothing was sent
+def test_one_name_less_in_a_large_zone_rewrites_one_registry_shard(server):
+    records = size_records(10000)
+    publish(server, records)
+    result = publish(server, records[:-1])
+    records_changed = [(c["name"], c["type"], c["action"]) for c in result["changes"] if not c["registry"]]
+    shards_changed = [(c["name"], c["action"]) for c in result["changes"] if c["registry"]]
+    assert records_changed == [("h9999.sizes10000.test.", "A", "delete")], result["changes"]
+    assert len(shards_changed) == 1 and shards_changed[0][1] == "update", shards_changed
+    assert not publish(server, records[:-1])["changed"]
+    assert publish(server, records)["changed"]  # and back
 
 
 def test_large_transfer_spans_many_signed_messages_and_reads_as_dnspython_does(server):
