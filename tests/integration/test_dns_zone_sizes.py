@@ -15,8 +15,10 @@ import socket
 import struct
 import threading
 
+import dns.name
 import dns.query
 import dns.rdatatype
+import dns.tsig
 import pytest
 import yaml
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync, task
@@ -95,8 +97,8 @@ def test_one_name_less_in_a_large_zone_rewrites_one_registry_shard(server):
 def test_large_transfer_spans_many_signed_messages_and_reads_as_dnspython_does(server):
     """BIND's own multi-message signing: our reader and dns.query.xfr (with the key) see the same zone."""
     apex = dns.name.from_text("sizes10000.test.")
-    keyring = {dns.name.from_text(server.key_name): dns.tsig.Key(server.key_name, server.key_secret,
-                                                                   server.key_algorithm)}
+    key = dns.tsig.Key(server.key_name, server.key_secret, server.key_algorithm)
+    keyring = {dns.name.from_text(server.key_name): key}
     messages = list(dns.query.xfr(server.address, apex, port=server.port, keyring=keyring,
                                   keyname=server.key_name, relativize=False))
     assert len(messages) > 5 and all(m.had_tsig for m in (messages[0], messages[-1]))
