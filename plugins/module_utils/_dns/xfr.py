@@ -16,6 +16,8 @@ messages in a row may come unsigned. Anything that does not verify, or a transfe
 
 from __future__ import annotations
 
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.zones import add_rrset
+
 try:
     import dns.exception
     import dns.flags
@@ -111,9 +113,4 @@ class ZoneTransfer:
                     raise TransferFailed("records after the closing SOA")
                 self.done = True
                 continue
-            by_type = data.setdefault(rrset.name, {})
-            rdataset = by_type.get(rrset.rdtype)
-            if rdataset is None:
-                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
-            else:
-                rdataset.update(rrset)  # an RRset split over several messages of the transfer
+            add_rrset(data, rrset)
