@@ -68,6 +68,11 @@ class ZoneTransfer:
         except dns.exception.DNSException as exc:
             raise TransferFailed("message %d: %s" % (self.messages, exc or type(exc).__name__)) from exc
         self._tsig_ctx = message.tsig_ctx
+        if first and message.rcode() != dns.rcode.NOERROR and message.id == self.query.id:
+            # Refused (transfers not allowed for this key): read by query. Safe even if unsigned: the
+            # queries are signed and checked.
+            self.refused = self.done = True
+            return True
         self._check_tsig(message, first)
         if not message.flags & dns.flags.QR or message.id != self.query.id or (first and not message.question) or (
                 message.question and message.question[0] != self.query.question[0]):
@@ -75,9 +80,6 @@ class ZoneTransfer:
         if message.flags & dns.flags.TC:
             raise TransferFailed("message %d is truncated (TC)" % self.messages)
         if message.rcode() != dns.rcode.NOERROR:
-            if first:
-                self.refused = self.done = True
-                return True
             raise TransferFailed("message %d has rcode %s" % (self.messages, dns.rcode.to_text(message.rcode())))
         self._collect(message, first)
         if self.done and self.signed and not message.had_tsig:

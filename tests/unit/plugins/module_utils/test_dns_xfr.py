@@ -184,6 +184,8 @@ def test_refused_transfer_and_unsigned_transfer_without_key():
     refusal.question = list(query.question)
     transfer = xfr.ZoneTransfer(APEX, query)
     assert transfer.feed(sign([refusal.to_wire()], query.mac, {0})[0]) and transfer.refused
+    transfer = xfr.ZoneTransfer(APEX, query)
+    assert transfer.feed(refusal.to_wire()) and transfer.refused  # unsigned: still only a fallback to queries
 
     plain = dns.message.make_query(APEX, dns.rdatatype.AXFR)
     transfer, done = read(plain, unsigned_messages(plain, 4))
