@@ -199,6 +199,12 @@ def registry_rdatas(owner, zone, entries, shards=1):
     return rdatas
 
 
+def entry_count(rdatasets, owner):
+    """How many entries ``owner`` has in ``{shard: rdataset}``, without parsing them (one string each)."""
+    return sum(len(rdata.strings) - 1 for rdataset in rdatasets.values() for rdata in rdataset or ()
+               if owner_of(rdata) == owner)
+
+
 class ZoneRegistry:
     """The registry RRsets of one zone as read: this owner's entries and values, and everybody else's values.
 

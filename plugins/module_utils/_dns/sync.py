@@ -77,9 +77,9 @@ def read_registries(client, owner, zone_names, incoming=None):
             rdatasets[zone][shard] = current[key]
         for zone in zone_names:
             asked[zone] = wanted[zone]
-            found = registry.ZoneRegistry(zone, owner, rdatasets[zone])
-            bound = registry.shards_for(len(found.entries) + incoming.get(zone, 0))
-            wanted[zone] = max(found.shards, bound, asked[zone])
+            declared = registry.declared_shards(rdatasets[zone].get(0), owner)
+            bound = registry.shards_for(registry.entry_count(rdatasets[zone], owner) + incoming.get(zone, 0))
+            wanted[zone] = max(declared, bound, asked[zone])
     return {zone: registry.ZoneRegistry(zone, owner, rdatasets[zone]) for zone in zone_names}
 
 
