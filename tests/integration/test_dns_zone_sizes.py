@@ -117,10 +117,12 @@ def test_large_transfer_spans_many_signed_messages_and_reads_as_dnspython_does(s
 
 class SpoilingProxy:
     """A TCP proxy to named that flips one bit of the MAC of the second message of every zone transfer
-    answer (the AXFRs the transport sends have ids from 0x8000); queries and UPDATEs pass unchanged."""
+    answer (the AXFRs the transport sends have ids from 0x8000), or with ``cut`` closes the connection
+    there; queries and UPDATEs pass unchanged."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, cut=False):
         self.upstream = upstream
+        self.cut = cut
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.spoiled = 0
@@ -154,6 +156,9 @@ class SpoilingProxy:
                 message = stream.read(struct.unpack("!H", header)[0])
                 ident = struct.unpack("!H", message[:2])[0]
                 seen[ident] = seen.get(ident, 0) + 1
+                if ident >= 0x8000 and seen[ident] == 2 and self.cut:
+                    self.spoiled += 1
+                    break
                 if ident >= 0x8000 and seen[ident] == 2:
                     # TSIG rdata ends with MAC, original id, error, other length: the MAC's last byte is at -7.
                     message = message[:-7] + bytes([message[-7] ^ 1]) + message[-6:]
@@ -162,16 +167,21 @@ class SpoilingProxy:
         except OSError:
             pass
         finally:
+            try:
+                client.shutdown(socket.SHUT_RDWR)  # the client sees the end now (close alone waits for _pipe)
+            except OSError:
+                pass
             client.close()
 
     def close(self):
         self.listener.close()
 
 
-def test_spoiled_transfer_falls_back_to_queries_with_a_warning(server):
+@pytest.mark.parametrize("cut", [False, True], ids=["broken MAC", "cut transfer"])
+def test_spoiled_or_cut_transfer_falls_back_to_queries_with_a_warning(server, cut):
     records = size_records(1000)
     publish(server, records)
-    proxy = SpoilingProxy(server)
+    proxy = SpoilingProxy(server, cut)
     try:
         params = {key: spec.get("default") for key, spec in task.ARGUMENT_SPEC.items()}
         params.update(server.module_args(), port=proxy.port, records=records, owner="sizes", prune=True,
@@ -181,8 +191,10 @@ def test_spoiled_transfer_falls_back_to_queries_with_a_warning(server):
         proxy.close()
     assert proxy.spoiled >= 1
     assert not result.get("failed") and not result["changed"], result
-    assert any("zone transfer of sizes1000.test. from 127.0.0.1 failed" in w and "read by queries instead" in w
-               for w in warnings), warnings
+    why = "the connection closed before the transfer ended" if cut else "message 2: "
+    assert any("zone transfer of sizes1000.test. from 127.0.0.1 failed (%s" % why in w
+               and "read by queries instead" in w for w in warnings), warnings
+    assert proxy.spoiled == (2 if cut else 1)  # a cut transfer is tried once more on a new connection
     assert result["zone_transfers"] == 0 and result["queries_sent"] >= 1000
 
 
