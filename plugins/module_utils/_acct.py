@@ -481,3 +481,87 @@ def collect(paths, since=None, ips=None, vmtas=None, isp_groups=None, classify_b
                       classify_by_mx=classify_by_mx, top_domains=top_domains)
     stats.add_files(paths)
     return stats.result()
+
+
+def iter_records(lines, kinds, fields, counts, header=None):
+    """Rows of the record types ``kinds`` from CSV ``lines`` as ``(kind, values)``.
+
+    ``values`` holds the columns named in ``fields`` (two or more; "" where the
+    file has no such column), read by the file's own header row (§11.2.9):
+    ``header`` is the header line in force before the first line (a file read
+    from an offset), and every ``type,...`` row met later replaces it. Rows of
+    the wrong width or not valid CSV are counted in ``counts["corrupt"]`` and
+    skipped; a stray quote (a line cut off by a crash) costs only its own line:
+    the lines a bad record swallowed are parsed again one by one.
+    ``counts["rows"]`` counts data rows, ``counts["header"]`` keeps the last
+    header line in force.
+    """
+    kinds = frozenset(kinds)
+    state = {"width": 0, "getter": None}
+    pending = []  # the physical lines of the record being parsed
+
+    def use_header(row):
+        columns = {name: index for index, name in enumerate(row)}
+        state["width"] = len(row)
+        state["getter"] = _getter(tuple(columns.get(name, -1) for name in fields))
+        counts["header"] = ",".join(row)
+
+    def feed():
+        for line in lines:
+            pending.append(line)
+            yield line
+
+    def take(row):
+        """None, or the (kind, values) of a good data row."""
+        if not row:
+            return None
+        if row[0] == "type":
+            use_header(row)
+            return None
+        counts["rows"] += 1
+        if len(row) != state["width"]:
+            counts["corrupt"] += 1
+            return None
+        if row[0] in kinds:
+            return row[0], state["getter"](row)
+        return None
+
+    def one_by_one(physical):
+        for line in physical:
+            try:
+                rows = list(csv.reader([line], strict=True))
+            except csv.Error:
+                counts["rows"] += 1
+                counts["corrupt"] += 1
+                continue
+            for row in rows:
+                yield take(row)
+
+    if header:
+        use_header(next(csv.reader([header])))
+    reader = csv.reader(feed(), strict=True)
+    while True:
+        try:
+            for row in reader:
+                if len(pending) > 1 and (not row or len(row) != state["width"]):
+                    swallowed = pending[:]
+                    del pending[:]
+                    for item in one_by_one(swallowed):
+                        if item is not None:
+                            yield item
+                    continue
+                del pending[:]
+                item = take(row)
+                if item is not None:
+                    yield item
+            break
+        except csv.Error:
+            swallowed = pending[:]
+            del pending[:]
+            if len(swallowed) <= 1:
+                counts["rows"] += 1
+                counts["corrupt"] += 1
+                continue
+            for item in one_by_one(swallowed):
+                if item is not None:
+                    yield item
