@@ -33,6 +33,7 @@ import email.utils
 import glob
 import gzip
 import ipaddress
+import itertools
 import operator
 import os
 import sys
@@ -484,7 +485,7 @@ def collect(paths, since=None, ips=None, vmtas=None, isp_groups=None, classify_b
 
 
 def iter_records(lines, kinds, fields, counts, header=None):
-    """Rows of the record types ``kinds`` from CSV ``lines`` as ``(kind, values)``.
+    """Rows of the record types ``kinds`` from the CSV text ``lines`` (a list) as ``(kind, values)``.
 
     ``values`` holds the columns named in ``fields`` (two or more; "" where the
     file has no such column), read by the file's own header row (§11.2.9):
@@ -497,71 +498,60 @@ def iter_records(lines, kinds, fields, counts, header=None):
     header line in force.
     """
     kinds = frozenset(kinds)
-    state = {"width": 0, "getter": None}
-    pending = []  # the physical lines of the record being parsed
+    width = 0
+    getter = None
 
     def use_header(row):
         columns = {name: index for index, name in enumerate(row)}
-        state["width"] = len(row)
-        state["getter"] = _getter(tuple(columns.get(name, -1) for name in fields))
         counts["header"] = ",".join(row)
-
-    def feed():
-        for line in lines:
-            pending.append(line)
-            yield line
-
-    def take(row):
-        """None, or the (kind, values) of a good data row."""
-        if not row:
-            return None
-        if row[0] == "type":
-            use_header(row)
-            return None
-        counts["rows"] += 1
-        if len(row) != state["width"]:
-            counts["corrupt"] += 1
-            return None
-        if row[0] in kinds:
-            return row[0], state["getter"](row)
-        return None
+        return len(row), _getter(tuple(columns.get(name, -1) for name in fields))
 
     def one_by_one(physical):
+        """Each line alone: its rows, or None for a line that is not CSV."""
         for line in physical:
             try:
-                rows = list(csv.reader([line], strict=True))
+                yield from csv.reader([line], strict=True)
             except csv.Error:
-                counts["rows"] += 1
-                counts["corrupt"] += 1
-                continue
-            for row in rows:
-                yield take(row)
+                yield None
 
     if header:
-        use_header(next(csv.reader([header])))
-    reader = csv.reader(feed(), strict=True)
+        width, getter = use_header(next(csv.reader([header])))
+    base = 0  # index in ``lines`` of the reader's first line
+    reader = csv.reader(lines, strict=True)
+    done = 0  # lines of ``lines`` fully parsed
+    rows = corrupt = 0
     while True:
         try:
             for row in reader:
-                if len(pending) > 1 and (not row or len(row) != state["width"]):
-                    swallowed = pending[:]
-                    del pending[:]
-                    for item in one_by_one(swallowed):
-                        if item is not None:
-                            yield item
-                    continue
-                del pending[:]
-                item = take(row)
-                if item is not None:
-                    yield item
+                end = base + reader.line_num
+                if end - done > 1 and len(row) != width:
+                    rows_of = one_by_one(lines[done:end])  # a stray quote swallowed these lines
+                else:
+                    rows_of = (row,)
+                done = end
+                for row in rows_of:  # noqa: B020 - the swallowed lines replace the bad record
+                    if row is None:
+                        rows += 1
+                        corrupt += 1
+                        continue
+                    if not row:
+                        continue
+                    kind = row[0]
+                    if kind == "type":
+                        width, getter = use_header(row)
+                        continue
+                    rows += 1
+                    if len(row) != width:
+                        corrupt += 1
+                    elif kind in kinds:
+                        yield kind, getter(row)
             break
         except csv.Error:
-            swallowed = pending[:]
-            del pending[:]
-            if len(swallowed) <= 1:
-                counts["rows"] += 1
-                counts["corrupt"] += 1
-                continue
-            for item in one_by_one(swallowed):
-                if item is not None:
-                    yield item
+            # the record starting at lines[done] is not CSV: count that line, parse on from the next one
+            rows += 1
+            corrupt += 1
+            done += 1
+            base = done
+            reader = csv.reader(itertools.islice(lines, base, None), strict=True)
+    counts["rows"] += rows
+    counts["corrupt"] += corrupt

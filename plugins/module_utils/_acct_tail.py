@@ -20,6 +20,7 @@ never written by PowerMTA) are skipped: they were read while they were plain.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 
 try:
@@ -28,6 +29,7 @@ except ImportError:  # loaded by path on the host
     import _acct  # type: ignore[no-redef]
 
 HEAD_BYTES = 1024
+BLOCK_BYTES = 16 * 1024 * 1024  # memory per read stays flat whatever the file size
 
 
 def _head_hash(handle, length):
@@ -35,24 +37,35 @@ def _head_hash(handle, length):
     return hashlib.sha1(handle.read(length)).hexdigest()  # noqa: S324 - an identity, not a secret
 
 
-def _complete_lines(handle, end, counter):
-    """Decoded lines up to byte ``end`` that end with a newline; ``counter[0]`` = bytes they took."""
-    position = handle.tell()
-    for line in handle:
-        if position + len(line) > end or not line.endswith(b"\n"):
-            return
-        position += len(line)
-        counter[0] = position
-        yield line.decode("utf-8", "replace")
+def _blocks(handle, start, end, block_bytes):
+    """``(text_lines, bytes)`` of the complete lines between ``start`` and ``end``, in blocks of whole lines."""
+    position = start
+    handle.seek(start)
+    while position < end:
+        data = handle.read(min(block_bytes, end - position))
+        cut = data.rfind(b"\n")
+        while cut < 0 and position + len(data) < end:  # a line longer than a block
+            more = handle.read(min(block_bytes, end - position - len(data)))
+            if not more:
+                break
+            data += more
+            cut = data.rfind(b"\n")
+        if cut < 0:
+            return  # only a partly written last line: it waits for the next read
+        data = data[: cut + 1]
+        position += len(data)
+        handle.seek(position)
+        # CSV line ends only (str.splitlines would also split at U+2028, \x1c ... inside a field)
+        yield io.StringIO(data.decode("utf-8", "replace"), newline="").readlines(), len(data)
 
 
-def tail(files_state, patterns, consume):
+def tail(files_state, patterns, consume, block_bytes=BLOCK_BYTES):
     """Feed the new complete lines of every file matching ``patterns`` to ``consume``.
 
     ``files_state``: ``{"DEV:INODE": {"path", "offset", "header", "head", "head_len"}}``
     from the previous read (not modified). ``consume(path, lines, header)`` reads
-    the iterator ``lines`` (it may stop early) and returns the header line in
-    force at its end. Returns ``(new_files_state, summary)``; the caller saves
+    the list ``lines`` (complete text lines, a block at a time) and returns the
+    header line in force at its end. Returns ``(new_files_state, summary)``; the caller saves
     the new state only once what it consumed is safe.
     """
     new_state = {}
@@ -80,10 +93,9 @@ def tail(files_state, patterns, consume):
             new_state[file_id] = entry
             if info.st_size == entry["offset"]:
                 continue
-            handle.seek(entry["offset"])
-            counter = [entry["offset"]]
-            entry["header"] = consume(path, _complete_lines(handle, info.st_size, counter), entry["header"])
-            summary["bytes"] += counter[0] - entry["offset"]
+            for lines, size in _blocks(handle, entry["offset"], info.st_size, block_bytes):
+                entry["header"] = consume(path, lines, entry["header"])
+                entry["offset"] += size
+                summary["bytes"] += size
             summary["files"] += 1
-            entry["offset"] = counter[0]
     return new_state, summary

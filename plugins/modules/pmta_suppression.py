@@ -7,8 +7,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: pmta_suppression
-short_description: Fleet-wide suppression list (hard bounces, complaints, repeated soft bounces) from PowerMTA accounting
-version_added: 0.2.0
+short_description: Fleet-wide suppression CSV (hard bounces, complaints, repeated soft bounces) from PowerMTA accounting
+version_added: 0.1.0
 description:
   - Two steps, used by C(playbooks/suppression.yml).
   - O(step=read) runs on each PowerMTA host. It reads only what the accounting files gained since the host's

@@ -11,7 +11,6 @@ import os
 import time
 
 import pytest
-
 from ansible_collections.mailops.powermta.plugins.module_utils import _suppression as sup
 
 # Recorded rows, as PowerMTA writes them (the b header is the default d,b file's; rb and f per the guide).
@@ -255,3 +254,31 @@ def test_normalize_email():
     assert sup.normalize_email(" <User@Example.COM> ") == "user@example.com"
     for bad in ("", "user", "@example.com", "user@", "a b@example.com"):
         assert sup.normalize_email(bad) is None
+
+
+def test_small_blocks_read_the_same_rows(tmp_path):
+    from ansible_collections.mailops.powermta.plugins.module_utils import _acct, _acct_tail
+
+    write(tmp_path / "acct.csv", [B_HEADER] + [b_row("b", "2026-05-01 10:00:01+0000", "u%d@gmail.test" % i,
+                                                     "bad-mailbox") for i in range(50)])
+    seen = []
+
+    def consume(_path, lines, header):
+        counts = {"rows": 0, "corrupt": 0, "header": header}
+        seen.extend(values[0] for _kind, values in _acct.iter_records(lines, ("b",), ("rcpt", "vmta"), counts, header))
+        return counts["header"]
+
+    state, summary = _acct_tail.tail({}, [str(tmp_path / "*.csv")], consume, block_bytes=700)
+    assert seen == ["u%d@gmail.test" % i for i in range(50)]
+    assert summary["bytes"] == (tmp_path / "acct.csv").stat().st_size
+
+
+def test_a_stray_quote_costs_only_its_own_line():
+    from ansible_collections.mailops.powermta.plugins.module_utils import _acct
+
+    lines = ["type,rcpt,vmta\r\n", "b,a@x.test,v\r\n", 'b,"cut off by a crash\r\n', "b,b@x.test,v\r\n",
+             "b,c@x.test\r\n", 'b,"multi\r\n', 'line",v\r\n', "b,d@x.test,v\r\n"]
+    counts = {"rows": 0, "corrupt": 0}
+    rows = [values for _kind, values in _acct.iter_records(lines, ("b",), ("rcpt", "vmta"), counts)]
+    assert rows == [("a@x.test", "v"), ("b@x.test", "v"), ("multi\r\nline", "v"), ("d@x.test", "v")]
+    assert counts["corrupt"] == 2
