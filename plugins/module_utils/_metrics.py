@@ -50,6 +50,9 @@ ACCT_OUTCOMES = (
     ("complaint", "complaints"),
     ("throttled", "throttled"),
 )
+# Bounce categories (guide §11.6) that say the address is dead: the per-ISP x IP hard-bounce rate of the alert
+# rules, and what the suppression export suppresses on the first bounce (_suppression.HARD_CATEGORIES).
+HARD_BOUNCE_CATEGORIES = ("bad-mailbox", "inactive-mailbox", "bad-domain")
 
 
 class MetricsError(ValueError):
@@ -274,6 +277,10 @@ def read_new_accounting(state, patterns, work_dir, max_bytes=64 * 1024 * 1024, c
             if count:
                 key = _counter_key(item["vmta"], item["ip"], item["isp"], outcome)
                 state["counters"][key] = state["counters"].get(key, 0) + count
+        hard = sum(item.get("bounced_by_category", {}).get(category, 0) for category in HARD_BOUNCE_CATEGORIES)
+        if hard:
+            key = _counter_key(item["vmta"], item["ip"], item["isp"], "hard_bounced")
+            state["counters"][key] = state["counters"].get(key, 0) + hard
     return summary
 
 
@@ -281,8 +288,8 @@ def add_acct_metrics(registry, state):
     for key, value in sorted(state["counters"].items()):
         vmta, ip, isp, outcome = key.split("\t")
         registry.add("pmta_acct_records_total", "counter",
-                     "Accounting records per vMTA, source IP, ISP group and outcome (delivered, bounced, deferred, "
-                     "complaint, throttled) since the collector was installed.",
+                     "Accounting records per vMTA, source IP, ISP group and outcome (delivered, bounced, "
+                     "hard_bounced, deferred, complaint, throttled) since the collector was installed.",
                      value, {"vmta": vmta, "ip": ip, "isp": isp, "outcome": outcome})
 
 

@@ -9,6 +9,7 @@ import threading
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils import _health as health
 from ansible_collections.mailops.powermta.plugins.module_utils import _metrics as metrics
+from ansible_collections.mailops.powermta.plugins.module_utils import _suppression
 from ansible_collections.mailops.powermta.plugins.module_utils import _warmup as warmup
 
 # The standard-library fetcher the monitoring role installs next to _health.py on hosts.
@@ -82,10 +83,14 @@ def test_accounting_is_read_incrementally(tmp_path):
     work.mkdir()
     summary = metrics.read_new_accounting(state, [str(tmp_path / "acct*.csv")], str(work))
     assert summary["records"] == 5
+    assert metrics.HARD_BOUNCE_CATEGORIES == _suppression.HARD_CATEGORIES  # one meaning of "hard" in both
     got = counters(state)
     assert got[("mk-01", "203.0.113.11", "gmail", "delivered")] == 2
     assert got[("mk-01", "203.0.113.11", "other", "delivered")] == 1
     assert got[("mk-01", "203.0.113.11", "yahoo", "bounced")] == 1
+    # bad-mailbox is a hard bounce (guide §11.6): the per-ISP x IP hard-bounce rate of the alert rules
+    assert got[("mk-01", "203.0.113.11", "yahoo", "hard_bounced")] == 1
+    assert ("mk-01", "203.0.113.11", "gmail", "hard_bounced") not in got
     assert got[("mk-01", "203.0.113.11", "gmail", "deferred")] == 1
     assert got[("mk-01", "203.0.113.11", "gmail", "throttled")] == 1
 
@@ -153,7 +158,8 @@ def test_lost_state_reads_the_header_from_the_first_line(tmp_path):
     with acct.open("a") as handle:
         handle.write(record("b", "b@gmail.com", category="bad-mailbox"))
     metrics.read_new_accounting(state, [str(acct)], str(tmp_path))
-    assert counters(state) == {("mk-01", "203.0.113.11", "gmail", "bounced"): 1}
+    assert counters(state) == {("mk-01", "203.0.113.11", "gmail", "bounced"): 1,
+                               ("mk-01", "203.0.113.11", "gmail", "hard_bounced"): 1}
 
 
 def warmup_state():
