@@ -11,6 +11,7 @@ thresholds the role renders. promtool comes from Debian's ``prometheus`` package
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -72,3 +73,20 @@ def test_installed_rules_pass_promtool_and_the_thresholds_matter(tmp_path):
     changed = promtool_test(installed["stricter"])
     assert changed.returncode != 0
     assert "PowerMTAComplaintRateHigh" in changed.stdout + changed.stderr
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path):
+    """promtool parses each Grafana panel query (Grafana's variables replaced by what they expand to)."""
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    rules = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"].replace("$instance", ".*").replace("$__rate_interval", "5m")
+            rules.append({"record": "dashboard:panel_%d_%s:check" % (panel["id"], target["refId"].lower()),
+                          "expr": expr})
+    assert any("hard_bounced" in rule["expr"] for rule in rules)  # the per-ISP reputation panels are there
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    check = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
