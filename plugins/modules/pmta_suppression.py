@@ -15,7 +15,7 @@ description:
     cursor (O(state_file), a byte offset per file known by device and inode, so PowerMTA's own rotation by
     C(max-size) or C(move-to) loses and repeats nothing), classifies the C(b), C(rb) and C(f) records and
     returns the new suppressing events per address (RV(events)), the host's soft-bounce window (RV(soft)) and
-    the new cursor (RV(state_text)). It changes nothing: the playbook saves RV(state_text) on the host once the
+    the new cursor (RV(state_text)). It changes nothing; the playbook saves RV(state_text) on the host once the
     export is written.
   - O(step=export) runs once on the controller. It merges the hosts' results into the CSV O(dest) (one row per
     address; columns C(email,reason,category,first_seen,last_seen,count), what an injector's suppression import
@@ -117,12 +117,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 events:
-  description: O(step=read). C({email: [reason, category, first_seen, last_seen, count]}) of the complaints and hard
-    bounces read this time (times in UTC, C(2026-05-01T06:00:00Z)).
+  description: "O(step=read). C({email: [reason, category, first_seen, last_seen, count]}) of the complaints and hard
+    bounces read this time (times in UTC, C(2026-05-01T06:00:00Z))."
   returned: step=read
   type: dict
 soft:
-  description: O(step=read). C({email: [category, first_seen, last_seen, count]}) of the soft bounces within the window.
+  description: "O(step=read). C({email: [category, first_seen, last_seen, count]}) of the soft bounces within the window."
   returned: step=read
   type: dict
 state_text:
