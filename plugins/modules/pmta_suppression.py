@@ -122,7 +122,7 @@ events:
   returned: step=read
   type: dict
 soft:
-  description: "O(step=read). C({email: [category, first_seen, last_seen, count]}) of the soft bounces within the window."
+  description: "O(step=read). C({email: [category, first_seen, last_seen, count]}) of the soft bounces in the window."
   returned: step=read
   type: dict
 state_text:
