@@ -82,7 +82,7 @@ def tail(files_state, patterns, consume, block_bytes=BLOCK_BYTES):
             file_id = "%d:%d" % (info.st_dev, info.st_ino)
             entry = dict(files_state.get(file_id) or {})
             if entry and (info.st_size < entry.get("offset", 0)
-                          or _head_hash(handle, entry.get("head_len", 0)) != entry.get("head")):
+                          or ("head" in entry and _head_hash(handle, entry["head_len"]) != entry["head"])):
                 entry = {}  # truncated, or a new file on a reused inode
             entry.setdefault("offset", 0)
             entry.setdefault("header", None)

@@ -31,15 +31,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 
 try:
     from . import _acct, _health, _warmup
+    from ._atomic import write_atomic
 except ImportError:  # loaded by path on the host
     import _acct  # type: ignore[no-redef]
     import _health  # type: ignore[no-redef]
     import _warmup  # type: ignore[no-redef]
+    from _atomic import write_atomic  # type: ignore[no-redef]
 
 STATE_VERSION = 1
 # Outcome label -> the _acct counter it comes from.
@@ -111,25 +112,6 @@ class Registry:
                 else:
                     lines.append("%s %s" % (name, _format_value(value)))
         return "\n".join(lines) + "\n" if lines else ""
-
-
-def write_atomic(path, text, mode=0o644):
-    """Replace ``path`` with ``text`` so a reader sees the old or the new file, never a part."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 # ------------------------------------------------------- status and health

@@ -38,14 +38,15 @@ import datetime
 import io
 import json
 import os
-import tempfile
 import time
 
 try:
     from . import _acct, _acct_tail
+    from ._atomic import write_atomic
 except ImportError:  # loaded by path
     import _acct  # type: ignore[no-redef]
     import _acct_tail  # type: ignore[no-redef]
+    from _atomic import write_atomic  # type: ignore[no-redef]
 
 STATE_VERSION = 1
 CSV_COLUMNS = ("email", "reason", "category", "first_seen", "last_seen", "count")
@@ -291,25 +292,6 @@ def render(rows):
     for email in sorted(rows):
         writer.writerow([email] + rows[email])
     return buffer.getvalue()
-
-
-def write_atomic(path, text, mode=0o640):
-    """Replace ``path`` so a reader (the injector's import) sees the old or the new file, never a part."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 def _diff_lines(before_rows, after_rows, limit):
