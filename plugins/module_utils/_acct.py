@@ -233,6 +233,21 @@ class AcctStats:
             self.totals[key] += info[key]
         return info
 
+    def add_lines(self, name, lines, header=None):
+        """Count text ``lines`` of a file read from an offset (``_acct_tail``); ``header``: the header line in force.
+
+        Returns the header line in force after them.
+        """
+        info = {"path": name, "rows": 0, "used": 0, "corrupt": 0, "before_since": 0, "headers": 0, "skipped": False}
+        self.files.append(info)
+        self._read(itertools.chain((header,) if header else (), lines), info)
+        for key in ("rows", "used", "corrupt", "before_since"):
+            self.totals[key] += info[key]
+        for line in reversed(lines):
+            if line.startswith("type,"):
+                return line
+        return header
+
     def _classify_domain(self, raw):
         """Raw recipient domain -> (normalised domain, ISP group), cached by the caller."""
         domain = raw.lower().rstrip(">").rstrip(".")

@@ -59,14 +59,23 @@ def _blocks(handle, start, end, block_bytes):
         yield io.StringIO(data.decode("utf-8", "replace"), newline="").readlines(), len(data)
 
 
-def tail(files_state, patterns, consume, block_bytes=BLOCK_BYTES):
+def _first_header(handle):
+    """The file's first line when it is a header row (a state saved without the header)."""
+    handle.seek(0)
+    first = handle.readline()
+    return first.decode("utf-8", "replace") if first.startswith(b"type,") else None
+
+
+def tail(files_state, patterns, consume, block_bytes=BLOCK_BYTES, max_bytes=None):
     """Feed the new complete lines of every file matching ``patterns`` to ``consume``.
 
     ``files_state``: ``{"DEV:INODE": {"path", "offset", "header", "head", "head_len"}}``
     from the previous read (not modified). ``consume(path, lines, header)`` reads
     the list ``lines`` (complete text lines, a block at a time) and returns the
-    header line in force at its end. Returns ``(new_files_state, summary)``; the caller saves
-    the new state only once what it consumed is safe.
+    header line in force at its end. At most ``max_bytes`` per file and call when
+    given (a backlog is caught up over several calls). Returns
+    ``(new_files_state, summary)``; the caller saves the new state only once what
+    it consumed is safe.
     """
     new_state = {}
     summary = {"files": 0, "bytes": 0}
@@ -93,7 +102,10 @@ def tail(files_state, patterns, consume, block_bytes=BLOCK_BYTES):
             new_state[file_id] = entry
             if info.st_size == entry["offset"]:
                 continue
-            for lines, size in _blocks(handle, entry["offset"], info.st_size, block_bytes):
+            if entry["offset"] and not entry["header"]:
+                entry["header"] = _first_header(handle)
+            end = info.st_size if max_bytes is None else min(info.st_size, entry["offset"] + max_bytes)
+            for lines, size in _blocks(handle, entry["offset"], end, block_bytes):
                 entry["header"] = consume(path, lines, entry["header"])
                 entry["offset"] += size
                 summary["bytes"] += size

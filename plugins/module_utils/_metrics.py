@@ -4,7 +4,7 @@
 
 PRIVATE to the collection: no compatibility promise outside it.
 Plain Python, standard library only: the ``monitoring`` role installs this file,
-``_health.py``, ``_acct.py``, ``_isp_groups.py`` and ``_warmup.py`` side by side
+``_health.py``, ``_acct.py``, ``_acct_tail.py``, ``_atomic.py``, ``_isp_groups.py`` and ``_warmup.py`` side by side
 on the host, and ``pmta-metrics-collector`` (run by a systemd timer) calls
 ``collector_main``.
 
@@ -34,10 +34,11 @@ import os
 import time
 
 try:
-    from . import _acct, _health, _warmup
+    from . import _acct, _acct_tail, _health, _warmup
     from ._atomic import write_atomic
 except ImportError:  # loaded by path on the host
     import _acct  # type: ignore[no-redef]
+    import _acct_tail  # type: ignore[no-redef]
     import _health  # type: ignore[no-redef]
     import _warmup  # type: ignore[no-redef]
     from _atomic import write_atomic  # type: ignore[no-redef]
@@ -185,74 +186,18 @@ def _counter_key(vmta, ip, isp, outcome):
     return "\t".join((vmta or "", ip or "", isp or "", outcome))
 
 
-def read_new_accounting(state, patterns, work_dir, max_bytes=64 * 1024 * 1024, classifier=None):
+def read_new_accounting(state, patterns, max_bytes=64 * 1024 * 1024, classifier=None):
     """Parse what was appended to the accounting files since the last run; update ``state``.
 
-    Files are tracked by device and inode, so a file renamed by rotation is
-    followed; a file that shrank or was replaced starts again at 0. At most
-    ``max_bytes`` per file and run are read (a big backlog is caught up over
-    several runs); a partly written last line waits for the next run.
-    Returns a summary dict.
+    The files and their cursors are followed by ``_acct_tail`` (device and inode, so a file renamed by
+    rotation is followed; a file that shrank or was replaced starts again at 0; a partly written last line
+    waits for the next run), at most ``max_bytes`` per file and run (a big backlog is caught up over several
+    runs). Returns a summary dict.
     """
-    files_state = state["files"]
-    seen = {}
-    summary = {"files": 0, "bytes": 0, "records": 0, "corrupt": 0}
     stats = _acct.AcctStats(classifier=classifier, classify_by_mx=True)
-    for path in _acct.expand_paths(patterns):
-        if path.endswith(".gz"):
-            continue  # compressed copies of rotated files were read while they were plain
-        try:
-            info = os.stat(path)
-        except OSError:
-            continue
-        file_id = "%d:%d" % (info.st_dev, info.st_ino)
-        entry = files_state.get(file_id) or {"offset": 0, "header": None}
-        if info.st_size < entry["offset"]:
-            entry = {"offset": 0, "header": None}  # truncated and rewritten
-        entry["path"] = path
-        seen[file_id] = entry
-        if info.st_size == entry["offset"]:
-            continue
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(entry["offset"])
-                # never ask for more than is there: read(n) allocates n bytes up front
-                chunk = handle.read(min(max_bytes, info.st_size - entry["offset"]))
-        except OSError:
-            continue
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            continue  # not even one complete line yet
-        chunk = chunk[: end + 1]
-        # The columns come from the last header row before the offset (kept in the state),
-        # or from the file's first line when the state was lost.
-        if entry["offset"] == 0:
-            prefix = b""
-        elif entry.get("header"):
-            prefix = entry["header"].encode("utf-8")
-        else:
-            with open(path, "rb") as handle:
-                first = handle.readline()
-            prefix = first if first.startswith(b"type,") else b""
-        header = entry.get("header")
-        for line in chunk.splitlines(keepends=True):
-            if line.startswith(b"type,"):
-                header = line.decode("utf-8", "replace")
-        temporary = os.path.join(work_dir, ".acct-chunk.csv")
-        with open(temporary, "wb") as handle:
-            handle.write(prefix + chunk)
-        try:
-            result = stats.add_file(temporary)
-        finally:
-            os.unlink(temporary)
-        entry["offset"] += len(chunk)
-        entry["header"] = header
-        summary["files"] += 1
-        summary["bytes"] += len(chunk)
-        summary["records"] += result["used"]
-        summary["corrupt"] += result["corrupt"]
-    # keep only files that still exist
-    state["files"] = seen
+    state["files"], summary = _acct_tail.tail(state["files"], patterns, stats.add_lines, max_bytes=max_bytes)
+    summary["records"] = stats.totals["used"]
+    summary["corrupt"] = stats.totals["corrupt"]
     for item in stats.stats():
         for outcome, counter in ACCT_OUTCOMES:
             count = item.get(counter, 0)
@@ -409,7 +354,7 @@ def collect(config, now=None, fetch=None):
     state, error = load_state(config["state_file"])
     if error:
         notes.append(error)
-    summary = read_new_accounting(state, config["acct_files"], state_dir, config["acct_max_bytes_per_run"])
+    summary = read_new_accounting(state, config["acct_files"], config["acct_max_bytes_per_run"])
     state["bytes_read"] = state.get("bytes_read", 0) + summary["bytes"]
     write_atomic(config["state_file"], json.dumps(state, sort_keys=True), mode=0o640)
     add_acct_metrics(registry, state)
