@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 APT_PACKAGES := python3 python3-venv python3-dev gcc git make rsync openssh-client \
 	debootstrap systemd-container qemu-system-x86 qemu-utils e2fsprogs xfsprogs \
 	iproute2 bind9 bind9-utils bind9-dnsutils dpkg-dev fakeroot util-linux kmod psmisc \
-	postfix dovecot-imapd dovecot-lmtpd
+	postfix dovecot-imapd dovecot-lmtpd prometheus
 
 .PHONY: help install apt venv link image lint sanity unit integration molecule \
 	test lab lab-down build clean

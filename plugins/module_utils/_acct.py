@@ -33,6 +33,7 @@ import email.utils
 import glob
 import gzip
 import ipaddress
+import itertools
 import operator
 import os
 import sys
@@ -231,6 +232,21 @@ class AcctStats:
         for key in ("rows", "used", "corrupt", "before_since"):
             self.totals[key] += info[key]
         return info
+
+    def add_lines(self, name, lines, header=None):
+        """Count text ``lines`` of a file read from an offset (``_acct_tail``); ``header``: the header line in force.
+
+        Returns the header line in force after them.
+        """
+        info = {"path": name, "rows": 0, "used": 0, "corrupt": 0, "before_since": 0, "headers": 0, "skipped": False}
+        self.files.append(info)
+        self._read(itertools.chain((header,) if header else (), lines), info)
+        for key in ("rows", "used", "corrupt", "before_since"):
+            self.totals[key] += info[key]
+        for line in reversed(lines):
+            if line.startswith("type,"):
+                return line
+        return header
 
     def _classify_domain(self, raw):
         """Raw recipient domain -> (normalised domain, ISP group), cached by the caller."""
@@ -481,3 +497,76 @@ def collect(paths, since=None, ips=None, vmtas=None, isp_groups=None, classify_b
                       classify_by_mx=classify_by_mx, top_domains=top_domains)
     stats.add_files(paths)
     return stats.result()
+
+
+def iter_records(lines, kinds, fields, counts, header=None):
+    """Rows of the record types ``kinds`` from the CSV text ``lines`` (a list) as ``(kind, values)``.
+
+    ``values`` holds the columns named in ``fields`` (two or more; "" where the
+    file has no such column), read by the file's own header row (§11.2.9):
+    ``header`` is the header line in force before the first line (a file read
+    from an offset), and every ``type,...`` row met later replaces it. Rows of
+    the wrong width or not valid CSV are counted in ``counts["corrupt"]`` and
+    skipped; a stray quote (a line cut off by a crash) costs only its own line:
+    the lines a bad record swallowed are parsed again one by one.
+    ``counts["rows"]`` counts data rows, ``counts["header"]`` keeps the last
+    header line in force.
+    """
+    kinds = frozenset(kinds)
+    width = 0
+    getter = None
+
+    def use_header(row):
+        columns = {name: index for index, name in enumerate(row)}
+        counts["header"] = ",".join(row)
+        return len(row), _getter(tuple(columns.get(name, -1) for name in fields))
+
+    def one_by_one(physical):
+        """Each line alone: its rows, or None for a line that is not CSV."""
+        for line in physical:
+            try:
+                yield from csv.reader([line], strict=True)
+            except csv.Error:
+                yield None
+
+    if header:
+        width, getter = use_header(next(csv.reader([header])))
+    base = 0  # index in ``lines`` of the reader's first line
+    reader = csv.reader(lines, strict=True)
+    done = 0  # lines of ``lines`` fully parsed
+    rows = corrupt = 0
+    while True:
+        try:
+            for row in reader:
+                end = base + reader.line_num
+                if end - done > 1 and len(row) != width:
+                    rows_of = one_by_one(lines[done:end])  # a stray quote swallowed these lines
+                else:
+                    rows_of = (row,)
+                done = end
+                for row in rows_of:  # noqa: B020 - the swallowed lines replace the bad record
+                    if row is None:
+                        rows += 1
+                        corrupt += 1
+                        continue
+                    if not row:
+                        continue
+                    kind = row[0]
+                    if kind == "type":
+                        width, getter = use_header(row)
+                        continue
+                    rows += 1
+                    if len(row) != width:
+                        corrupt += 1
+                    elif kind in kinds:
+                        yield kind, getter(row)
+            break
+        except csv.Error:
+            # the record starting at lines[done] is not CSV: count that line, parse on from the next one
+            rows += 1
+            corrupt += 1
+            done += 1
+            base = done
+            reader = csv.reader(itertools.islice(lines, base, None), strict=True)
+    counts["rows"] += rows
+    counts["corrupt"] += corrupt

@@ -4,7 +4,7 @@
 
 PRIVATE to the collection: no compatibility promise outside it.
 Plain Python, standard library only: the ``monitoring`` role installs this file,
-``_health.py``, ``_acct.py``, ``_isp_groups.py`` and ``_warmup.py`` side by side
+``_health.py``, ``_acct.py``, ``_acct_tail.py``, ``_atomic.py``, ``_isp_groups.py`` and ``_warmup.py`` side by side
 on the host, and ``pmta-metrics-collector`` (run by a systemd timer) calls
 ``collector_main``.
 
@@ -31,15 +31,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 
 try:
-    from . import _acct, _health, _warmup
+    from . import _acct, _acct_tail, _health, _warmup
+    from ._atomic import write_atomic
 except ImportError:  # loaded by path on the host
     import _acct  # type: ignore[no-redef]
+    import _acct_tail  # type: ignore[no-redef]
     import _health  # type: ignore[no-redef]
     import _warmup  # type: ignore[no-redef]
+    from _atomic import write_atomic  # type: ignore[no-redef]
 
 STATE_VERSION = 1
 # Outcome label -> the _acct counter it comes from.
@@ -50,6 +52,9 @@ ACCT_OUTCOMES = (
     ("complaint", "complaints"),
     ("throttled", "throttled"),
 )
+# Bounce categories (guide §11.6) that say the address is dead: the per-ISP x IP hard-bounce rate of the alert
+# rules, and what the suppression export suppresses on the first bounce (_suppression.HARD_CATEGORIES).
+HARD_BOUNCE_CATEGORIES = ("bad-mailbox", "inactive-mailbox", "bad-domain")
 
 
 class MetricsError(ValueError):
@@ -108,25 +113,6 @@ class Registry:
                 else:
                     lines.append("%s %s" % (name, _format_value(value)))
         return "\n".join(lines) + "\n" if lines else ""
-
-
-def write_atomic(path, text, mode=0o644):
-    """Replace ``path`` with ``text`` so a reader sees the old or the new file, never a part."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
 
 
 # ------------------------------------------------------- status and health
@@ -200,80 +186,28 @@ def _counter_key(vmta, ip, isp, outcome):
     return "\t".join((vmta or "", ip or "", isp or "", outcome))
 
 
-def read_new_accounting(state, patterns, work_dir, max_bytes=64 * 1024 * 1024, classifier=None):
+def read_new_accounting(state, patterns, max_bytes=64 * 1024 * 1024, classifier=None):
     """Parse what was appended to the accounting files since the last run; update ``state``.
 
-    Files are tracked by device and inode, so a file renamed by rotation is
-    followed; a file that shrank or was replaced starts again at 0. At most
-    ``max_bytes`` per file and run are read (a big backlog is caught up over
-    several runs); a partly written last line waits for the next run.
-    Returns a summary dict.
+    The files and their cursors are followed by ``_acct_tail`` (device and inode, so a file renamed by
+    rotation is followed; a file that shrank or was replaced starts again at 0; a partly written last line
+    waits for the next run), at most ``max_bytes`` per file and run (a big backlog is caught up over several
+    runs). Returns a summary dict.
     """
-    files_state = state["files"]
-    seen = {}
-    summary = {"files": 0, "bytes": 0, "records": 0, "corrupt": 0}
     stats = _acct.AcctStats(classifier=classifier, classify_by_mx=True)
-    for path in _acct.expand_paths(patterns):
-        if path.endswith(".gz"):
-            continue  # compressed copies of rotated files were read while they were plain
-        try:
-            info = os.stat(path)
-        except OSError:
-            continue
-        file_id = "%d:%d" % (info.st_dev, info.st_ino)
-        entry = files_state.get(file_id) or {"offset": 0, "header": None}
-        if info.st_size < entry["offset"]:
-            entry = {"offset": 0, "header": None}  # truncated and rewritten
-        entry["path"] = path
-        seen[file_id] = entry
-        if info.st_size == entry["offset"]:
-            continue
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(entry["offset"])
-                # never ask for more than is there: read(n) allocates n bytes up front
-                chunk = handle.read(min(max_bytes, info.st_size - entry["offset"]))
-        except OSError:
-            continue
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            continue  # not even one complete line yet
-        chunk = chunk[: end + 1]
-        # The columns come from the last header row before the offset (kept in the state),
-        # or from the file's first line when the state was lost.
-        if entry["offset"] == 0:
-            prefix = b""
-        elif entry.get("header"):
-            prefix = entry["header"].encode("utf-8")
-        else:
-            with open(path, "rb") as handle:
-                first = handle.readline()
-            prefix = first if first.startswith(b"type,") else b""
-        header = entry.get("header")
-        for line in chunk.splitlines(keepends=True):
-            if line.startswith(b"type,"):
-                header = line.decode("utf-8", "replace")
-        temporary = os.path.join(work_dir, ".acct-chunk.csv")
-        with open(temporary, "wb") as handle:
-            handle.write(prefix + chunk)
-        try:
-            result = stats.add_file(temporary)
-        finally:
-            os.unlink(temporary)
-        entry["offset"] += len(chunk)
-        entry["header"] = header
-        summary["files"] += 1
-        summary["bytes"] += len(chunk)
-        summary["records"] += result["used"]
-        summary["corrupt"] += result["corrupt"]
-    # keep only files that still exist
-    state["files"] = seen
+    state["files"], summary = _acct_tail.tail(state["files"], patterns, stats.add_lines, max_bytes=max_bytes)
+    summary["records"] = stats.totals["used"]
+    summary["corrupt"] = stats.totals["corrupt"]
     for item in stats.stats():
         for outcome, counter in ACCT_OUTCOMES:
             count = item.get(counter, 0)
             if count:
                 key = _counter_key(item["vmta"], item["ip"], item["isp"], outcome)
                 state["counters"][key] = state["counters"].get(key, 0) + count
+        hard = sum(item.get("bounced_by_category", {}).get(category, 0) for category in HARD_BOUNCE_CATEGORIES)
+        if hard:
+            key = _counter_key(item["vmta"], item["ip"], item["isp"], "hard_bounced")
+            state["counters"][key] = state["counters"].get(key, 0) + hard
     return summary
 
 
@@ -281,8 +215,8 @@ def add_acct_metrics(registry, state):
     for key, value in sorted(state["counters"].items()):
         vmta, ip, isp, outcome = key.split("\t")
         registry.add("pmta_acct_records_total", "counter",
-                     "Accounting records per vMTA, source IP, ISP group and outcome (delivered, bounced, deferred, "
-                     "complaint, throttled) since the collector was installed.",
+                     "Accounting records per vMTA, source IP, ISP group and outcome (delivered, bounced, "
+                     "hard_bounced, deferred, complaint, throttled) since the collector was installed.",
                      value, {"vmta": vmta, "ip": ip, "isp": isp, "outcome": outcome})
 
 
@@ -420,7 +354,7 @@ def collect(config, now=None, fetch=None):
     state, error = load_state(config["state_file"])
     if error:
         notes.append(error)
-    summary = read_new_accounting(state, config["acct_files"], state_dir, config["acct_max_bytes_per_run"])
+    summary = read_new_accounting(state, config["acct_files"], config["acct_max_bytes_per_run"])
     state["bytes_read"] = state.get("bytes_read", 0) + summary["bytes"]
     write_atomic(config["state_file"], json.dumps(state, sort_keys=True), mode=0o640)
     add_acct_metrics(registry, state)

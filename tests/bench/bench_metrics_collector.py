@@ -51,10 +51,10 @@ def main():
         acct.write_text(HEADER + records(total))
         state = {"version": 1, "files": {}, "counters": {}}
         size = acct.stat().st_size
-        first, summary = timed(lambda: _metrics.read_new_accounting(state, [str(acct)], work, max_bytes=size))
+        first, summary = timed(lambda: _metrics.read_new_accounting(state, [str(acct)], max_bytes=size))
         with acct.open("a") as handle:
             handle.write(records(appended, total))
-        second, summary2 = timed(lambda: _metrics.read_new_accounting(state, [str(acct)], work))
+        second, summary2 = timed(lambda: _metrics.read_new_accounting(state, [str(acct)]))
         assert summary["records"] == total and summary2["records"] == appended
         print("records in file: %d, appended: %d" % (total + appended, appended))
         print("first run (whole file): %.3f s CPU, %.0f records/s" % (first, total / first))

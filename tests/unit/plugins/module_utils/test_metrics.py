@@ -9,6 +9,7 @@ import threading
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils import _health as health
 from ansible_collections.mailops.powermta.plugins.module_utils import _metrics as metrics
+from ansible_collections.mailops.powermta.plugins.module_utils import _suppression
 from ansible_collections.mailops.powermta.plugins.module_utils import _warmup as warmup
 
 # The standard-library fetcher the monitoring role installs next to _health.py on hosts.
@@ -78,33 +79,35 @@ def test_accounting_is_read_incrementally(tmp_path):
                     + record("b", "d@yahoo.com", diag="smtp;550 no such user", category="bad-mailbox")
                     + record("t", "e@gmail.com", diag="smtp;421 4.7.28 Our system has detected an unusual rate"))
     state = {"version": 1, "files": {}, "counters": {}}
-    work = tmp_path / "work"
-    work.mkdir()
-    summary = metrics.read_new_accounting(state, [str(tmp_path / "acct*.csv")], str(work))
+    summary = metrics.read_new_accounting(state, [str(tmp_path / "acct*.csv")])
     assert summary["records"] == 5
+    assert metrics.HARD_BOUNCE_CATEGORIES == _suppression.HARD_CATEGORIES  # one meaning of "hard" in both
     got = counters(state)
     assert got[("mk-01", "203.0.113.11", "gmail", "delivered")] == 2
     assert got[("mk-01", "203.0.113.11", "other", "delivered")] == 1
     assert got[("mk-01", "203.0.113.11", "yahoo", "bounced")] == 1
+    # bad-mailbox is a hard bounce (guide §11.6): the per-ISP x IP hard-bounce rate of the alert rules
+    assert got[("mk-01", "203.0.113.11", "yahoo", "hard_bounced")] == 1
+    assert ("mk-01", "203.0.113.11", "gmail", "hard_bounced") not in got
     assert got[("mk-01", "203.0.113.11", "gmail", "deferred")] == 1
     assert got[("mk-01", "203.0.113.11", "gmail", "throttled")] == 1
 
     # nothing new: nothing changes
-    assert metrics.read_new_accounting(state, [str(acct)], str(work))["records"] == 0
+    assert metrics.read_new_accounting(state, [str(acct)])["records"] == 0
     assert counters(state) == got
 
     # a record half written waits for its end of line
     partial = record("d", "f@gmail.com", vmta="mk-02")
     with acct.open("a") as handle:
         handle.write(record("d", "g@gmail.com") + partial[:30])
-    metrics.read_new_accounting(state, [str(acct)], str(work))
+    metrics.read_new_accounting(state, [str(acct)])
     assert counters(state)[("mk-01", "203.0.113.11", "gmail", "delivered")] == 3
     assert ("mk-02", "203.0.113.11", "gmail", "delivered") not in counters(state)
     with acct.open("a") as handle:
         handle.write(partial[30:])
-    metrics.read_new_accounting(state, [str(acct)], str(work))
+    metrics.read_new_accounting(state, [str(acct)])
     assert counters(state)[("mk-02", "203.0.113.11", "gmail", "delivered")] == 1
-    assert sorted(p.name for p in work.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acct.csv"]  # no temporary copies
 
 
 def test_accounting_follows_rotation_and_replacement(tmp_path):
@@ -112,21 +115,21 @@ def test_accounting_follows_rotation_and_replacement(tmp_path):
     acct.write_text(HEADER + record("d", "a@gmail.com"))
     state = {"version": 1, "files": {}, "counters": {}}
     pattern = [str(tmp_path / "acct*.csv")]
-    metrics.read_new_accounting(state, pattern, str(tmp_path))
+    metrics.read_new_accounting(state, pattern)
     # PowerMTA's max-size rotation: the file is renamed, a new one starts with its own header
     with acct.open("a") as handle:
         handle.write(record("d", "b@gmail.com"))
     os.rename(acct, tmp_path / "acct-0001.csv")
     acct.write_text(HEADER + record("d", "c@gmail.com"))
-    metrics.read_new_accounting(state, pattern, str(tmp_path))
+    metrics.read_new_accounting(state, pattern)
     assert counters(state)[("mk-01", "203.0.113.11", "gmail", "delivered")] == 3
     # a file replaced by a shorter one (new content) is read from the start
     os.unlink(tmp_path / "acct-0001.csv")
     acct.write_text(HEADER)
-    metrics.read_new_accounting(state, pattern, str(tmp_path))
+    metrics.read_new_accounting(state, pattern)
     with acct.open("a") as handle:
         handle.write(record("d", "d@gmail.com"))
-    metrics.read_new_accounting(state, pattern, str(tmp_path))
+    metrics.read_new_accounting(state, pattern)
     assert counters(state)[("mk-01", "203.0.113.11", "gmail", "delivered")] == 4
     assert len(state["files"]) == 1
 
@@ -137,7 +140,7 @@ def test_accounting_backlog_is_caught_up_in_slices(tmp_path):
     state = {"version": 1, "files": {}, "counters": {}}
     runs = 0
     while True:
-        summary = metrics.read_new_accounting(state, [str(acct)], str(tmp_path), max_bytes=2000)
+        summary = metrics.read_new_accounting(state, [str(acct)], max_bytes=2000)
         runs += 1
         if not summary["bytes"]:
             break
@@ -152,8 +155,9 @@ def test_lost_state_reads_the_header_from_the_first_line(tmp_path):
     state = {"version": 1, "counters": {}, "files": {"%d:%d" % (info.st_dev, info.st_ino): {"offset": info.st_size}}}
     with acct.open("a") as handle:
         handle.write(record("b", "b@gmail.com", category="bad-mailbox"))
-    metrics.read_new_accounting(state, [str(acct)], str(tmp_path))
-    assert counters(state) == {("mk-01", "203.0.113.11", "gmail", "bounced"): 1}
+    metrics.read_new_accounting(state, [str(acct)])
+    assert counters(state) == {("mk-01", "203.0.113.11", "gmail", "bounced"): 1,
+                               ("mk-01", "203.0.113.11", "gmail", "hard_bounced"): 1}
 
 
 def warmup_state():
