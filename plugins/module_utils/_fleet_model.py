@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ._fleet import fleet_problems
+from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
 from ._fleet_items import (
     FQDN_RE,
     as_bool,
@@ -59,7 +60,7 @@ SECRET_KEYS = ("password",)
 def wanted_variables():
     """Every variable the model reads from a host's vars (nothing else is templated)."""
     names = [name for layers in LAYERS.values() for name in layers]
-    return names + list(SYSCTL_LAYERS) + list(SETTINGS)
+    return names + list(SYSCTL_LAYERS) + list(SETTINGS) + list(RULE_SETTINGS)
 
 
 def _merge_layers(host, kind, host_vars, problems):
@@ -216,6 +217,7 @@ def _host_model(host, host_vars, problems, secrets):
         for vmta in model["vmtas"] if vmta.get("warmup") is True or vmta.get("pool") in warming_pools
     ]
     problems += _reference_problems(host, host_vars, model)
+    problems += host_rule_problems(host, host_vars, model)
     return model
 
 
@@ -333,6 +335,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         hosts[host] = _host_model(host, host_vars, problems, secrets)
         views[host] = _view(host_vars, hosts[host])
     problems += fleet_problems(views)
+    problems += fleet_rule_problems(fleet_vars, hosts)
     vmtas = [dict(vmta, inventory_host=host) for host in sorted(hosts) for vmta in hosts[host]["vmtas"]]
     used_pools = {vmta.get("pool") for vmta in vmtas}
     empty_pools = sorted({pool["name"] for host in hosts.values() for pool in host["pools"]} - used_pools)
