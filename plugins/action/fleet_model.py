@@ -15,13 +15,16 @@ from ansible.template import trust_as_template
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
     FACT_SETTINGS,
     LAYERS,
-    SYSCTL_LAYERS,
     SECRET_KEYS,
+    SYSCTL_LAYERS,
     build_fleet_model,
     host_problems,
     wanted_variables,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import layer_conflict_problems
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import (
+    later_role_problems,
+    layer_conflict_problems,
+)
 from ansible_collections.mailops.powermta.plugins.plugin_utils._inventory_layers import set_twice
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
 from ansible_collections.mailops.powermta.plugins.plugin_utils._role_specs import role_specs, spec_problems
@@ -165,6 +168,7 @@ def inventory_spec_problems(hostvars, hosts, templar, skip_keys):
             except Exception:  # undefined (a vault not opened) or failing: reported where it is read
                 continue
         problems += spec_problems(host, values, specs, cache)
+        problems += later_role_problems(host, values)
     return problems
 
 

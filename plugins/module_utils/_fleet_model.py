@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 
 from ._fleet import fleet_problems
-from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
 from ._fleet_items import (
     FQDN_RE,
     as_bool,
@@ -24,6 +23,7 @@ from ._fleet_items import (
     normalize_domain,
     reply_pattern_problems,
 )
+from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
 from ._host_tuning import check_sysctl_items
 from ._layered import LayerError, merge_by_name
 

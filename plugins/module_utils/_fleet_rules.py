@@ -27,8 +27,7 @@ DEFAULT_HTTP_MGMT_PORT = 8080
 RULE_SETTINGS = (
     "powermta_bounce_domains", "powermta_fbl_address", "powermta_apex_mx_domains",
     "powermta_allow_wide_injector_networks", "powermta_inbound_enabled",
-    # Read for the later roles' own checks, at preflight (dns, warmup).
-    "dns_ttl", "warmup_schedule", "warmup_thresholds",
+    "powermta_fbl_enabled",
 )
 DNS_TTL_MAX = 2147483647  # RFC 2181 §8: a TTL is an unsigned 31-bit number of seconds
 # Settings that are strings: a number here is a YAML slip (an unquoted value), refused, never converted.
@@ -240,7 +239,11 @@ def domain_ownership_problems(host, host_vars, model, sending_domains):
 
 
 def later_role_problems(host, host_vars):
-    """What the dns and warmup roles refuse, named by the inventory variable (not the module's argument)."""
+    """What the dns and warmup roles refuse, named by the inventory variable (not the module's argument).
+
+    ``host_vars``: what the inventory sets (the fleet_model action passes the values it reads for the argument
+    specs; the model itself reads no dns_ or warmup_ variable).
+    """
     problems = []
     if "dns_ttl" in host_vars:
         ttl = host_vars["dns_ttl"]
@@ -264,11 +267,30 @@ def later_role_problems(host, host_vars):
     return problems
 
 
+def inbound_problems(host, host_vars):
+    """The powermta role's inbound checks (complaint reports need an address to arrive at, §12.7)."""
+    problems = []
+    fbl = host_vars.get("powermta_fbl_address")
+    if isinstance(fbl, str) and fbl and not re.match(r"^[^@\s#]+@[^@\s#]+$", fbl):
+        problems.append("%s: powermta_fbl_address must be one e-mail address (e.g. fbl@fbl.example.com), got %r"
+                        % (host, fbl))
+    try:
+        fbl_enabled = as_bool(host_vars.get("powermta_fbl_enabled", False))
+        inbound = as_bool(host_vars.get("powermta_inbound_enabled", True))
+    except ValueError:
+        fbl_enabled, inbound = False, True  # the argument spec reports the type
+    if fbl_enabled and (not inbound or not fbl):
+        problems.append("%s: powermta_fbl_enabled needs powermta_fbl_address (where ISPs send complaints, e.g. "
+                        "fbl@fbl.example.com) and powermta_inbound_enabled: true (§12.7), or powermta_fbl_enabled: "
+                        "false" % host)
+    return problems
+
+
 def host_rule_problems(host, host_vars, model):
     """The rules that need one host's merged lists only."""
     return (settings_problems(host, host_vars) + exposure_problems(host, host_vars, model)
             + naming_problems(host, model) + port_problems(host, host_vars, model)
-            + vmta_address_problems(host, model) + later_role_problems(host, host_vars))
+            + vmta_address_problems(host, model) + inbound_problems(host, host_vars))
 
 
 def fleet_rule_problems(fleet_vars, hosts):

@@ -10,15 +10,23 @@ two inventory levels with different values is refused, naming both places (docs/
 
 from __future__ import annotations
 
-from ansible.vars.plugins import get_vars_from_inventory_sources
+import os
+
+from ansible.plugins.loader import vars_loader
 
 
 def _entity_vars(loader, sources, entity):
+    """Inline inventory vars and the group_vars/ host_vars/ files next to each inventory source."""
     found = dict(entity.get_vars())
-    try:
-        found.update(get_vars_from_inventory_sources(loader, sources, [entity], "inventory"))
-    except Exception:  # a vars plugin that fails here fails again, with its own message, when Ansible loads it
-        pass
+    plugin = vars_loader.get("ansible.builtin.host_group_vars")
+    for source in sources:
+        if not source or ("," in source and not os.path.exists(source)):
+            continue  # a host list, not a path
+        path = source if os.path.isdir(source) else os.path.dirname(source)
+        try:
+            found.update(plugin.get_vars(loader, path, [entity]))
+        except Exception:  # a file that fails here fails again, with its own message, when Ansible loads it
+            continue
     return found
 
 

@@ -290,7 +290,8 @@ CASES = {
                             ["powermta_injectors item mumara: default_virtual_mta is the number 10"]),
     # ---- ports: listeners, the web monitor and the exporters
     "http-mgmt-port-smtp": (lambda d: fleet(d, powermta_http_mgmt_port=25),
-                            ["pmta1: port 25 is used by powermta_listeners item 0/0:25 and powermta_http_mgmt_port 25"]),
+                            ["pmta1: port 25 is used by powermta_listeners item 0/0:25 and "
+                             "powermta_http_mgmt_port 25"]),
     "http-mgmt-port-submission": (lambda d: fleet(d, powermta_http_mgmt_port=587),
                                   ["port 587 is used by powermta_listeners item 0/0:587 and powermta_http_mgmt_port"]),
     "http-mgmt-port-node-exporter": (lambda d: fleet(d, powermta_http_mgmt_port=9100),
@@ -345,6 +346,10 @@ CASES = {
                          ["pmta1: powermta_run_as_root:", "(role powermta)"]),
     "bounce-domains-string": (lambda d: fleet(d, powermta_bounce_domains={"name": "bounces.example.com"}),
                               ["pmta1: powermta_bounce_domains:", "list", "(role powermta)"]),
+    "fbl-enabled-without-address": (lambda d: fleet(d, powermta_fbl_enabled=True),
+                                    ["pmta1: powermta_fbl_enabled needs powermta_fbl_address"]),
+    "fbl-address-not-an-address": (lambda d: fleet(d, powermta_fbl_address="fbl.example.com"),
+                                    ["pmta1: powermta_fbl_address must be one e-mail address"]),
     "dkim-key-bits-word": (lambda d: fleet(d, powermta_dkim_key_bits="big"),
                            ["pmta1: powermta_dkim_key_bits must be an integer, got 'big'"]),
 }

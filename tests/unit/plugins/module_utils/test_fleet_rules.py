@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import build_fleet_model
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import (
     WIDEST_INJECTOR_PREFIX,
+    later_role_problems,
     layer_conflict_problems,
 )
 
@@ -57,8 +58,7 @@ def test_the_base_host_passes():
     ({"powermta_vmtas": [{"name": "tx-1", "ip": "127.0.0.2", "hostname": "mta.example.com",
                           "pool": "transactional"}]}, "is a loopback address"),
     ({"powermta_dkim_key_dir": "dkim"}, "powermta_dkim_key_dir must be an absolute path"),
-    ({"dns_ttl": -300}, "dns_ttl must be a number of seconds"),
-    ({"warmup_schedule": {"default": [5, 4]}}, "warmup_schedule[default] must increase strictly"),
+    ({"powermta_fbl_enabled": True}, "powermta_fbl_enabled needs powermta_fbl_address"),
     ({"powermta_injectors": [{"name": "mumara", "password": 35184372088831, "networks": ["198.51.100.0/28"]}]},
      "password is the number 35184372088831"),
 ])
@@ -85,3 +85,17 @@ def test_a_list_set_at_two_levels_names_both_places_and_the_layer():
     [line] = layer_conflict_problems({("pmta1", "powermta_injectors"): ["group pmta_fleet", "host pmta1"]})
     assert line.startswith("pmta1: powermta_injectors is set in group pmta_fleet and in host pmta1")
     assert "powermta_host_injectors" in line
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"dns_ttl": -300}, "pmta1: dns_ttl must be a number of seconds 0..2147483647 (e.g. 3600), got -300"),
+    ({"dns_ttl": "an hour"}, "pmta1: dns_ttl must be a number of seconds"),
+    ({"warmup_schedule": {"default": [5, 4]}}, "pmta1: warmup_schedule[default] must increase strictly"),
+    ({"warmup_thresholds": {"nope": 1}}, "pmta1: warmup_thresholds.nope is not a known threshold"),
+])
+def test_later_roles_checks_name_the_inventory_variable(values, expected):
+    assert any(problem.startswith(expected) for problem in later_role_problems("pmta1", values))
+
+
+def test_later_roles_accept_their_defaults():
+    assert later_role_problems("pmta1", {"dns_ttl": 3600, "warmup_schedule": {}, "warmup_thresholds": {}}) == []
