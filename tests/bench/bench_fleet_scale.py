@@ -251,13 +251,18 @@ def prepare_workdir(hosts: int, ips: int, keep: bool) -> str:
 EXTRA: list[str] = []
 
 
+def controller_inventory(workdir: str, hosts: int, ips: int) -> None:
+    """The inventory of a controller-side run, with a stand-in package file (only its existence is checked)."""
+    package = os.path.join(workdir, "pmta-bench.deb")
+    with open(package, "wb") as handle:
+        handle.write(b"not a package: the controller side only checks that the file exists\n")
+    write_inventory(workdir, hosts, ips, package, None)
+
+
 def controller_side(hosts: int, ips: int, forks: int, keep: bool) -> dict:
     workdir = prepare_workdir(hosts, ips, keep)
     try:
-        package = os.path.join(workdir, "pmta-bench.deb")
-        with open(package, "wb") as handle:
-            handle.write(b"not a package: the controller side only checks that the file exists\n")
-        write_inventory(workdir, hosts, ips, package, None)
+        controller_inventory(workdir, hosts, ips)
         playbook = os.path.join(workdir, "controller.yml")
         with open(playbook, "w", encoding="utf-8") as handle:
             handle.write(CONTROLLER_PLAYBOOK.format(root=ROOT))
@@ -275,10 +280,7 @@ def preflight_only(hosts: int, ips: int, forks: int, keep: bool) -> dict:
     """playbooks/preflight.yml alone (the fleet model, every role's argument spec, the fleet rules)."""
     workdir = prepare_workdir(hosts, ips, keep)
     try:
-        package = os.path.join(workdir, "pmta-bench.deb")
-        with open(package, "wb") as handle:
-            handle.write(b"not a package: the controller side only checks that the file exists\n")
-        write_inventory(workdir, hosts, ips, package, None)
+        controller_inventory(workdir, hosts, ips)
         playbook = os.path.join(ROOT, "playbooks", "preflight.yml")
         first = run_playbook(workdir, playbook, forks)
         if first["rc"] != 0:
