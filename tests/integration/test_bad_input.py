@@ -349,7 +349,7 @@ CASES = {
     "fbl-enabled-without-address": (lambda d: fleet(d, powermta_fbl_enabled=True),
                                     ["pmta1: powermta_fbl_enabled needs powermta_fbl_address"]),
     "fbl-address-not-an-address": (lambda d: fleet(d, powermta_fbl_address="fbl.example.com"),
-                                    ["pmta1: powermta_fbl_address must be one e-mail address"]),
+                                   ["pmta1: powermta_fbl_address must be one e-mail address"]),
     "dkim-key-bits-word": (lambda d: fleet(d, powermta_dkim_key_bits="big"),
                            ["pmta1: powermta_dkim_key_bits must be an integer, got 'big'"]),
 }
