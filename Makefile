@@ -14,7 +14,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 APT_PACKAGES := python3 python3-venv python3-dev gcc git make rsync openssh-client \
 	debootstrap systemd-container qemu-system-x86 qemu-utils e2fsprogs xfsprogs \
-	iproute2 bind9 bind9-utils bind9-dnsutils dpkg-dev fakeroot util-linux kmod psmisc
+	iproute2 bind9 bind9-utils bind9-dnsutils dpkg-dev fakeroot util-linux kmod psmisc \
+	postfix dovecot-imapd dovecot-lmtpd
 
 .PHONY: help install apt venv link image lint sanity unit integration molecule \
 	test lab lab-down build clean
@@ -30,8 +31,14 @@ install: apt venv link
 apt: .cache/apt.stamp
 .cache/apt.stamp: Makefile
 	@mkdir -p .cache
+	@# The lab's Postfix, Dovecot and BIND 9 run in their own netns with their own configs: a temporary
+	@# policy-rc.d keeps apt from starting them as this machine's system services.
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
+	  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=1; \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; fi; \
+	  rc=0; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null || rc=$$?; \
+	  if [ -n "$$guard" ]; then rm -f /usr/sbin/policy-rc.d; fi; exit $$rc; fi
 	@touch $@
 
 venv: $(VENV)/.stamp

@@ -11,6 +11,7 @@ other connection (a bastion that can reach the server) the module runs there, as
 from __future__ import annotations
 
 import json
+import re
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -35,10 +36,25 @@ def _censored(outcome, no_log_values):
     return outcome
 
 
+_BARE_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = False
+
+    @classmethod
+    def finalize_task_arg(cls, name, value, templar, context):
+        """``records: "{{ var }}"`` (how the dns role passes a whole fleet's RRsets): the variable's value,
+        templating only the leaves that hold a template. Templating the list as one value cost ansible-core
+        2.19 about 0.25 ms per record (1.6 s for a 50 x 64 fleet), more than reading and planning them."""
+        if name == "records" and isinstance(value, str):
+            match = _BARE_VARIABLE.fullmatch(value.strip())
+            variables = templar.available_variables
+            if match and match.group(1) in variables:
+                return _plain(variables[match.group(1)], (), templar)
+        return super().finalize_task_arg(name, value, templar, context)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

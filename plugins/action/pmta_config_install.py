@@ -12,7 +12,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-FILE_KEYS = frozenset(("src", "dest", "mode", "owner", "group", "force", "secret", "content"))
+FILE_KEYS = frozenset(("src", "dest", "mode", "owner", "group", "force", "secret", "restart", "content"))
 
 
 class ActionModule(ActionBase):
@@ -53,9 +53,10 @@ class ActionModule(ActionBase):
         module_args["files"] = files
         module_args.pop("src_root", None)
         remove_src_root = boolean(module_args.pop("remove_src_root", False), strict=False)
-        if module_args.get("state") == "committed" and not any(
-                isinstance(item, dict) and item.get("backup_file") for item in module_args.get("installed") or []):
-            # Nothing to delete on the host (no file changed, so no backup): no module call.
+        installed = [item for item in module_args.get("installed") or [] if isinstance(item, dict)]
+        if module_args.get("state") == "committed" and not any(item.get("backup_file") for item in installed) and not (
+                module_args.get("pending_marker") and any(item.get("changed") for item in installed)):
+            # Nothing to delete on the host (no backup, and no marker since no file changed): no module call.
             if remove_src_root and src_root:
                 shutil.rmtree(src_root, ignore_errors=True)
             result.update(changed=False, files=module_args.get("installed") or [], changed_files=[],

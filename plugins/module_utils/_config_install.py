@@ -7,11 +7,16 @@ PRIVATE to the collection (pmta_config_install). Standard library only, so the l
 without Ansible. A file is written to a temporary file in its own directory and renamed over the old
 one (atomic per file); the previous bytes are kept in a backup next to it until the caller commits
 (deletes the backups) or restores (renames the backups back, removes files that did not exist).
+
+A pending marker (optional) survives a controller killed between install and activation: written before
+the first file changes, it lists what changed (with the backups), and only commit() or restore() removes
+it. The next run reads it, so it still activates (or restores) what the killed run installed.
 """
 
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import stat
@@ -107,9 +112,18 @@ def _write_atomically(dest: str, content: bytes, mode, uid: int, gid: int) -> No
         raise
 
 
-def _backup(dest: str, stamp: str) -> str:
+def _backup_name(dest: str, stamp: str) -> str:
+    """A free backup name: an uncommitted run's backup of the same file (pending marker) is never overwritten."""
+    name = f"{dest}.{os.getpid()}.{stamp}~"
+    count = 1
+    while os.path.lexists(name):
+        count += 1
+        name = f"{dest}.{os.getpid()}.{stamp}.{count}~"
+    return name
+
+
+def _backup(dest: str, backup: str) -> str:
     """Copy dest next to itself (same mode and owner); the name ends in ~ so include globs skip it."""
-    backup = f"{dest}.{os.getpid()}.{stamp}~"
     st = os.stat(dest)
     with open(dest, "rb") as src:
         data = src.read()
@@ -117,11 +131,46 @@ def _backup(dest: str, stamp: str) -> str:
     return backup
 
 
-def install(specs: list[dict], backup: bool = True, check: bool = False) -> list[dict]:
+def read_marker(path: str | None) -> list[dict]:
+    """The entries a pending marker lists (install() results of runs not yet committed), or []."""
+    if not path:
+        return []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entries = json.load(handle)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise InstallError(
+            f"pending marker {path} is unreadable ({exc}): check the files it guards, then remove it") from exc
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "dest" in e for e in entries):
+        raise InstallError(f"pending marker {path} is not a list of installed files: check them, then remove it")
+    return entries
+
+
+def write_marker(path: str, entries: list[dict]) -> None:
+    """Write the marker atomically, readable by root only (it names backups, never content)."""
+    _write_atomically(path, (json.dumps(entries, indent=1, sort_keys=True) + "\n").encode("utf-8"), 0o600, -1, -1)
+
+
+def clear_marker(path: str | None, check: bool = False) -> bool:
+    """Remove the marker; True when there was one."""
+    if not path or not os.path.lexists(path):
+        return False
+    if not check:
+        os.unlink(path)
+    return True
+
+
+def install(specs: list[dict], backup: bool = True, check: bool = False, marker: str | None = None,
+            pending: list[dict] | None = None) -> list[dict]:
     """Install every file whose content or attributes differ. Returns one result per file.
 
     Every file is planned (read and compared) before the first write, so a bad spec changes nothing.
-    A result: {dest, changed, created, content_changed, backup_file?, previous?}.
+    A result: {dest, changed, created, content_changed, restart, backup_file?, previous?}.
+    marker: before the first write, the changed results (newest first) plus ``pending`` (what an earlier,
+    interrupted run left in the marker) are written there, so restore() of the marker's list goes back
+    to the files as they were before the oldest uncommitted run.
     """
     plans = [plan_file(spec) for spec in specs]
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S")
@@ -129,16 +178,24 @@ def install(specs: list[dict], backup: bool = True, check: bool = False) -> list
     for spec, plan in zip(specs, plans, strict=True):
         changed = plan["content_changed"] or plan["attributes_changed"]
         result = {"dest": plan["dest"], "changed": changed, "created": not plan["exists"],
-                  "content_changed": plan["content_changed"]}
+                  "content_changed": plan["content_changed"], "restart": bool(spec.get("restart"))}
         if "previous" in plan and changed:
             result["previous"] = plan["previous"]
+        if changed and plan["content_changed"] and plan["exists"] and backup and not check:
+            result["backup_file"] = _backup_name(plan["dest"], stamp)
         results.append(result)
-        if not changed or check:
+    changed_results = [r for r in results if r["changed"]]
+    if check or not changed_results:
+        return results
+    if marker:
+        write_marker(marker, changed_results + list(pending or []))
+    for spec, plan, result in zip(specs, plans, results, strict=True):
+        if not result["changed"]:
             continue
         try:
             if plan["content_changed"]:
-                if plan["exists"] and backup:
-                    result["backup_file"] = _backup(plan["dest"], stamp)
+                if result.get("backup_file"):
+                    _backup(plan["dest"], result["backup_file"])
                 _write_atomically(plan["dest"], spec["content"], plan["mode"], plan["uid"], plan["gid"])
             else:
                 if plan["mode"] is not None:

@@ -10,13 +10,18 @@ a zone before delegation.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import ipaddress
+import socket
+import struct
 import traceback
 
 from ._dns_mail_records import DMARC_POLICIES, SPF_LOOKUP_LIMIT, SPF_LOOKUP_MECHANISMS, RecordBuildError, key_info
 
 try:
     import dns.exception
+    import dns.message
     import dns.name
     import dns.rcode
     import dns.rdatatype
@@ -34,8 +39,34 @@ CHECKS = ("spf_record", "spf_lookups", "spf_authorizes_ip", "dkim_key", "dmarc_p
 DEFAULT_ADVISORY = ("helo_spf",)
 
 
+def _txt_text(rdata):
+    """The logical string of a TXT rdata (its strings joined), kept on the rdata: SPF is read per IP."""
+    text = getattr(rdata, "_mailops_text", None)
+    if text is None:
+        text = b"".join(rdata.strings).decode("utf-8", "replace")
+        try:
+            object.__setattr__(rdata, "_mailops_text", text)  # dnspython rdata are immutable by convention
+        except (AttributeError, TypeError):
+            pass
+    return text
+
+
+def _key(name, rdtype):
+    return str(name).rstrip(".").lower(), rdtype
+
+
 class Lookup:
-    """Answers from one server; NXDOMAIN / no answer are empty lists, other failures raise."""
+    """Answers from one server; NXDOMAIN / no answer are empty lists, other failures raise.
+
+    Every answer is kept for the run (a fleet asks the same SPF, A and TXT names thousands of times), and
+    ``prefetch`` asks many questions at once, pipelined over one TCP connection (RFC 7766 §6.2.1): a 50 x 64
+    fleet's ~20,000 questions in about a second instead of one UDP round trip each. What the pipeline
+    cannot answer plainly (an error rcode, a CNAME leaving the answer, a failed connection) is asked again
+    the usual way, one by one, so errors are reported as before.
+    """
+
+    PIPELINE_WINDOW = 256
+    CONNECTIONS = 8
 
     def __init__(self, server, port=53, timeout=5.0):
         self.resolver = dns.resolver.Resolver(configure=False)
@@ -45,20 +76,93 @@ class Lookup:
         self.resolver.lifetime = float(timeout) * 2
         self.resolver.use_edns(0, 0, 1232)
         self.server = "%s port %s" % (server, port)
+        self.address, self.port, self.timeout = server, int(port), float(timeout)
+        self.cache = {}
+        self.queries = 0
 
     def rrset(self, name, rdtype):
+        key = _key(name, rdtype)
+        if key in self.cache:
+            return self.cache[key]
+        self.queries += 1
         try:
             answer = self.resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            self.cache[key] = []
             return []
         except dns.resolver.NoNameservers as exc:
             raise LookupFailed("%s %s: %s refused or failed the query (%s)" % (name, rdtype, self.server, exc)) from exc
         except dns.exception.Timeout as exc:
             raise LookupFailed("%s %s: %s did not answer (timeout)" % (name, rdtype, self.server)) from exc
-        return list(answer.rrset) if answer.rrset is not None else []
+        self.cache[key] = list(answer.rrset) if answer.rrset is not None else []
+        return self.cache[key]
+
+    def prefetch(self, questions):
+        """Ask ``[(name, rdtype)]`` not asked yet, pipelined over one TCP connection; fills the cache."""
+        todo = [key for key in dict.fromkeys(_key(n, t) for n, t in questions) if key not in self.cache]
+        if not todo:
+            return
+        self.queries += len(todo)
+        # A server answers the queries of one connection in turn: a few connections keep it busy.
+        shares = [todo[start::self.CONNECTIONS] for start in range(min(self.CONNECTIONS, len(todo)))]
+        with concurrent.futures.ThreadPoolExecutor(len(shares)) as pool:
+            list(pool.map(self._ask_share, shares))
+
+    def _ask_share(self, questions):
+        try:
+            with socket.create_connection((self.address, self.port), timeout=self.timeout) as sock:
+                for start in range(0, len(questions), self.PIPELINE_WINDOW):
+                    self._pipeline(sock, questions[start:start + self.PIPELINE_WINDOW])
+        except (OSError, EOFError, KeyError, ValueError, dns.exception.DNSException):
+            return  # whatever is missing is asked one by one (and its failure reported) by rrset()
+
+    def _pipeline(self, sock, batch):
+        wires, pending = [], {}
+        for ident, (name, rdtype) in enumerate(batch):
+            qname = dns.name.from_text(name)
+            # Header: RD set (the server may be a resolver), one question.
+            wire = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + qname.to_wire() + struct.pack(
+                "!HH", dns.rdatatype.from_text(rdtype), 1)
+            wires.append(struct.pack("!H", len(wire)) + wire)
+            pending[ident] = (name, rdtype, qname)
+        sock.sendall(b"".join(wires))
+        stream = b""
+        while pending:
+            while len(stream) < 2 or len(stream) < 2 + struct.unpack("!H", stream[:2])[0]:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise EOFError("connection closed")
+                stream += chunk
+            length = struct.unpack("!H", stream[:2])[0]
+            data, stream = stream[2:2 + length], stream[2 + length:]
+            response = dns.message.from_wire(data)
+            name, rdtype, qname = pending.pop(response.id)
+            self._keep(name, rdtype, qname, response)
+
+    def _keep(self, name, rdtype, qname, response):
+        """Cache the answer as ``resolve`` would give it; leave out what only a full resolution settles."""
+        if not response.question or response.question[0].name != qname:
+            return
+        if response.rcode() == dns.rcode.NXDOMAIN:
+            self.cache[(name, rdtype)] = []
+            return
+        if response.rcode() != dns.rcode.NOERROR:
+            return
+        wanted, target, followed = dns.rdatatype.from_text(rdtype), qname, False
+        for _hop in range(8):
+            found = next((r for r in response.answer if r.name == target and r.rdtype == wanted), None)
+            if found is not None:
+                self.cache[(name, rdtype)] = list(found)
+                return
+            alias = next((r for r in response.answer if r.name == target and r.rdtype == dns.rdatatype.CNAME), None)
+            if alias is None:
+                break
+            target, followed = alias[0].target, True
+        if not followed:
+            self.cache[(name, rdtype)] = []  # no data of this type (NOERROR, empty answer)
 
     def txt(self, name):
-        return [b"".join(rd.strings).decode("utf-8", "replace") for rd in self.rrset(name, "TXT")]
+        return [_txt_text(rd) for rd in self.rrset(name, "TXT")]
 
     def addresses(self, name):
         return [ipaddress.ip_address(rd.address) for t in ("A", "AAAA") for rd in self.rrset(name, t)]
@@ -76,6 +180,40 @@ class SpfPermError(Exception):
 
 def spf_records_at(lookup, domain):
     return [t for t in lookup.txt(domain) if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
+
+
+SPF_RESULTS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_spf(text):
+    """``(terms, redirect)`` of an SPF record, parsed once per run (a fleet's SPF is evaluated per IP):
+    terms are ``(qualifier, mechanism, argument, term, bounds)``, ``bounds`` the ``(version, first, last)``
+    address numbers of an ip4/ip6 network (None when it does not parse)."""
+    terms, redirect = [], None
+    for term in text.split()[1:]:
+        if "=" in term and ":" not in term.split("=", 1)[0]:
+            key, value = term.split("=", 1)
+            if key.lower() == "redirect":
+                redirect = value
+            continue
+        qualifier = term[0] if term[0] in "+-~?" else "+"
+        body = term[1:] if term[0] in "+-~?" else term
+        mechanism, _sep, argument = body.partition(":")
+        if "/" in mechanism:  # a/24 without a domain
+            mechanism, _sep, rest = mechanism.partition("/")
+            argument = "/" + rest
+        mechanism = mechanism.lower()
+        bounds = None
+        if mechanism in ("ip4", "ip6"):
+            try:
+                network = ipaddress.ip_network(argument, strict=False)
+            except ValueError:
+                pass
+            else:
+                bounds = (network.version, int(network.network_address), int(network.broadcast_address))
+        terms.append((qualifier, mechanism, argument, term, bounds))
+    return tuple(terms), redirect
 
 
 class SpfEvaluator:
@@ -126,29 +264,16 @@ class SpfEvaluator:
         if len(records) > 1:
             raise SpfPermError("%d SPF records at %s" % (len(records), domain))
         ip = ipaddress.ip_address(ip)
-        redirect = None
-        results = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
-        for term in records[0].split()[1:]:
-            if "=" in term and ":" not in term.split("=", 1)[0]:
-                key, value = term.split("=", 1)
-                if key.lower() == "redirect":
-                    redirect = value
-                continue
-            qualifier = term[0] if term[0] in "+-~?" else "+"
-            body = term[1:] if term[0] in "+-~?" else term
-            mechanism, _sep, argument = body.partition(":")
-            if "/" in mechanism:  # a/24 without a domain
-                mechanism, _sep, rest = mechanism.partition("/")
-                argument = "/" + rest
-            mechanism = mechanism.lower()
+        ip_number = int(ip)
+        terms, redirect = _parsed_spf(records[0])
+        for qualifier, mechanism, argument, term, bounds in terms:
             matched = False
             if mechanism == "all":
                 matched = True
             elif mechanism in ("ip4", "ip6"):
-                try:
-                    matched = ip in ipaddress.ip_network(argument, strict=False)
-                except ValueError as exc:
-                    raise SpfPermError("bad %s term %r" % (mechanism, term)) from exc
+                if bounds is None:
+                    raise SpfPermError("bad %s term %r" % (mechanism, term))
+                matched = bounds[0] == ip.version and bounds[1] <= ip_number <= bounds[2]
             elif mechanism == "a":
                 self._count()
                 target, v4, v6 = self._split_cidr(argument, domain)
@@ -174,7 +299,7 @@ class SpfEvaluator:
             else:
                 raise SpfPermError("unknown mechanism %r" % term)
             if matched:
-                return results[qualifier]
+                return SPF_RESULTS[qualifier]
         if redirect:
             self._count()
             return self.check(ip, redirect, depth + 1)
@@ -371,6 +496,40 @@ class Verifier:
             self.add(subject, "ptr", False, "lookup failed: %s" % exc, ptr_required)
 
 
+def _prefetch(lookup, prefetch, domains, ips):
+    """Ask up front, in two pipelined rounds, what the checks below will ask (they then read the cache)."""
+    first = []
+    for domain in domains:
+        name = domain["name"].rstrip(".").lower()
+        first += [(name, "TXT"), ("_dmarc." + name, "TXT")]
+        for key in domain.get("dkim") or []:
+            selector = "%s._domainkey.%s" % (key["selector"], name)
+            first += [(selector, "CNAME"), (selector, "TXT")]
+        if domain.get("bounce_domain"):
+            first.append((domain["bounce_domain"].rstrip(".").lower(), "MX"))
+    for item in ips:
+        first.append((ipaddress.ip_address(item["ip"]).reverse_pointer, "PTR"))
+        if item.get("hostname"):
+            first += [(item["hostname"], "TXT"), (item["hostname"], "A"), (item["hostname"], "AAAA")]
+    prefetch(first)
+    second = []
+    for (_name, rdtype), values in list(lookup.cache.items()):
+        if rdtype == "PTR" or rdtype == "MX":
+            for rdata in values:
+                target = (rdata.target if rdtype == "PTR" else rdata.exchange).to_text()
+                second += [(target, "A"), (target, "AAAA")]
+        elif rdtype == "TXT":
+            for rdata in values:
+                text = b"".join(rdata.strings).decode("utf-8", "replace")
+                if not text.lower().startswith("v=spf1 "):
+                    continue
+                for term in text.split()[1:]:
+                    body = term.lstrip("+-~?")
+                    if body.lower().startswith(("include:", "redirect=")):
+                        second.append((body[8:] if body[7] == ":" else body[9:], "TXT"))
+    prefetch(second)
+
+
 def verify(lookup, domains=(), ips=(), advisory=DEFAULT_ADVISORY, provider_requests=None):
     """Run every check; returns ``(checks, failed_required)``.
 
@@ -381,6 +540,9 @@ def verify(lookup, domains=(), ips=(), advisory=DEFAULT_ADVISORY, provider_reque
     ``ips``: ``[{ip, hostname, ptr}]``.
     """
     verifier = Verifier(lookup, advisory)
+    prefetch = getattr(lookup, "prefetch", None)
+    if prefetch is not None:
+        _prefetch(lookup, prefetch, domains, ips)
     for domain in domains:
         name = domain["name"].rstrip(".").lower()
         verifier.verify_spf(name, domain.get("spf_ips") or [])

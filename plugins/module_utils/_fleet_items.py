@@ -305,3 +305,63 @@ _EXTRA_CHECKS = {
     "vmtas": _check_vmtas,
     "acct_files": _check_acct_files,
 }
+
+
+# ---------------------------------------------------------------- the injector's mailbox (powermta_bounce_mailbox)
+BOUNCE_MAILBOX_KEYS = ("host", "port", "bounce_address")
+
+
+def bounce_mailbox(value, domains, bounce_domains=None, fbl_address=""):
+    """Normalize ``powermta_bounce_mailbox``; return (mailbox, problems).
+
+    ``{}`` (the default): processed bounces and complaint reports are discarded. Else ``{host, port,
+    bounce_address, smtp_hosts, domains}``: ``smtp_hosts`` is the §3.3.10.89 value (``[IP]:PORT`` or
+    ``NAME:PORT``) and ``domains`` the bounce domains (those of ``domains`` and ``bounce_domains``) plus the
+    FBL address's domain, each routed there instead of by MX (which is the fleet itself: a loop)."""
+    label = "powermta_bounce_mailbox"
+    if value in (None, {}, ""):
+        return {}, []
+    if not isinstance(value, dict):
+        return {}, ["%s must be a dict {host, port, bounce_address} (or {} to discard processed bounces and "
+                    "complaints), got %r" % (label, value)]
+    problems = ["%s: unknown key %s (known: %s)" % (label, key, ", ".join(BOUNCE_MAILBOX_KEYS))
+                for key in sorted(set(value) - set(BOUNCE_MAILBOX_KEYS))]
+    host = str(value.get("host") or "").strip().rstrip(".")
+    literal = None
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if not FQDN_RE.match(host):
+            problems.append("%s: host must be the mailbox's IP address or host name (e.g. host: "
+                            "mx.mailbox.example.com), got %r" % (label, value.get("host")))
+    try:
+        port = as_int(value.get("port", 25))
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        problems.append("%s: port must be a TCP port 1-65535 (the mailbox's SMTP port, e.g. 25), got %r"
+                        % (label, value.get("port")))
+    served = [normalize_domain(d.get("bounce_domain")) for d in domains if d.get("bounce_domain")]
+    served += [normalize_domain(d) for d in (bounce_domains or []) if d]
+    served = list(dict.fromkeys(served))
+    address = str(value.get("bounce_address") or "").strip()
+    if address:
+        local, _at, domain = address.rpartition("@")
+        if not local or normalize_domain(domain) not in served:
+            problems.append("%s: bounce_address %s must be an address at a bounce domain (%s), the MAIL FROM the "
+                            "injector sets, or PowerMTA's DSNs never reach the mailbox" % (
+                                label, address, ", ".join(served) or "none: set bounce_domain on a powermta_domains "
+                                                                      "item"))
+    if not served:
+        problems.append("%s is set but no bounce domain is (bounce_domain on a powermta_domains item, or "
+                        "powermta_bounce_domains)" % label)
+    fbl_domain = normalize_domain(str(fbl_address or "").rpartition("@")[2]) if fbl_address else ""
+    routed = served + ([fbl_domain] if fbl_domain and fbl_domain not in served else [])
+    if literal is None:
+        spec = "%s:%d" % (host, port)
+    elif literal.version == 4:
+        spec = "[%s]:%d" % (literal, port)
+    else:
+        spec = "[IPv6:%s]:%d" % (literal, port)
+    mailbox = {"host": host, "port": port, "bounce_address": address, "smtp_hosts": spec, "domains": routed}
+    return (mailbox if not problems else {}), problems

@@ -18,6 +18,7 @@ from ._fleet_items import (
     FQDN_RE,
     as_bool,
     as_int,
+    bounce_mailbox,
     check_item,
     directive_problems,
     normalize_domain,
@@ -49,6 +50,8 @@ SETTINGS = (
     "powermta_dkim_key_bits", "powermta_dkim_key_dir", "powermta_dkim_sign", "powermta_allow_unencrypted_auth",
     "powermta_domain_defaults", "powermta_auth_source_directives", "powermta_generic_reply_patterns",
 )
+# The injector's mailbox (_fleet_items.bounce_mailbox), checked against the bounce domains and the FBL address.
+MAILBOX_SETTINGS = ("powermta_bounce_mailbox", "powermta_bounce_domains", "powermta_fbl_address")
 # Settings whose defaults come from facts: checked again on the host (host_problems), after facts are gathered.
 FACT_SETTINGS = ("powermta_hostname", "powermta_postmaster", "powermta_spool_dirs")
 HTTP_LEVELS = ("none", "monitor", "operator", "admin")
@@ -60,7 +63,8 @@ SECRET_KEYS = ("password",)
 def wanted_variables():
     """Every variable the model reads from a host's vars (nothing else is templated)."""
     names = [name for layers in LAYERS.values() for name in layers]
-    return names + list(SYSCTL_LAYERS) + list(SETTINGS) + list(RULE_SETTINGS)
+    names += list(SYSCTL_LAYERS) + list(SETTINGS) + list(MAILBOX_SETTINGS) + list(RULE_SETTINGS)
+    return list(dict.fromkeys(names))  # once each (the mailbox and the rules share a few)
 
 
 def _merge_layers(host, kind, host_vars, problems):
@@ -216,6 +220,10 @@ def _host_model(host, host_vars, problems, secrets):
          "name": vmta["name"]}
         for vmta in model["vmtas"] if vmta.get("warmup") is True or vmta.get("pool") in warming_pools
     ]
+    model["bounce_mailbox"], found = bounce_mailbox(host_vars.get("powermta_bounce_mailbox"), model["domains"],
+                                                    host_vars.get("powermta_bounce_domains"),
+                                                    host_vars.get("powermta_fbl_address"))
+    problems += ["%s: %s" % (host, text) for text in found]
     problems += _reference_problems(host, host_vars, model)
     problems += host_rule_problems(host, host_vars, model)
     return model

@@ -17,7 +17,9 @@ capacity today, summed over ISP groups:
   an ISP group not yet in the state counts as stage 1, a finished one at the
   last stage;
 - a paused IP (``paused: true`` on the vMTA, or every ISP group paused in the
-  warm-up state) contributes 0; a paused ISP group contributes 0.
+  warm-up state) contributes 0; a paused ISP group contributes 0;
+- every IP of a drained node (``drained: true``: playbooks/drain_host.yml) contributes 0 and
+  counts as paused.
 
 A transport's capacity is the sum over its IPs; its ``weight`` is its share (in
 percent, whole numbers that add up to 100 per pool or vMTA) of the capacity of
@@ -153,7 +155,7 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
                      include_passwords=False):
     """One document per injector: ``{injector_name: document}``.
 
-    ``nodes``: ``[{name, host, port, tls, vmtas: [{name, ip, pool, warmup, paused,
+    ``nodes``: ``[{name, host, port, tls, drained, vmtas: [{name, ip, pool, warmup, paused,
     daily_capacity}], warmup_state}]``, one per PowerMTA host.
     ``schedule``: the warm-up schedule (``{isp|'default': [daily volumes]}``).
     Output order is stable (injector, then X-Virtual-MTA value, then node) so
@@ -183,8 +185,11 @@ def build_transports(injectors, nodes, schedule=None, isps=None, full_daily_capa
         vmtas = []
         for vmta in node.get("vmtas") or []:
             ip = _warmup.normalize_ip(vmta["ip"], "vmta %s ip" % vmta["name"])
-            capacity, status, detail = ip_capacity(vmta, state["ips"].get(ip, {}), stages_by_isp, group_names,
-                                                   full_daily_capacity)
+            if node.get("drained"):
+                capacity, status, detail = 0, "paused", {}  # the host is out of service (drain_host.yml)
+            else:
+                capacity, status, detail = ip_capacity(vmta, state["ips"].get(ip, {}), stages_by_isp, group_names,
+                                                       full_daily_capacity)
             vmtas.append({"vmta": vmta["name"], "ip": ip, "pool": vmta.get("pool"), "status": status,
                           "daily_capacity": capacity, "per_isp": detail})
         per_node.append((node, vmtas))

@@ -144,8 +144,8 @@ def _warming_file(vmta, rows, mode, sponsor, reroute_to, plan_time, state_path):
             lines += [""] + _domain("other", "reroute-to-virtual-mta %s" % reroute_to)
             return "\n".join(lines) + "\n"
         lines.append("# No sending vMTA to reroute to: the whole IP is held to the smallest real rate (1/d in total; "
-                     "a rate must be non-zero, §3.3.10.33). Stop it completely with `pmta pause queue */%s` "
-                     "(§6.3.23) if needed." % vmta["name"])
+                     "a rate must be non-zero, §3.3.10.33), and the warm-up step stops it completely with "
+                     "`pmta pause queue */%s` (§6.3.23) until it is delisted." % vmta["name"])
     total = sum(d["daily_limit"] for _isp, d in rows)
     if mode == "capped":
         if vmta.get("max_smtp_msg_rate") is not None:
@@ -197,7 +197,8 @@ def _sponsor_file(vmta, colds, rows_by_cold, isps, plan_time, state_path):
 def render(vmtas, decisions, isps, plan_time, state_path="/etc/ansible/facts.d/pmta_warmup.fact",
            conf_dir="/etc/pmta/conf.d/warmup.d"):
     """``[{vmta, kind, mode, sponsor, paused, content, path, install}]``: one file per warming
-    vMTA (kind ``warming``) and one per warm vMTA sponsoring cold ones (kind ``sponsor``).
+    vMTA (kind ``warming``, with ``reroute_to``: where a paused vMTA's mail goes, None when nowhere) and one
+    per warm vMTA sponsoring cold ones (kind ``sponsor``).
     ``path`` is the file's path without the leading ``/`` (its place in a staging tree) and
     ``install`` the entry the ``powermta`` role's apply tasks take (``{path, secret, restart}``)."""
     _check(vmtas)
@@ -224,7 +225,7 @@ def _render(vmtas, decisions, isps, plan_time, state_path):
                                and by_name[n].get("pool") == vmta["pool"] and not _is_paused(rows[n]))
                 reroute_to = peers[0] if peers else None
             files.append({"vmta": name, "kind": "warming", "mode": mode, "sponsor": sponsor,
-                          "paused": _is_paused(rows[name]),
+                          "paused": _is_paused(rows[name]), "reroute_to": reroute_to,
                           "content": _warming_file(vmta, rows[name], mode, sponsor, reroute_to, plan_time,
                                                    state_path)})
         elif name in sponsored:

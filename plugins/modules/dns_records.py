@@ -154,6 +154,9 @@ options:
         server refuses the transfer). C(auto) transfers the zones that receive at least 32 records and
         queries the rest.
       - With C(axfr)/C(auto), a child zone served by the same server must be delegated in its parent (NS).
+      - A transfer's TSIG is checked over every message as RFC 8945 section 5.3.1 says (each MAC chained to the
+        previous one, up to 99 unsigned messages in between, the first and the last signed). A transfer that
+        fails that check, is cut or is incomplete is not used; the zone is read by queries, with a warning.
     type: str
     default: auto
     choices: [auto, query, axfr]

@@ -69,6 +69,12 @@ options:
         description: The file holds secrets, so its content never appears in the diff or the task's arguments.
         type: bool
         default: false
+      restart:
+        description:
+          - The service reads this file only at start. Copied into the file's RV(files) entry, so the caller
+            can choose between a reload and a restart, also from an interrupted run's RV(pending) entries.
+        type: bool
+        default: false
       content:
         description: The content (set by the action plugin from O(files[].src)).
         type: str
@@ -116,6 +122,15 @@ options:
       - Keep the previous content of a changed file until V(committed) or V(restored).
     type: bool
     default: true
+  pending_marker:
+    description:
+      - A file on the host that says files were installed but not yet activated. With V(present), it is read
+        first (returned as RV(pending)) and, when a file changes, written before the first file is touched
+        (the changed entries followed by the pending ones). V(committed) and V(restored) remove it.
+      - A run killed between V(present) and V(committed) or V(restored) thus leaves it behind, and the next
+        run still knows what to activate, or what to restore (pass O(installed) the RV(files) plus the
+        RV(pending) entries, newest first).
+    type: path
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -169,16 +184,25 @@ changed_files:
   returned: always
   type: list
   elements: str
+pending:
+  description:
+    - The entries O(pending_marker) held before this run (V(present)), the files an earlier run installed and
+      never committed or restored, e.g. because the controller was killed before the reload. Empty when none.
+  returned: success
+  type: list
+  elements: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (  # noqa: E402
     InstallError,
+    clear_marker,
     commit,
     diff_entries,
     ensure_directories,
     install,
     read_before,
+    read_marker,
     restore,
 )
 
@@ -197,6 +221,7 @@ def main():
                 "group": {"type": "str"},
                 "force": {"type": "bool", "default": True},
                 "secret": {"type": "bool", "default": False},
+                "restart": {"type": "bool", "default": False},
                 "content": {"type": "str"},
                 "secret_content": {"type": "str", "no_log": True},
             }},
@@ -211,17 +236,23 @@ def main():
             }},
             "installed": {"type": "list", "elements": "dict", "default": []},
             "backup": {"type": "bool", "default": True},
+            "pending_marker": {"type": "path"},
         },
         supports_check_mode=True,
     )
     params = module.params
+    pending = []
     try:
         if params["state"] == "restored":
             touched = restore(params["installed"], check=module.check_mode)
+            clear_marker(params["pending_marker"], check=module.check_mode)
             module.exit_json(changed=bool(touched), files=params["installed"], changed_files=touched)
         if params["state"] == "committed":
             removed = commit(params["installed"], check=module.check_mode)
+            # Changing only the marker is bookkeeping, not a change of the host's configuration.
+            clear_marker(params["pending_marker"], check=module.check_mode)
             module.exit_json(changed=False, files=params["installed"], changed_files=[], backups_removed=removed)
+        pending = read_marker(params["pending_marker"])
         specs = []
         for item in params["files"]:
             text = item["secret_content"] if item["secret"] else item["content"]
@@ -230,19 +261,21 @@ def main():
             specs.append({"dest": item["dest"], "content": text.encode("utf-8"),
                           "mode": item["mode"] or params["mode"], "owner": item["owner"] or params["owner"],
                           "group": item["group"] or params["group"], "force": item["force"],
-                          "secret": item["secret"]})
+                          "secret": item["secret"], "restart": item["restart"]})
         directories = ensure_directories(params["directories"], check=module.check_mode)
         if module._diff:
             read_before(specs)
-        results = install(specs, backup=params["backup"], check=module.check_mode)
+        results = install(specs, backup=params["backup"], check=module.check_mode,
+                          marker=params["pending_marker"], pending=pending)
     except InstallError as exc:
         # files: what was already installed, so a rescue can restore it.
-        module.fail_json(msg=f"InstallError: {exc}", files=exc.results,
+        module.fail_json(msg=f"InstallError: {exc}", files=exc.results, pending=pending,
                          changed_files=[r["dest"] for r in exc.results if r["changed"]])
     except OSError as exc:
-        module.fail_json(msg=f"{type(exc).__name__}: {exc}", files=[], changed_files=[])
+        module.fail_json(msg=f"{type(exc).__name__}: {exc}", files=[], changed_files=[], pending=pending)
     out = {"changed": any(r["changed"] for r in results + directories), "files": results,
-           "changed_files": [r["dest"] for r in results if r["changed"]], "directories": directories}
+           "changed_files": [r["dest"] for r in results if r["changed"]], "directories": directories,
+           "pending": pending}
     if module._diff:
         out["diff"] = diff_entries(specs, results)
     module.exit_json(**out)

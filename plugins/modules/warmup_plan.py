@@ -171,6 +171,8 @@ files:
       C(kind=warming) (caps, or a reroute while paused) or C(kind=sponsor) (a warm vMTA's
       C(cold-virtual-mta) lines and C(max-cold-virtual-mta-msg) per ISP group)."
     - "C(mode) is V(cold) (PowerMTA's cold vMTA, the pool has a warm IP) or V(capped) (rate limits)."
+    - "C(paused) is true while the vMTA's IP is paused at every ISP group; C(reroute_to) (warming files) names
+      the vMTA its mail then goes to, V(null) when there is none (the warm-up step pauses its queues)."
     - "C(path) is the file's path without the leading C(/); C(install) the C({path, secret, restart}) entry the
       powermta role's apply tasks take."
   returned: when O(vmtas) is given

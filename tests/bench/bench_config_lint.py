@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Benchmark the PowerMTA config linter on a big fleet config.
 
-Target (issue 4): 512 vMTAs x 40 <domain> blocks lint in under 2 s on the bench machine.
-Prints the time, rows (config lines) per second and the ratio to the budget; the
-PowerMTA test double re-parses on every reload, so peak memory is printed too.
+Target (issue 23; issue 4 said 2 s): 512 vMTAs x 40 <domain> blocks lint in under 1 s of CPU time on the
+bench machine. The budget is judged on CPU time: on a shared 2-core machine the wall time mostly measures the
+wait for a CPU (both are printed, with the load average). Prints rows (config lines) per second and the ratio
+to the budget; the PowerMTA test double re-parses on every reload, so peak memory is printed too.
 
     python tests/bench/bench_config_lint.py [--vmtas 512] [--domains 40] [--runs 3]
 """
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir, os.pardir, "plugins", "module_u
 
 from _pmta_config import lint_text  # noqa: E402
 
-BUDGET_SECONDS = 2.0
+BUDGET_SECONDS = 1.0
 
 
 def fleet_config(vmtas, domains):
@@ -85,6 +86,7 @@ def main():
         cpu_timings.append(time.process_time() - cpu_start)
         result = None  # drop the tree between runs
     best = min(timings)
+    best_cpu = min(cpu_timings)
 
     tracemalloc.start()
     result = lint_text(text)
@@ -97,15 +99,15 @@ def main():
     )
     print("findings: %d errors, %d warnings (expected 0 and 0)" % (len(result.errors), len(result.warnings)))
     print("lint time: best %.3f s, runs %s" % (best, ", ".join("%.3f" % t for t in timings)))
-    print("cpu time: best %.3f s (wall time above includes waiting for a shared CPU)" % min(cpu_timings))
+    print("cpu time: best %.3f s (wall time above includes waiting for a shared CPU)" % best_cpu)
     print("load average: %.2f (%d CPUs)" % (os.getloadavg()[0], os.cpu_count() or 1))
     print("rows/s: %.0f" % (rows / best))
     print("peak memory while linting: %.1f MB (%.2f x the text size)" % (peak / 1e6, peak / len(text)))
     print(
-        "budget %.1f s: %.2f x faster than needed -> %s"
-        % (BUDGET_SECONDS, BUDGET_SECONDS / best, "OK" if best < BUDGET_SECONDS else "TOO SLOW")
+        "budget %.1f s of CPU time: %.2f x faster than needed -> %s"
+        % (BUDGET_SECONDS, BUDGET_SECONDS / best_cpu, "OK" if best_cpu < BUDGET_SECONDS else "TOO SLOW")
     )
-    return 0 if best < BUDGET_SECONDS and result.ok and not result.warnings else 1
+    return 0 if best_cpu < BUDGET_SECONDS and result.ok and not result.warnings else 1
 
 
 if __name__ == "__main__":

@@ -55,6 +55,12 @@ Extra static zones (the lab's ISP side, ``isp_world.py``): every ``db.ZONE`` fil
 ``--extra-zones-dir`` is served as ZONE (no updates). ``--also-listen ADDR[:PORT]`` (port 53 by
 default) makes named answer there too, e.g. on the ISP network the lab's hosts use as resolver.
 
+More updatable zones (fleet-size tests and benchmarks): ``Bind9Server(..., more_zones=ZONES)`` serves
+each zone of ZONES as the zones above (same update policy and transfer rule), e.g. the reverse zones
+``0.18.198.in-addr.arpa`` ... of a fleet on the bench network 198.18.0.0/15. ``seed={zone: lines}``
+adds zone-file lines (relative owner names) to a zone's initial file: a zone of 10,000 records
+without sending them.
+
 ``DNSBL_ZONES`` and ``UPDATABLE_ZONES`` below list the names for tests.
 """
 
@@ -177,8 +183,12 @@ class Bind9Server:
     """
 
     def __init__(self, workdir, port=None, address="127.0.0.1", key_name=DEFAULT_KEY_NAME,
-                 key_algorithm=DEFAULT_KEY_ALGORITHM, start_timeout=30.0, extra_zones=None, also_listen=None):
+                 key_algorithm=DEFAULT_KEY_ALGORITHM, start_timeout=30.0, extra_zones=None, also_listen=None,
+                 more_zones=(), seed=None):
         self.workdir = Path(workdir).resolve()
+        # Updatable zones beyond UPDATABLE_ZONES, and {zone: zone-file lines} added to initial zone files.
+        self.updatable_zones = UPDATABLE_ZONES + tuple(z for z in more_zones if z not in UPDATABLE_ZONES)
+        self.seed = {zone: list(lines) for zone, lines in (seed or {}).items()}
         # {zone: path of its zone file} served read-only; [(address, port)] listened on as well.
         self.extra_zones = dict(extra_zones or {})
         self.also_listen = list(also_listen or [])
@@ -258,7 +268,7 @@ class Bind9Server:
     def _write_config(self):
         d = str(self.workdir)
         zones = []
-        for zone in UPDATABLE_ZONES:
+        for zone in self.updatable_zones:
             zones.append(
                 'zone "%s" { type primary; file "%s"; journal "%s.jnl";\n'
                 '  update-policy { grant %s zonesub ANY; }; allow-transfer { key %s; }; };'
@@ -293,17 +303,17 @@ class Bind9Server:
         ) % {"d": d, "port": self.port, "address": self.address, "zones": "\n".join(zones),
              "extra_listen": extra_listen}
         self.conf_path.write_text(conf)
-        for zone in UPDATABLE_ZONES + DNSBL_ZONES:
+        for zone in self.updatable_zones + DNSBL_ZONES:
             path = self.zone_path(zone)
             if not path.exists():  # keep published data across a restart
-                path.write_text(zone_text(zone))
+                path.write_text(zone_text(zone) + "".join(line + "\n" for line in self.seed.get(zone, ())))
 
     def _check(self):
         result = subprocess.run(["named-checkconf", str(self.conf_path)], capture_output=True, text=True,
                                 check=False)
         if result.returncode != 0:
             raise Bind9Error("named-checkconf failed:\n%s%s" % (result.stdout, result.stderr))
-        checks = [(zone, self.zone_path(zone)) for zone in UPDATABLE_ZONES + DNSBL_ZONES]
+        checks = [(zone, self.zone_path(zone)) for zone in self.updatable_zones + DNSBL_ZONES]
         for zone, path in checks + sorted(self.extra_zones.items()):
             result = subprocess.run(
                 ["named-checkzone", "-q", zone, str(path)], capture_output=True, text=True,
@@ -396,7 +406,7 @@ class Bind9Server:
     def reset(self):
         """Back to the initial zones: stop, drop zone files and journals, start."""
         self.stop()
-        for zone in UPDATABLE_ZONES + DNSBL_ZONES:
+        for zone in self.updatable_zones + DNSBL_ZONES:
             for path in (self.zone_path(zone), Path(str(self.zone_path(zone)) + ".jnl")):
                 path.unlink(missing_ok=True)
         self._requested_port = self.port

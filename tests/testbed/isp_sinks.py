@@ -143,6 +143,9 @@ class SinkHandler:
             return "550 5.7.1 Relaying denied: %s is not served here" % domain
         if UNKNOWN_USER_RE.match(local):
             self.state.count(ip, "rejected")
+            with self.state.lock:  # which recipient, for the lab mailbox's check (lab_mailbox.py)
+                _append_jsonl(self.state.dir / "rejected.jsonl", {"time": now_iso(), "peer": ip, "rcpt": address,
+                                                                  "mail_from": envelope.mail_from, "hard": True})
             return ("550 5.1.1 <%s>: The email account that you tried to reach does not exist "
                     "(user unknown)" % address)
         if self.state.over_rate(ip):
@@ -171,15 +174,15 @@ class SinkHandler:
                 (self.state.delivered_total - 1) * share)
             if COMPLAIN_RE.match(local) or by_share:
                 self._later(0.2, "arf", build_arf(self.state, ip, envelope.mail_from, rcpt, raw),
-                            self.state.world["fbl_address"], "")
+                            self.state.world["fbl_address"], "", rcpt)
             if LATE_BOUNCE_RE.match(local) and envelope.mail_from:
                 self._later(float(policy.get("dsn_delay") or 0), "dsn",
-                            build_dsn(self.state, ip, envelope.mail_from, rcpt, raw), envelope.mail_from, "")
+                            build_dsn(self.state, ip, envelope.mail_from, rcpt, raw), envelope.mail_from, "", rcpt)
         return "250 2.0.0 OK: queued as %08x" % random.getrandbits(32)
 
-    def _later(self, delay, kind, message, rcpt, mail_from):
+    def _later(self, delay, kind, message, rcpt, mail_from, about):
         thread = threading.Thread(target=send_report, args=(self.state, kind, message, rcpt, mail_from, delay),
-                                  daemon=True)
+                                  kwargs={"about": about}, daemon=True)
         thread.start()
 
 
@@ -270,12 +273,13 @@ def resolve_mx(world: dict, domain: str) -> list[str]:
 
 
 def send_report(state: SinkState, kind: str, message: Message, rcpt: str, mail_from: str, delay: float,
-                attempts: int = 20) -> None:
-    """Deliver an ARF/DSN by MX lookup from the sink's own address; log every attempt."""
+                attempts: int = 20, about: str = "") -> None:
+    """Deliver an ARF/DSN by MX lookup from the sink's own address; log every attempt (``about``: the
+    recipient the report is about)."""
     time.sleep(delay)
     domain = rcpt.rpartition("@")[2]
     result = {"time": now_iso(), "kind": kind, "rcpt": rcpt, "mail_from": mail_from,
-              "message_id": message["Message-ID"]}
+              "message_id": message["Message-ID"], "about": about}
     for attempt in range(1, attempts + 1):
         try:
             addresses = resolve_mx(state.world, domain)

@@ -8,6 +8,7 @@ Network (everything on the bench's own links, 198.18.0.0/15, no route out)::
     netns isp-W-hub: bridge br0 ------------------------------------------+
       |- veth to the root netns: NET.1 (the lab's BIND 9 answers here, port 53)
       |- veth to netns isp-W-gmail: NET.11 (aiosmtpd sink, port 25)   ... one per ISP group
+      |- veth to netns isp-W-mailbox: NET.30 (Postfix 25 + Dovecot IMAP 143: lab_mailbox.py), with --mailbox-json
       |- veth "isp0" into each attached bench host's netns: NET.101, NET.102, ...
 
 Sinks reach the fleet's vMTA addresses (203.0.113.0/24, 198.51.100.0/24, 192.0.2.0/24) and the bench
@@ -17,6 +18,7 @@ a host from the vMTA's IP over ``isp0`` and replies come back the same way.
 CLI (root; the venv's python, which has aiosmtpd)::
 
     isp_world.py up --dir DIR --name lab --net 198.19.254.0/24   # netns, zones (DIR/zones), sinks
+        [--mailbox-json F --mailbox-domain bounces.example.com]     # + the injector's mailbox (NET.30)
     isp_world.py attach --dir DIR BENCH_HOST...                     # isp0 + /etc/resolv.conf in each
     isp_world.py policy --dir DIR GROUP throttle=3 window=3600 complaint_share=0.1
     isp_world.py counts --dir DIR [--json]                          # per group x source IP
@@ -148,7 +150,23 @@ def _ns_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
-def up(directory: Path, name: str, net: str, fbl_address: str) -> dict:
+def _add_netns(world: dict, hub: str, what: str, hub_if: str, address: str) -> str:
+    """A namespace on the hub's bridge with ``address`` on its eth0 and routes to the fleet's addresses."""
+    ns = netns(world, what)
+    prefix = "/%d" % world["prefixlen"]
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", hub, "link", "add", hub_if, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "-n", hub, "link", "set", hub_if, "master", "br0", "up"])
+    run(["ip", "-n", ns, "addr", "add", address + prefix, "dev", "eth0"])
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    for routed in ROUTED_PREFIXES:
+        run(["ip", "-n", ns, "route", "add", routed, "dev", "eth0"])
+    return ns
+
+
+def up(directory: Path, name: str, net: str, fbl_address: str, mailbox_json: Path | None = None,
+       mailbox_domains: tuple = ()) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / "world.json").exists():
         down(directory)
@@ -175,19 +193,34 @@ def up(directory: Path, name: str, net: str, fbl_address: str) -> dict:
     run(["ip", "link", "set", root_if, "up"])
     run(["ip", "-n", hub, "link", "set", "root", "master", "br0", "up"])
     for index, group in enumerate(world["groups"]):
-        sink_ns = netns(world, group["name"])
-        run(["ip", "netns", "add", sink_ns])
-        run(["ip", "-n", sink_ns, "link", "set", "lo", "up"])
-        run(["ip", "-n", hub, "link", "add", "s%d" % index, "type", "veth", "peer", "name", "eth0", "netns",
-             sink_ns])
-        run(["ip", "-n", hub, "link", "set", "s%d" % index, "master", "br0", "up"])
-        run(["ip", "-n", sink_ns, "addr", "add", group["address"] + prefix, "dev", "eth0"])
-        run(["ip", "-n", sink_ns, "link", "set", "eth0", "up"])
-        for routed in ROUTED_PREFIXES:
-            run(["ip", "-n", sink_ns, "route", "add", routed, "dev", "eth0"])
+        _add_netns(world, hub, group["name"], "s%d" % index, group["address"])
     for group in world["groups"]:
         _start_sink(directory, world, group)
+    if mailbox_json is not None:
+        start_mailbox(directory, world, hub, mailbox_json, mailbox_domains)
     return world
+
+
+def start_mailbox(directory: Path, world: dict, hub: str, mailbox_json: Path, domains: tuple) -> dict:
+    """The injector's mailbox (lab_mailbox.py: Postfix + Dovecot) in netns isp-W-mailbox at NET.30; its
+    IMAP login goes to ``mailbox_json`` (host, port, user, password; mode 0600)."""
+    sys.path.insert(0, str(HERE))
+    import lab_mailbox  # noqa: E402 - next to this file
+
+    address = str(ipaddress.ip_network(world["net"]).network_address + lab_mailbox.HOST_NUMBER)
+    fbl_domain = world["fbl_address"].rpartition("@")[2].lower()
+    wanted = list(dict.fromkeys([d.lower() for d in domains] + ([fbl_domain] if fbl_domain else [])))
+    if not wanted:
+        raise WorldError("the mailbox needs its domains (--mailbox-domain for each bounce domain)")
+    world["mailbox"] = {"address": address, "domains": wanted, "json": str(mailbox_json)}
+    save(directory, world)  # before it starts: `down` then stops whatever did start
+    ns = _add_netns(world, hub, "mailbox", "mb0", address)
+    login = lab_mailbox.start(world["name"], ns, address, wanted, "mailbox.%s" % wanted[0])
+    mailbox_json.parent.mkdir(parents=True, exist_ok=True)
+    mailbox_json.unlink(missing_ok=True)
+    mailbox_json.touch(mode=0o600)
+    mailbox_json.write_text(json.dumps(login, indent=1) + "\n")
+    return login
 
 
 def _start_sink(directory: Path, world: dict, group: dict) -> None:
@@ -295,9 +328,15 @@ def down(directory: Path) -> None:
         except ProcessLookupError:
             pass
         pid_file.unlink(missing_ok=True)
-    for group in world["groups"]:
-        if _ns_exists(netns(world, group["name"])):
-            run(["ip", "netns", "del", netns(world, group["name"])], check=False)
+    if world.get("mailbox"):
+        sys.path.insert(0, str(HERE))
+        import lab_mailbox  # noqa: E402 - next to this file
+
+        lab_mailbox.remove(world["name"])
+        Path(world["mailbox"]["json"]).unlink(missing_ok=True)
+    for what in [group["name"] for group in world["groups"]] + ["mailbox"]:
+        if _ns_exists(netns(world, what)):
+            run(["ip", "netns", "del", netns(world, what)], check=False)
     if _ns_exists(netns(world, "hub")):
         run(["ip", "netns", "del", netns(world, "hub")], check=False)
     run(["ip", "link", "del", "isp%s0" % world["name"][:8]], check=False)
@@ -318,6 +357,10 @@ def main(argv=None) -> int:
     p_up.add_argument("--name", default="lab", help="short world name (netns isp-NAME-*)")
     p_up.add_argument("--net", default="198.19.254.0/24")
     p_up.add_argument("--fbl-address", default="fbl@fbl.example.com")
+    p_up.add_argument("--mailbox-json", type=Path, default=None,
+                      help="also start the injector's mailbox and write its IMAP login here")
+    p_up.add_argument("--mailbox-domain", action="append", default=[],
+                      help="a bounce domain the mailbox takes mail for (the FBL address's domain is added)")
     p_attach = sub.add_parser("attach")
     p_attach.add_argument("--dir", required=True, type=Path)
     p_attach.add_argument("hosts", nargs="+")
@@ -333,9 +376,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            world = up(args.dir, args.name, args.net, args.fbl_address)
+            world = up(args.dir, args.name, args.net, args.fbl_address, args.mailbox_json,
+                       tuple(args.mailbox_domain))
             print(json.dumps({"resolver": world["resolver"], "zones": str(args.dir / "zones"),
-                              "sinks": {g["name"]: g["address"] for g in world["groups"]}}))
+                              "sinks": {g["name"]: g["address"] for g in world["groups"]},
+                              "mailbox": world.get("mailbox", {}).get("address", "")}))
         elif args.command == "attach":
             print(json.dumps(attach(args.dir, args.hosts)["hosts"]))
         elif args.command == "policy":
@@ -353,7 +398,7 @@ def main(argv=None) -> int:
                                                            total.get("deferred", 0), total.get("rejected", 0)))
         else:
             down(args.dir)
-    except WorldError as exc:
+    except (WorldError, RuntimeError) as exc:  # RuntimeError: lab_mailbox.MailboxError
         print("isp_world: %s" % exc, file=sys.stderr)
         return 1
     return 0

@@ -49,6 +49,7 @@ lab_running() {  # true when every recorded lab host is up and BIND 9 answers: r
     "${TESTBED[@]}" list | awk -v n="$name" '$1 == n && $3 == "running" {found=1} END {exit !found}' || return 1
   done < "$LAB/hosts.txt"
   [ -e "/run/netns/isp-lab-hub" ] || return 1  # a netns is a bind-mounted file, not a directory
+  [ -e "/run/netns/isp-lab-mailbox" ] && [ -s "$LAB/mailbox.json" ] || return 1
   local pid
   pid=$(cat "$LAB/bind/named.proc.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
 }
@@ -65,7 +66,9 @@ up() {
     python3 -c 'import json,sys; print("\n".join(h["instance"] for h in json.load(open(sys.argv[1]))))' \
       "$LAB/hosts.json" > "$LAB/hosts.txt"
     echo "=== lab: starting the ISP side (one aiosmtpd sink per ISP group, own netns, $ISP_NET)"
-    "${ISP[@]}" up --dir "$LAB/isp" --name lab --net "$ISP_NET" --fbl-address fbl@fbl.example.com
+    echo "    and the injector's mailbox (Postfix + Dovecot IMAP, own netns; login in $LAB/mailbox.json)"
+    "${ISP[@]}" up --dir "$LAB/isp" --name lab --net "$ISP_NET" --fbl-address fbl@fbl.example.com \
+      --mailbox-json "$LAB/mailbox.json" --mailbox-domain bounces.example.com
     echo "=== lab: starting BIND 9 (the lab's zones, DNSBL and the ISPs' .test zones; hosts resolve at $ISP_RESOLVER)"
     python3 "$BIND" stop --dir "$LAB/bind" >/dev/null 2>&1 || true
     python3 "$BIND" start --dir "$LAB/bind" --extra-zones-dir "$LAB/isp/zones" --also-listen "$ISP_RESOLVER"
@@ -101,6 +104,8 @@ up() {
   python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("BIND 9: %(server)s port %(port)s, TSIG key %(key_name)s (%(key_algorithm)s)" % c)' \
     "$LAB/bind/connection.json"
   echo "ISP sinks (accepted/deferred/rejected per source IP): $BIN/python tests/testbed/isp_world.py counts --dir $LAB/isp"
+  python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("Injector mailbox: IMAP %(host)s port %(port)s, user %(user)s (password in " % c + sys.argv[1] + "); SMTP %(smtp_host)s:%(smtp_port)s" % c)' \
+    "$LAB/mailbox.json"
   echo "Log in: python3 tests/testbed/testbed.py ssh ${PREFIX}pmta1    Remove: make lab-down"
 }
 

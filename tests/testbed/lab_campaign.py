@@ -5,11 +5,15 @@
 
 For every lab host x pool x ISP group: ``--per-group`` messages to ordinary mailboxes, and to the
 gmail sink one unknown user (-> b record) and one complaint (-> ARF -> f record). Mail goes in over
-STARTTLS + AUTH with ``X-Virtual-MTA: <pool>`` (injector.py). Writes ``WORLD/injected.json``:
+STARTTLS + AUTH with ``X-Virtual-MTA: <pool>`` (injector.py), with the inventory's bounce address
+(``powermta_bounce_mailbox.bounce_address``) as MAIL FROM, as Mumara sets its Bounce Address. With
+``--mailbox-json`` it then waits until the injector's mailbox holds a DSN for every unknown user and an ARF
+report for every complaint, once each (lab_mailbox.py). Writes ``WORLD/injected.json``:
 ``{"by_ip": {ip: {group: n}}, "by_pool": {host/pool: {group: n}}}`` (the pool's vMTA on that host gives
 the IP when the pool has one member there), then waits until the sinks saw every ordinary message.
 
     lab_campaign.py --inventory LAB/inventory.json --world LAB/isp --password-file F [--per-group 3]
+        [--mailbox-json LAB/mailbox.json]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ sys.path.insert(0, str(HERE))
 
 import injector  # noqa: E402
 import isp_world  # noqa: E402
+import lab_mailbox  # noqa: E402
 
 
 def fleet(inventory: dict, group: str = "pmta_fleet") -> dict:
@@ -37,7 +42,8 @@ def fleet(inventory: dict, group: str = "pmta_fleet") -> dict:
         pools: dict[str, list] = {}
         for vmta in hv.get("powermta_vmtas") or []:
             pools.setdefault(vmta.get("pool", ""), []).append((vmta["name"], vmta["ip"]))
-        out[name] = {"address": hv["ansible_host"], "pools": pools}
+        mailbox = hv.get("powermta_bounce_mailbox") or {}
+        out[name] = {"address": hv["ansible_host"], "pools": pools, "return_path": mailbox.get("bounce_address", "")}
     return out
 
 
@@ -58,7 +64,7 @@ def run(inventory: dict, world_dir: Path, password: str, per_group: int, user: s
                     recipients += ["unknown-%s@%s" % (uuid.uuid4().hex[:8], domain),
                                    "complain-%s@%s" % (uuid.uuid4().hex[:8], domain)]
             results = injector.inject(info["address"], recipients, user=user, password=password, pool=pool,
-                                      campaign="lab-campaign")
+                                      campaign="lab-campaign", return_path=info["return_path"])
             for item in results:
                 if item["refused"] or item["error"]:
                     raise SystemExit("lab campaign: %s refused %s: %s" % (host, item["rcpt"], item))
@@ -103,6 +109,14 @@ def run(inventory: dict, world_dir: Path, password: str, per_group: int, user: s
     return summary
 
 
+def wait_for_mailbox(inventory: dict, world_dir: Path, mailbox_json: Path, timeout: float) -> dict:
+    """Wait until the mailbox agrees with the sinks (lab_mailbox.compare); the comparison at the end."""
+    domains = sorted({info["return_path"].rpartition("@")[2] for info in fleet(inventory).values()
+                      if info["return_path"]})
+    login = json.loads(mailbox_json.read_text())
+    return lab_mailbox.wait_until_agree(world_dir, login, domains, timeout)
+
+
 def isp_world_messages(world_dir: Path, group: str) -> list[dict]:
     path = world_dir / "sinks" / group / "messages.jsonl"
     try:
@@ -119,6 +133,7 @@ def main(argv=None) -> int:
     parser.add_argument("--user", default="mumara")
     parser.add_argument("--per-group", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument("--mailbox-json", type=Path, default=None, help="the injector's mailbox (lab_mailbox.py)")
     args = parser.parse_args(argv)
     with open(args.password_file) as fh:
         password = fh.read().strip()
@@ -129,6 +144,16 @@ def main(argv=None) -> int:
               % (len(summary["missing"]), ", ".join(summary["missing"][:5])), file=sys.stderr)
         return 1
     print("lab campaign: %d message(s) injected; every ordinary one reached its ISP sink" % summary["messages"])
+    if args.mailbox_json is not None:
+        inventory = json.loads(args.inventory.read_text())
+        result = wait_for_mailbox(inventory, args.world, args.mailbox_json, args.timeout)
+        if not result["agree"]:
+            print("lab campaign: the injector's mailbox does not agree with the ISP sinks: missing %s, unexpected %s, "
+                  "duplicates %s" % (result["missing"], result["unexpected"],
+                                     {g: r["duplicates"] for g, r in result["groups"].items() if r["duplicates"]}),
+                  file=sys.stderr)
+            return 1
+        print("lab campaign: the injector's mailbox holds every DSN and ARF report the ISP sinks caused, once each")
     return 0
 
 

@@ -113,3 +113,14 @@ def playbook(playbook_path, *args, timeout=600):
                os.environ["MOLECULE_INVENTORY_FILE"], str(playbook_path), *args]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
+
+
+def arrivals(recipients):
+    """{recipient: how many times it reached any ISP sink} (nothing lost: >= 1; nothing twice: == 1)."""
+    counts = dict.fromkeys(recipients, 0)
+    for group in GROUPS:
+        for message in sink_messages(group):
+            for rcpt in message["rcpts"]:
+                if rcpt in counts:
+                    counts[rcpt] += 1
+    return counts

@@ -152,6 +152,11 @@ def batches(client, zone, changes):
     if len(wire) <= MAX_UPDATE_BYTES or (len(changes) == 1 and len(wire) <= 65535):
         return [(message, wire)]
     if len(changes) == 1:
+        if changes[0].registry:
+            raise DnsInputError(
+                "the ownership registry %s would not fit in one DNS message (%d bytes, 65535 at most): one zone "
+                "holds more names than the registry can list (about 5,000); nothing was sent. Spread the names "
+                "over more zones, or publish this zone without owner" % (changes[0].record.label(), len(wire)))
         raise DnsInputError("the change of %s does not fit in one DNS message" % changes[0].record.label())
     half = len(changes) // 2
     return batches(client, zone, changes[:half]) + batches(client, zone, changes[half:])
@@ -162,9 +167,11 @@ def apply_plan(client, plan, before_send=None):
     by_zone = {}
     for change in plan:
         by_zone.setdefault(change.zone, []).append(change)
+    # Every UPDATE is rendered before the first is sent: one that cannot be built stops the run unsent.
+    rendered = [(zone, batches(client, zone, changes)) for zone, changes in by_zone.items()]
     sent = 0
-    for zone, changes in by_zone.items():
-        for update, wire in batches(client, zone, changes):
+    for zone, zone_batches in rendered:
+        for update, wire in zone_batches:
             if before_send is not None:
                 before_send(zone, wire)
             client.updates += 1

@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry import Entry, registry_rdatas, value_digest
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry import (
+    Entry,
+    choose_shards,
+    registry_name,
+    registry_rdatas,
+    shard_of,
+    value_digest,
+)
 from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
     DnsInputError,
     DnsOwnershipError,
@@ -237,9 +244,7 @@ def plan_changes(records, zones, before, cnames, owner=None, registries=None, or
     if owner and prune:
         plan.extend(_prune(entries, wanted_entries, wanted_keys, orphans or {}, set(prune_exclude), warnings))
     for zone, registry in sorted(registries.items() if owner else (), key=lambda item: item[0].to_text()):
-        change = _registry_change(registry, entries.get(zone, {}))
-        if change is not None:
-            plan.append(change)
+        plan.extend(_registry_changes(registry, entries.get(zone, {})))
     return plan
 
 
@@ -290,16 +295,30 @@ def _prune(entries, wanted_entries, wanted_keys, orphans, exclude, warnings):
     return changes
 
 
-def _registry_change(registry_now, zone_entries):
-    """The registry RRset with this owner's value(s) rebuilt from ``zone_entries``; others' values kept as read."""
-    ours = registry_rdatas(registry_now.owner, registry_now.zone, zone_entries.values()) if zone_entries else []
-    if set(ours) == set(registry_now.own):
-        return None
-    current = registry_now.rdataset
-    ttl = current.ttl if current is not None else REGISTRY_TTL
-    after = _rdataset(dns.rdatatype.TXT, ttl, registry_now.others + ours)
-    record = Record(registry_now.name, dns.rdatatype.TXT, ttl, after)
-    return _change(registry_now.zone, record, current, after, registry=True)
+def _registry_changes(registry_now, zone_entries):
+    """The registry RRsets (shards) with this owner's values rebuilt from ``zone_entries``; others' values kept
+    as read. Only the shards whose values differ change."""
+    shards = choose_shards(zone_entries.values(), registry_now.shards) if zone_entries else 1
+    parts = {}
+    for entry in zone_entries.values():
+        parts.setdefault(shard_of(entry.name, shards), []).append(entry)
+    changes = []
+    for shard in sorted(set(range(shards)) | set(registry_now.own_in)):
+        if not zone_entries or (shard > 0 and not parts.get(shard)) or shard >= shards:
+            ours = []
+        else:  # shard 0 declares the count, so it is written even when no entry falls into it
+            ours = registry_rdatas(registry_now.owner, registry_now.zone, parts.get(shard, []),
+                                   shards if shard == 0 else 1)
+        if set(ours) == set(registry_now.own_in.get(shard, [])):
+            continue
+        current = registry_now.rdatasets.get(shard)
+        ttl = current.ttl if current is not None else REGISTRY_TTL
+        after = _rdataset(dns.rdatatype.TXT, ttl, registry_now.others_in.get(shard, []) + ours)
+        record = Record(registry_name(registry_now.zone, shard), dns.rdatatype.TXT, ttl, after)
+        change = _change(registry_now.zone, record, current, after, registry=True)
+        if change is not None:
+            changes.append(change)
+    return changes
 
 
 def check_safety(plan, max_changes, force):

@@ -5,7 +5,7 @@
 PRIVATE to the collection: no compatibility promise outside it.
 
 One TXT RRset per zone, at ``_mailops-owner.<zone apex>``. Each owner has one value there (more when
-it is over ~60 kB); its first character-string names the owner, each further string is one entry::
+it is over ~1,000 entries); its first character-string names the owner, each further string is one entry::
 
     "heritage=mailops.powermta; owner=pmta_fleet" "mta10 A" "10.2 PTR" "@ TXT v=spf1 sha=2c640c6d35ecf516"
     ... "@ TXT v=spf1 sha=<16 hex> keep=include:_spf.example.org"     (SPF terms kept on request)
@@ -15,12 +15,21 @@ next to the data, so every controller sees it, and it is changed in the same ato
 records it describes (with the same prerequisites). Each fleet touches only its own value. ``sha`` is
 the digest of a shared value as the fleet wrote it: a value someone edited since no longer matches and
 is never dropped silently.
+
+A zone with thousands of owned names (a 50 x 64 fleet: 3,200 A/AAAA + 3,200 HELO SPF TXT in one zone)
+would need a registry RRset larger than a DNS message (64 kB, and an UPDATE repeats the old values as its
+prerequisite). Such an owner's entries are spread over ``shards`` RRsets, a power of two:
+``_mailops-owner.<zone>`` (shard 0, whose header says ``shards=N``), ``_mailops-owner-1.<zone>`` ...
+``_mailops-owner-<N-1>.<zone>``; an entry's shard is the CRC-32 of its owner name modulo N, so a change of
+one name rewrites one small RRset, and doubling N moves only half of the entries. With up to
+``SHARD_TARGET`` entries an owner keeps the single RRset (and exactly the format it had before shards).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 
 from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import DnsInputError
 
@@ -38,6 +47,11 @@ OWNER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # Entries per registry value: one TXT rdata stays well below the 65535-byte limit.
 ENTRIES_PER_VALUE = 1000
 MAX_STRING = 255
+# Entries per shard: the count is the power of two that keeps the average at most SHARD_TARGET; it is kept
+# while no shard grows over SHARD_MAX and the average stays above a quarter of the target (no churn).
+# 500 entries of ~45 bytes, written with the old values as prerequisite, stay well within one message.
+SHARD_TARGET = 250
+SHARD_MAX = 500
 
 
 def check_owner(owner):
@@ -47,8 +61,9 @@ def check_owner(owner):
     return owner
 
 
-def registry_name(zone):
-    return dns.name.Name((REGISTRY_LABEL.encode(),) + zone.labels)
+def registry_name(zone, shard=0):
+    label = REGISTRY_LABEL if shard == 0 else "%s-%d" % (REGISTRY_LABEL, shard)
+    return dns.name.Name((label.encode(),) + zone.labels)
 
 
 def value_digest(value):
@@ -56,8 +71,38 @@ def value_digest(value):
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
 
 
-def header(owner, part=0):
-    return "%s; owner=%s%s" % (HERITAGE, owner, "; part=%d" % part if part else "")
+def header(owner, part=0, shards=1):
+    return "%s; owner=%s%s%s" % (HERITAGE, owner, "; part=%d" % part if part else "",
+                                 "; shards=%d" % shards if shards > 1 else "")
+
+
+def shard_of(name, shards):
+    """The shard of an entry for ``name`` among ``shards`` (all entries of one name share it)."""
+    if shards <= 1:
+        return 0
+    return zlib.crc32(name.to_text().lower().encode("utf-8")) % shards
+
+
+def shards_for(count):
+    """The smallest power of two of shards keeping ``count`` entries at SHARD_TARGET per shard on average."""
+    shards = 1
+    while count > shards * SHARD_TARGET:
+        shards *= 2
+    return shards
+
+
+def choose_shards(entries, current=1):
+    """Shards for ``entries`` (Entry objects): ``current`` while it fits, else recomputed."""
+    entries = list(entries)
+    if current > 1 and len(entries) < current * SHARD_TARGET // 4:
+        return shards_for(len(entries))
+    sizes = {}
+    for entry in entries:
+        shard = shard_of(entry.name, current)
+        sizes[shard] = sizes.get(shard, 0) + 1
+    if sizes and max(sizes.values()) > SHARD_MAX:
+        return max(current * 2, shards_for(len(entries)))
+    return current
 
 
 class Entry:
@@ -117,45 +162,89 @@ def parse_entry(text, zone):
     return Entry(name, rdtype, tag, sha, keep)
 
 
-def owner_of(rdata):
-    """The owner named by a registry value's first string, or None when it is not a mailops value."""
+def _header_fields(rdata):
     first = rdata.strings[0].decode("utf-8", "replace") if rdata.strings else ""
     parts = dict(part.strip().partition("=")[::2] for part in first.split(";"))
     if "heritage" not in parts or "%s=%s" % ("heritage", parts["heritage"]) != HERITAGE:
-        return None
-    return parts.get("owner") or None
+        return {}
+    return parts
 
 
-def registry_rdatas(owner, zone, entries):
-    """The registry values of ``owner`` for ``entries`` (sorted, so the same entries give the same values)."""
+def owner_of(rdata):
+    """The owner named by a registry value's first string, or None when it is not a mailops value."""
+    return _header_fields(rdata).get("owner") or None
+
+
+def declared_shards(rdataset, owner):
+    """The shard count ``owner`` declared in shard 0 (``shards=N`` in its header; 1 without)."""
+    for rdata in rdataset or ():
+        fields = _header_fields(rdata)
+        if fields.get("owner") == owner:
+            try:
+                return max(1, int(fields.get("shards", "1")))
+            except ValueError:
+                return 1
+    return 1
+
+
+def registry_rdatas(owner, zone, entries, shards=1):
+    """The registry values of ``owner`` for ``entries`` (sorted, so the same entries give the same values);
+    ``shards`` > 1 is declared in the header (of shard 0, whose values are made with it)."""
     texts = sorted(entry.to_text(zone) for entry in entries)
     rdatas = []
-    for part, start in enumerate(range(0, len(texts), ENTRIES_PER_VALUE)):
-        strings = [header(owner, part)] + texts[start:start + ENTRIES_PER_VALUE]
+    for part, start in enumerate(range(0, max(len(texts), 1), ENTRIES_PER_VALUE)):
+        strings = [header(owner, part, shards)] + texts[start:start + ENTRIES_PER_VALUE]
         rdatas.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT,
                                               [s.encode("utf-8") for s in strings]))
     return rdatas
 
 
-class ZoneRegistry:
-    """The registry RRset of one zone as read: this owner's entries and values, and everybody else's values."""
+def entry_count(rdatasets, owner):
+    """How many entries ``owner`` has in ``{shard: rdataset}``, without parsing them (one string each)."""
+    return sum(len(rdata.strings) - 1 for rdataset in rdatasets.values() for rdata in rdataset or ()
+               if owner_of(rdata) == owner)
 
-    def __init__(self, zone, owner, rdataset=None):
+
+class ZoneRegistry:
+    """The registry RRsets of one zone as read: this owner's entries and values, and everybody else's values.
+
+    ``rdatasets``: ``{shard: rdataset or None}`` (a single rdataset is shard 0). ``shards`` is what this
+    owner declared; ``own_in``/``others_in`` map each shard read to its values (``own``/``others``: all).
+    """
+
+    def __init__(self, zone, owner, rdatasets=None):
+        if not isinstance(rdatasets, dict):
+            rdatasets = {0: rdatasets}
         self.zone = zone
         self.owner = owner
-        self.rdataset = rdataset
+        self.rdatasets = dict(rdatasets)
+        self.shards = declared_shards(self.rdatasets.get(0), owner)
         self.entries = {}
-        self.own = []  # this owner's values as read
-        self.others = []  # every other value, as read (never changed)
-        for rdata in rdataset or ():
-            if owner_of(rdata) != owner:
-                self.others.append(rdata)
-                continue
-            self.own.append(rdata)
-            for string in rdata.strings[1:]:
-                entry = parse_entry(string.decode("utf-8", "replace"), zone)
-                if entry is not None:
-                    self.entries[entry.key] = entry
+        self.own_in = {}  # shard -> this owner's values as read
+        self.others_in = {}  # shard -> every other value, as read (never changed)
+        for shard, rdataset in sorted(self.rdatasets.items()):
+            own, others = self.own_in.setdefault(shard, []), self.others_in.setdefault(shard, [])
+            for rdata in rdataset or ():
+                if owner_of(rdata) != owner:
+                    others.append(rdata)
+                    continue
+                own.append(rdata)
+                for string in rdata.strings[1:]:
+                    entry = parse_entry(string.decode("utf-8", "replace"), zone)
+                    if entry is not None:
+                        self.entries[entry.key] = entry
+
+    @property
+    def own(self):
+        return [rdata for shard in sorted(self.own_in) for rdata in self.own_in[shard]]
+
+    @property
+    def others(self):
+        return [rdata for shard in sorted(self.others_in) for rdata in self.others_in[shard]]
+
+    @property
+    def rdataset(self):
+        return self.rdatasets.get(0)
 
     @property
     def name(self):

@@ -57,11 +57,30 @@ class DnsClient(DnsTransport):
         return apply.apply_plan(self, changes, before_send=before_send)
 
 
-def read_registries(client, owner, zone_names):
-    """``{zone: ZoneRegistry}`` of this owner for every zone in ``zone_names``."""
-    keys = [(registry.registry_name(zone), dns.rdatatype.TXT) for zone in zone_names]
-    current = client.read_rrsets(dict(zip(keys, zone_names, strict=True)))
-    return {zone: registry.ZoneRegistry(zone, owner, current[key]) for zone, key in zip(zone_names, keys, strict=True)}
+def read_registries(client, owner, zone_names, incoming=None):
+    """``{zone: ZoneRegistry}`` of this owner for every zone in ``zone_names``, every shard it uses read.
+
+    ``incoming``: ``{zone: records wanted there}``; the shards the registry may grow into with them are read
+    too (to keep the values of other owners found there). From this run's transfers, else by queries.
+    """
+    incoming = incoming or {}
+    rdatasets = {zone: {} for zone in zone_names}
+    asked = {zone: 0 for zone in zone_names}  # shards 0 .. asked-1 read
+    wanted = {zone: 1 for zone in zone_names}
+    while True:
+        keys = {(registry.registry_name(zone, shard), dns.rdatatype.TXT): (zone, shard)
+                for zone in zone_names for shard in range(asked[zone], wanted[zone])}
+        if not keys:
+            break
+        current = client.read_rrsets({key: zone for key, (zone, _shard) in keys.items()})
+        for key, (zone, shard) in keys.items():
+            rdatasets[zone][shard] = current[key]
+        for zone in zone_names:
+            asked[zone] = wanted[zone]
+            declared = registry.declared_shards(rdatasets[zone].get(0), owner)
+            bound = registry.shards_for(registry.entry_count(rdatasets[zone], owner) + incoming.get(zone, 0))
+            wanted[zone] = max(declared, bound, asked[zone])
+    return {zone: registry.ZoneRegistry(zone, owner, rdatasets[zone]) for zone in zone_names}
 
 
 def sync_records(client, records, state="present", zone=None, max_changes=100, force=False, check_mode=False,
@@ -83,7 +102,10 @@ def sync_records(client, records, state="present", zone=None, max_changes=100, f
         registry.check_owner(owner)
         zone_names = set(zone_of.values())
         zone_names.update(client.find_zone(absolute_name(z, "prune_zones[]")) for z in prune_zones or ())
-        registries = read_registries(client, owner, sorted(zone_names))
+        incoming = {}
+        for zone_name in zone_of.values():
+            incoming[zone_name] = incoming.get(zone_name, 0) + 1
+        registries = read_registries(client, owner, sorted(zone_names), incoming)
         if prune:
             orphans = client.read_rrsets(plan.orphan_keys(wanted, registries))
     warnings = []

@@ -72,4 +72,5 @@ def run(params, check_mode=False, diff=False):
                 "zones_updated": applied}, []
     if result.get("diff") is None:
         result.pop("diff", None)
-    return result, list(result["kept"])
+    # A zone transfer that failed (and was replaced by queries) is told, beside what was kept on purpose.
+    return result, list(result["kept"]) + list(client.warnings)

@@ -18,7 +18,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._dns.values impor
     DnsInputError,
     absolute_name,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.zones import zone_data
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.xfr import TransferFailed, ZoneTransfer
 
 try:
     import dns.exception
@@ -41,6 +41,7 @@ _HEADER = struct.Struct("!HHHHHH")
 _QUESTION = struct.Struct("!HH")
 _RR_HEADER = struct.Struct("!HHIH")
 CLASS_IN = 1
+TRANSFER_WINDOW = 8  # AXFRs in flight on one connection; BIND's transfers-out (outgoing transfers) is 10
 TSIG_FUDGE = 300  # seconds of clock difference the server accepts (RFC 8945 §5.2.3), as dnspython's default
 
 
@@ -80,6 +81,7 @@ class DnsTransport:
         self.transfers = 0
         self.updates = 0
         self.applied_zones = []  # zones whose UPDATE succeeded (for partial failures)
+        self.warnings = []  # what the run should tell (a zone transfer that failed and was replaced by queries)
 
     # -- transport
     def _connect(self):
@@ -249,14 +251,36 @@ class DnsTransport:
 
     # -- zones
     def transfer_many(self, apexes):
-        """``{apex: zone data or None}``: AXFRs pipelined on the kept-alive connection.
+        """``{apex: zone data or None}`` by AXFRs pipelined on the kept-alive connection, at most
+        ``TRANSFER_WINDOW`` at a time (BIND refuses transfers beyond its ``transfers-out``, 10 by default).
 
-        Falls back to one connection per transfer if the server closes the connection.
+        None: refused (transfers not allowed for the key), or the transfer failed or ended early
+        (``xfr.TransferFailed``: a warning in ``self.warnings``); the caller then reads that zone by query.
+        A transfer cut by a closed connection is tried once more on a new one.
         """
-        if not apexes:
-            return {}
-        states = {}
-        wire = []
+        results = {}
+        attempts = dict.fromkeys(apexes, 0)
+        pending = list(apexes)
+        while pending:
+            batch, pending = pending[:TRANSFER_WINDOW], pending[TRANSFER_WINDOW:]
+            for apex in batch:
+                attempts[apex] += 1
+            unfinished = self._transfer_batch(batch, results)
+            for apex in unfinished:
+                if attempts[apex] < 2:
+                    pending.append(apex)
+                else:
+                    self._transfer_failed(results, apex, "the connection closed before the transfer ended")
+        return results
+
+    def _transfer_failed(self, results, apex, why):
+        results[apex] = None
+        self.warnings.append("zone transfer of %s from %s failed (%s): read by queries instead"
+                             % (apex.to_text(), self.server, why))
+
+    def _transfer_batch(self, apexes, results):
+        """Transfer ``apexes`` on one connection into ``results``; returns the apexes left unfinished."""
+        transfers, wire = {}, []
         for number, apex in enumerate(apexes):
             message = dns.message.make_query(apex, dns.rdatatype.AXFR)
             message.id = (0x8000 + number) & 0xFFFF
@@ -264,67 +288,40 @@ class DnsTransport:
                 message.use_tsig(self.keyring, keyname=self.keyname)
             data = message.to_wire()
             wire.append(len(data).to_bytes(2, "big") + data)
-            states[message.id] = {"apex": apex, "query": message, "ctx": None, "first": True, "soas": 0,
-                                  "data": {}, "done": False, "refused": False}
-        results = {}
+            transfers[message.id] = ZoneTransfer(apex, message)
+        open_ids = set(transfers)
         try:
             sock = self._connect()
             sock.sendall(b"".join(wire))
-            while any(not state["done"] for state in states.values()):
+            while open_ids:
                 length = int.from_bytes(self._read_exactly(sock, 2), "big")
                 data = self._read_exactly(sock, length)
-                state = states[int.from_bytes(data[:2], "big")]
-                query = state["query"]
-                response = dns.message.from_wire(data, keyring=query.keyring, request_mac=query.mac, xfr=True,
-                                                 tsig_ctx=state["ctx"], multi=not state["first"])
-                state["ctx"] = response.tsig_ctx
-                if state["first"] and response.rcode() != dns.rcode.NOERROR:
-                    state["done"] = state["refused"] = True
-                    continue
-                state["first"] = False
-                self._collect(state, response)
+                ident = int.from_bytes(data[:2], "big")
+                if ident not in open_ids:
+                    raise DnsError("DNS server %s sent a zone transfer we did not ask for" % self.server)
+                transfer = transfers[ident]
+                try:
+                    if not transfer.feed(data):
+                        continue
+                except TransferFailed as exc:
+                    # The rest of that answer cannot be told apart from noise: drop the connection, finish
+                    # the others on a new one.
+                    self._transfer_failed(results, transfer.apex, exc)
+                    self.close()
+                    return [transfers[i].apex for i in sorted(open_ids - {ident})]
+                open_ids.discard(ident)
+                results[transfer.apex] = None if transfer.refused else transfer.data
+                self.transfers += 0 if transfer.refused else 1
         except (EOFError, ConnectionResetError, BrokenPipeError):
             self.close()
-            return {apex: self.transfer(apex) for apex in apexes}
-        except KeyError as exc:
-            self.close()
-            raise DnsError("DNS server %s sent a zone transfer we did not ask for" % self.server) from exc
+            return [transfers[i].apex for i in sorted(open_ids)]
         except self._ERRORS as exc:
             raise self._translate(exc, "zone transfers") from exc
-        for state in states.values():
-            results[state["apex"]] = None if state["refused"] else state["data"]
-            self.transfers += 0 if state["refused"] else 1
-        return results
-
-    @staticmethod
-    def _collect(state, response):
-        for rrset in response.answer:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                state["soas"] += 1
-                if state["soas"] >= 2:
-                    state["done"] = True
-                continue
-            by_type = state["data"].setdefault(rrset.name, {})
-            rdataset = by_type.get(rrset.rdtype)
-            if rdataset is None:
-                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
-            else:
-                rdataset.update(rrset)  # an RRset split over several messages of the transfer
+        return []
 
     def transfer(self, apex):
-        """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None when refused."""
-        from dns import query as dns_query  # pylint: disable=import-outside-toplevel  # rare path, see _exchange
-
-        try:
-            data = zone_data(dns_query.xfr(self.server, apex, port=self.port, keyring=self.keyring,
-                                           keyname=self.keyname, timeout=self.timeout, relativize=False,
-                                           lifetime=self.timeout * 6))
-        except dns_query.TransferError:
-            return None  # transfers not allowed for this key: read by query
-        except self._ERRORS as exc:
-            raise self._translate(exc, "zone transfer of %s" % apex.to_text()) from exc
-        self.transfers += 1
-        return data
+        """``{name: {rdtype: rdataset}}`` of a zone by TSIG-signed AXFR, or None (refused or failed)."""
+        return self.transfer_many([apex])[apex]
 
     def serial(self, zone):
         response = self.query(absolute_name(zone, "zone") if isinstance(zone, str) else zone, dns.rdatatype.SOA)

@@ -51,19 +51,23 @@ def rdataset_in_answer(response, name, rdtype):
     return current, cname
 
 
+def add_rrset(data, rrset):
+    """Add an RRset of a transfer to ``{name: {rdtype: rdataset}}``."""
+    by_type = data.setdefault(rrset.name, {})
+    rdataset = by_type.get(rrset.rdtype)
+    if rdataset is None:
+        by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
+    else:
+        rdataset.update(rrset)  # an RRset split over several messages of the transfer
+
+
 def zone_data(messages):
     """``{name: {rdtype: rdataset}}`` from the messages of one AXFR (SOA left out)."""
     data = {}
     for message in messages:
         for rrset in message.answer:
-            if rrset.rdtype == dns.rdatatype.SOA:
-                continue
-            by_type = data.setdefault(rrset.name, {})
-            rdataset = by_type.get(rrset.rdtype)
-            if rdataset is None:
-                by_type[rrset.rdtype] = rrset  # the answer's own RRset (an Rdataset): no copy, no hashing again
-            else:
-                rdataset.update(rrset)  # an RRset split over several messages of the transfer
+            if rrset.rdtype != dns.rdatatype.SOA:
+                add_rrset(data, rrset)
     return data
 
 

@@ -9,17 +9,21 @@ Each check cites its § in the hint; docs/config-lint.md lists them all. A rule
 that needs a value set elsewhere follows PowerMTA's inheritance: a <source> by
 IP inherits from the <source> entries whose range contains it (§3.3.7), a
 <domain> from <domain *> and, inside a vMTA or pool, from the global <domain>
-of the same name (§3.3.10, §3.3.12). Where the value may come from somewhere
-we cannot see (a named source, a file not read), the rule stays quiet.
+of the same name (§3.3.10, §3.3.12). A named source sits on top of the
+connecting IP's source (§10.4.2), whose IP is unknown: a value any IP source
+gives counts. Where the value may come from a file not read, the rule stays quiet.
 """
 
 from __future__ import annotations
 
+from .exposure import INJECTOR_PREFIX_LIMIT, WIDE_PREFIX_LIMIT, is_private, relay_exposure
 from .parser import Block
 from .values import network_of
 
 _TRUE = frozenset({"yes", "true"})
 _FALSE = frozenset({"no", "false"})
+# Reserved <source> names that mean something (§3.3.7, §10.19.1); lower case.
+_RESERVED_SOURCES = frozenset({"{auth}", "{pickup}", "{transmissions-api}"})
 # Directives that start a <domain> rule (see GuideRules.domains).
 _DOMAIN_TRIGGERS = frozenset(
     {
@@ -261,30 +265,164 @@ class GuideRules:
         chain.sort(key=lambda other: -network_of(other.arg).prefixlen)
         return [block] + chain, True
 
+    def _ip_values(self, name, by_network, chains, version=None):
+        """The ``name`` Directives (None where unset) a connection (of IP ``version``, default any) may get from
+        its IP-matched <source>: one per IP source, and None for addresses no source covers (no 0/0 or ::/0)."""
+        versions = {version} if version else {4, 6}
+        values = [
+            _inherited(chains[id(block)][0], name) for network, block in by_network if network.version in versions
+        ]
+        if not versions <= {network.version for network, _block in by_network if network.prefixlen == 0}:
+            values.append(None)
+        return values
+
+    def _auth_without_tls(self, block, complete, chain, by_network, chains):
+        """§10.4.2: AUTH without TLS works (CRAM-MD5 sends no password), but LOGIN/PLAIN passwords would cross
+        in clear with allow-unencrypted-plain-auth: a warning where the settings combined give no STARTTLS.
+        A named source combines with the connecting IP's source (§3.3.7): TLS from any of them counts."""
+        require = _last(block, "require-auth")
+        if not _is_true(require):
+            return
+        if complete:
+            tls = [_inherited(chain, "allow-starttls")]
+            plain = _inherited(chain, "allow-unencrypted-plain-auth")
+        else:
+            own = _last(block, "allow-starttls")
+            tls = [own] if own is not None else self._ip_values("allow-starttls", by_network, chains)
+            plain = _last(block, "allow-unencrypted-plain-auth")
+        if any(_is_true(directive) for directive in tls):
+            return
+        if not self.whole and not any(_is_false(directive) for directive in tls):
+            return  # unset here: a file we did not read may offer STARTTLS
+        if _is_true(plain):
+            risk = "LOGIN/PLAIN passwords cross the network in clear (allow-unencrypted-plain-auth)"
+        else:
+            risk = "only CRAM-MD5 can authenticate (§10.4.2), PLAIN/LOGIN clients fail"
+        kind = "" if complete else " (combined with the IP-matched sources, §3.3.7)"
+        self._warn(
+            require,
+            "<source %s> requires AUTH but no STARTTLS is offered%s: %s" % (block.arg, kind, risk),
+            "add allow-starttls yes (§3.3.7.12) with smtp-server-tls-certificate (§3.3.1.9) or a listener "
+            "tls-certificate (§3.3.17.4), so clients authenticate over TLS",
+            "auth-without-tls",
+        )
+
+    def _open_relay(self, block, network, chain):
+        """always-allow-relaying yes for a range: public and wide (or any host) is an open relay; an own private
+        range wider than the injector limit reaches far more hosts than injectors. require-auth makes it safe."""
+        relay = _last(block, "always-allow-relaying")
+        if not _is_true(relay) or _is_true(_inherited(chain, "require-auth")):
+            return
+        exposure = relay_exposure(network)
+        if exposure is None:
+            return
+        limit = (INJECTOR_PREFIX_LIMIT if exposure == "private" else WIDE_PREFIX_LIMIT)[network.version]
+        if exposure == "any":
+            subnet = network_of("192.0.2.0/24" if network.version == 4 else "2001:db8::/64")
+        else:
+            subnet = next(network.subnets(new_prefix=limit))
+        narrow = (
+            "narrow it to the injectors: their hosts (<source %s>) or subnet (<source %s>, /%d or narrower), "
+            "or add require-auth yes (§3.3.1.32.1, §3.3.7)" % (subnet[1], subnet, limit)
+        )
+        if exposure == "private":
+            self._warn(
+                relay,
+                "always-allow-relaying yes for <source %s>: every host in %s may relay, wider than the "
+                "injector limit /%d" % (block.arg, network, limit),
+                narrow,
+                "open-relay",
+            )
+            return
+        what = "any host" if exposure == "any" else "the public network %s" % network
+        self.linter.error(
+            relay,
+            "always-allow-relaying yes for <source %s> makes an open relay for %s" % (block.arg, what),
+            narrow,
+            "open-relay",
+        )
+
+    def _listener_sources(self):
+        """{source name: (listener address text, node)} for ``smtp-listener CIDR:PORT source=NAME`` and
+        ``<smtp-listener CIDR:PORT>`` blocks with ``source NAME`` (§3.3.1.20, §3.3.17.3)."""
+        selected = {}
+        for directive in self.root.directives("smtp-listener"):
+            parts = directive.value.split()
+            for part in parts[1:]:
+                if part.startswith("source="):
+                    selected.setdefault(part[7:], (parts[0].rpartition(":")[0], directive))
+        for block in self.root.blocks("smtp-listener"):
+            source = _last(block, "source")
+            if source is not None and source.value:
+                selected.setdefault(source.value.split()[0], (block.arg.rpartition(":")[0], block))
+        return selected
+
+    def _listener_relay(self, block, selected, by_network, chains):
+        """§3.3.1.20: always-allow-relaying on a source an smtp-listener selects lets anybody who can connect to
+        that address relay. Loopback is fine; all interfaces or a public address is an open relay. require-auth
+        counts from the source itself, or from every IP source it may combine with (§3.3.7)."""
+        relay = _last(block, "always-allow-relaying")
+        if not _is_true(relay) or block.arg not in selected:
+            return
+        address, listener = selected[block.arg]
+        network = network_of(address.strip("[]"))
+        if network is None or network.is_loopback:
+            return
+        require = _last(block, "require-auth")
+        if require is None:
+            inherited = self._ip_values("require-auth", by_network, chains, network.version)
+            if all(_is_true(value) for value in inherited):
+                return
+        elif _is_true(require):
+            return
+        where = "every interface" if network.prefixlen == 0 else address
+        hint = (
+            "relay by the client's IP instead (<source INJECTOR-IP> always-allow-relaying yes), add require-auth "
+            "yes here, or bind the listener to 127.0.0.1 (§3.3.1.20: anybody who can connect may relay)"
+        )
+        message = "<source %s> relays for anybody who connects to the smtp-listener on %s (line %d)" % (
+            block.arg,
+            where,
+            listener.line,
+        )
+        if network.prefixlen == 0 or not is_private(network):
+            self.linter.error(relay, message, hint, "open-relay")
+        else:
+            self._warn(relay, message, hint, "open-relay")
+
+    def _reserved_name(self, block):
+        """§3.3.7: names beginning with { are reserved; {auth} and {pickup} have a meaning, and §10.19.1 adds
+        {transmissions-api}. Any other such name is never applied the way a plain named source is."""
+        if block.arg.startswith("{") and block.arg.lower() not in _RESERVED_SOURCES:
+            plain = block.arg.strip("{}").strip("/").rsplit("/", 1)[-1] or "injectors"
+            self._warn(
+                block,
+                "<source %s>: names beginning with { are reserved, and this one has no meaning" % block.arg,
+                "use {auth} for every authenticated user, {pickup} for the pickup directory (§3.3.7), "
+                "{transmissions-api} (§10.19.1), or a plain name such as <source %s> named by an <smtp-user>'s "
+                "source or smtp-listener source= (§10.4.2)" % plain,
+                "reserved-name",
+            )
+
     def sources(self):
         blocks = self.root.blocks("source")
         by_network = [(network_of(b.arg), b) for b in blocks if network_of(b.arg) is not None]
-        any_starttls = any(_is_true(_last(b, "allow-starttls")) for b in blocks)
+        chains = {id(block): self._source_chain(block, by_network) for block in blocks}
+        selected = None  # sources an smtp-listener selects, read at the first named source
         has_certificate = bool(self.root.directives("smtp-server-tls-certificate")) or any(
             _last(listener, "tls-certificate") is not None for listener in self.root.blocks("smtp-listener")
         )
         for block in blocks:
-            chain, complete = self._source_chain(block, by_network)
-
+            chain, complete = chains[id(block)]
+            self._auth_without_tls(block, complete, chain, by_network, chains)
+            if complete:
+                self._open_relay(block, network_of(block.arg), chain)
+            else:
+                self._reserved_name(block)
+                if selected is None:
+                    selected = self._listener_sources()
+                self._listener_relay(block, selected, by_network, chains)
             require_auth = _inherited(chain, "require-auth")
-            own_require = _last(block, "require-auth")
-            if _is_true(require_auth) and own_require is not None:
-                tls = _inherited(chain, "allow-starttls")
-                plain = _inherited(chain, "allow-unencrypted-plain-auth")
-                unknown = not complete and tls is None and (plain is None) and any_starttls
-                if not _is_true(tls) and not _is_true(plain) and not unknown:
-                    self.linter.error(
-                        own_require,
-                        "<source %s> requires AUTH but offers neither STARTTLS nor unencrypted auth" % block.arg,
-                        "add allow-starttls yes (§3.3.7.12, with smtp-server-tls-certificate §3.3.1.9) so clients can "
-                        "authenticate over TLS; allow-unencrypted-plain-auth (§3.3.7.11) would send passwords in clear",
-                        "auth-without-tls",
-                    )
             starttls = _last(block, "allow-starttls")
             if _is_true(starttls) and not has_certificate and self.whole:
                 self._warn(

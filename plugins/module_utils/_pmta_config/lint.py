@@ -176,7 +176,9 @@ class _Linter(WholeConfigChecks):
             )
             return
         if hint:
-            hint += " (%s)" % schema.cite(spec.section)
+            cite = schema.cite(spec.section)
+            if cite not in hint:  # a checker may cite the § itself
+                hint += " (%s)" % cite
         self.error(node, "%s: %s" % (node.name, message), hint, "bad-value")
 
     def _status(self, node, spec):

@@ -25,6 +25,7 @@ import glob
 import os
 import re
 
+from . import schema
 from .findings import Finding
 
 # Tag names and directive names: letters, digits, "-", "_" and "." (tlsv1.2).
@@ -126,8 +127,32 @@ class IncludeInfo:
         self.unfollowed = []  # (file, line, target) not read: URL, or no include_root
 
 
+# Directives whose value holds a /REGEX/ (§3.3.14, §3.3.15, §10.8; "/" is a bounce-category line).
+_REGEX_NAMES = frozenset({"reply", "mail-from", "rcpt-to", "header", "/"})
+# A /REGEX/ wrapped over more lines than this is not joined any further.
+_MAX_WRAPPED_LINES = 5
+
 # Blocks whose lines need more than the "known name, value" fast path.
 _SLOW_PATH_BLOCKS = frozenset({"bounce-category-patterns", "pattern-list"})
+
+
+def _opened_regex(directive):
+    """[directive, line, line] when ``directive`` is a /REGEX/ directive whose pattern does not end on its line."""
+    if directive.__class__ is not Directive or directive.name not in _REGEX_NAMES:
+        return None
+    value = directive.value
+    if directive.name == "header":
+        value = value.split(None, 1)[1] if " " in value else ""
+    if value[:1] == "/" and value.rfind("/") == 0 and value[-1:] != ">":
+        return [directive, directive.line, directive.line]
+    return None
+
+
+def _continues(line, block):
+    """True when ``line`` reads as the rest of a wrapped /REGEX/ rather than as a directive of ``block``."""
+    if block.tag == "bounce-category-patterns":
+        return line[0] != "/"
+    return line[0] == "/" or line.split(None, 1)[0].lower() not in schema.DIRECTIVES
 
 
 def _strip_comment(line):
@@ -169,6 +194,7 @@ class _Parser:
         fast_tags = self.fast_tags
         if text.startswith("\ufeff"):
             text = text[1:]  # a UTF-8 byte order mark left by some editors
+        wrapped = None  # [directive, first line, last line] of a /REGEX/ still open at the end of its line
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line[0] == "#":
@@ -177,6 +203,16 @@ class _Parser:
                 line = _strip_comment(line)
                 if not line:
                     continue
+            if wrapped is not None:
+                if line[0] != "<" and _continues(line, block) and wrapped[2] - wrapped[1] < _MAX_WRAPPED_LINES:
+                    wrapped[0].value += " " + line
+                    wrapped[2] = number
+                    if "/" in line:
+                        self._wrapped(wrapped)
+                        wrapped = None
+                    continue
+                self._wrapped(wrapped)
+                wrapped = None
             if line[0] == "<":
                 # Fast paths for a lone well-formed tag with a tag name seen before.
                 if line[-1] == ">" and line.count(">") == 1 and line.count("<") == 1:
@@ -200,9 +236,17 @@ class _Parser:
             parts = line.split(None, 1)
             name = fast_names.get(parts[0])
             if name is None or block.tag in _SLOW_PATH_BLOCKS:
+                target, count = block, len(block.children)
                 block = self._directive(line, path, number, block, chain)
+                if len(target.children) > count:
+                    wrapped = _opened_regex(target.children[count])
             else:
-                block.children.append(Directive(name, parts[1] if len(parts) > 1 else "", path, number))
+                directive = Directive(name, parts[1] if len(parts) > 1 else "", path, number)
+                block.children.append(directive)
+                if name in _REGEX_NAMES:
+                    wrapped = _opened_regex(directive)
+        if wrapped is not None:
+            self._wrapped(wrapped)
         if block is not start_block:
             open_blocks = []
             while block is not start_block:
@@ -218,6 +262,19 @@ class _Parser:
                     "unbalanced-block",
                 )
         return block
+
+    def _wrapped(self, wrapped):
+        """Report a /REGEX/ continued on the next lines once (the joined directive is checked as one)."""
+        directive, first, last = wrapped
+        if last > first:
+            self.error(
+                directive.file,
+                first,
+                "%s: the /REGEX/ is wrapped over lines %d-%d"
+                % ("bounce category pattern" if directive.name == "/" else directive.name, first, last),
+                "PowerMTA reads one directive per line (§3.1): put the whole pattern and what follows it on "
+                "line %d" % first,
+            )
 
     def _tag_line(self, line, path, number, block, start_block, chain):
         rest = line

@@ -516,7 +516,7 @@ def _check_smtp_hosts(value):
                     address = item if ":" in item and is_ip_or_cidr(item) else item.partition(":")[0]
                     return _bad(
                         "bare IP address %r" % item,
-                        "write an IP address in brackets, [%s] (IPv6: [IPv6:ADDRESS]) (§3.3.10.89)" % address,
+                        "write an IP address in brackets, [%s] (IPv6: [IPv6:ADDRESS])" % address,
                     )
                 host, _sep, port = item.partition(":")
                 port = ":" + port if port else ""

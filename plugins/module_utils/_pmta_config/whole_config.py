@@ -14,26 +14,17 @@ from __future__ import annotations
 
 import os
 
+from .exposure import is_wide
 from .findings import Finding
 from .parser import Directive
 from .values import network_of
 
 _TRUE = frozenset({"yes", "true"})
-# Wider than this (and not loopback) counts as a "wide" range for relaying and admin access.
-_WIDE_V4_PREFIX = 24
-_WIDE_V6_PREFIX = 64
 
 
 def _reroutes(limits):
     """True when a max-cold-virtual-mta-msg list moves any message (0/d, the default, moves none)."""
     return any(item.strip().split("/", 1)[0] not in ("0", "", '""') for item in limits.split(","))
-
-
-def _is_wide(network):
-    if network is None or network.is_loopback:
-        return False
-    limit = _WIDE_V4_PREFIX if network.version == 4 else _WIDE_V6_PREFIX
-    return network.prefixlen < limit
 
 
 class WholeConfigChecks:
@@ -185,27 +176,14 @@ class WholeConfigChecks:
                     seen[member.value] = pool
 
     def _security(self, root):
-        for block in ([root] if root.tag == "global" else []) + root.blocks("source"):
-            relay = [d for d in block.directives("always-allow-relaying") if d.value.lower() in _TRUE]
-            if not relay:
-                continue
-            if block is root:
+        # <source> ranges are judged with their inheritance in GuideRules.sources (open-relay, auth-without-tls).
+        if root.tag == "global":
+            relay = [d for d in root.directives("always-allow-relaying") if d.value.lower() in _TRUE]
+            if relay:
                 self.error(
                     relay[0],
                     "always-allow-relaying yes at the global level makes an open relay",
                     "allow relaying only in <source 127.0.0.1> and <source {auth}> or narrow injector ranges",
-                    "open-relay",
-                )
-                continue
-            if any(d.value.lower() in _TRUE for d in block.directives("require-auth")):
-                continue
-            network = network_of(block.arg)
-            if network is not None and _is_wide(network):
-                self.error(
-                    relay[0],
-                    "always-allow-relaying yes for <source %s> makes an open relay" % block.arg,
-                    "allow relaying only from loopback, {auth} or the injector hosts (/%d or narrower)"
-                    % _WIDE_V4_PREFIX,
                     "open-relay",
                 )
         for directive in root.directives("relay-domain"):
@@ -223,7 +201,7 @@ class WholeConfigChecks:
                 continue
             network = network_of(parts[0])
             level = parts[1].lower()
-            if not _is_wide(network):
+            if not is_wide(network):
                 continue
             if level == "admin":
                 self.error(

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from . import PRODUCT, VERSION
+from . import PRODUCT, VERSION, commands
 from . import config as config_mod
 from .clock import CLOCK
 from .queues import Outbound
@@ -136,6 +136,17 @@ class State:
         }
 
 
+QUEUE_COMMANDS = {  # pmta's queue commands (§6.3.10, 6.3.22-25, 6.3.33-35), in commands.py
+    "pause": lambda outbound, pattern: commands.pause(outbound, pattern, True),
+    "resume": lambda outbound, pattern: commands.pause(outbound, pattern, False),
+    "schedule": commands.schedule,
+    "delete": commands.delete,
+    "disable_source": commands.disable_source,
+    "enable_source": commands.enable_source,
+    "disabled_sources": commands.disabled_sources,
+}
+
+
 def _queue_hook():
     """Test hook: /etc/pmta/TEST-DOUBLE-queue.json fakes a queue (see README.md)."""
     try:
@@ -185,6 +196,11 @@ def dispatch(server, request):
         return {"ok": True, "result": state.queues(request.get("mode"))}
     if command == "vmtas":
         return {"ok": True, "result": state.vmtas()}
+    if command in QUEUE_COMMANDS:
+        try:
+            return {"ok": True, "result": QUEUE_COMMANDS[command](state.outbound, **request.get("args", {}))}
+        except (ValueError, TypeError) as exc:
+            return {"ok": False, "error": "Error: %s" % exc}
     if command == "http":
         config = state.config
         return {

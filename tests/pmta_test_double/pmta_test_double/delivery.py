@@ -70,7 +70,8 @@ class Session:
         config = outbound.state.config
         vmta = config.vmtas.get(queue.vmta)
         self.source_ip, self.helo = "", config.host_name
-        sources = vmta.source_hosts if vmta is not None and vmta.source_hosts else config.source_hosts
+        # Sources disabled for this queue (pmta disable source, §6.3.33) are skipped.
+        sources = [s for s in outbound.enabled_sources(queue) if s[0]]
         if sources:
             # Several smtp-source-host lines are used in turn (§3.3.1.16); a vMTA's override the global ones.
             # A CIDR range is not expanded to the host's addresses here: the OS picks the source then.

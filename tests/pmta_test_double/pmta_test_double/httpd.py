@@ -12,9 +12,11 @@ a ``pmtahttp`` restart, as in PowerMTA.
 from __future__ import annotations
 
 import argparse
+import errno
 import http.server
 import ipaddress
 import json
+import os
 import socketserver
 import sys
 import time
@@ -24,6 +26,17 @@ from . import PRODUCT
 from .cli import DaemonDown, ask
 
 LEVELS = {"none": 0, "monitor": 1, "operator": 2, "admin": 3}
+# §3.3.1.36.3: "see the pmtahttp.log file for errors".
+HTTP_LOG = os.environ.get("PMTA_TD_HTTP_LOG", "/var/log/pmta/pmtahttp.log")
+
+
+def _log_error(text):
+    print("pmtahttpd: %s" % text, file=sys.stderr)
+    try:
+        with open(HTTP_LOG, "a", encoding="utf-8") as handle:
+            handle.write("%s pmtahttpd: %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S"), text))
+    except OSError:
+        pass
 
 
 def access_level(client_ip, rules):
@@ -116,9 +129,17 @@ def main(argv=None):
         while True:
             time.sleep(3600)
     try:
-        server = Server(("::", port), Handler)
-    except OSError:  # no IPv6 in this network namespace
-        server = Server4(("0.0.0.0", port), Handler)
+        try:
+            server = Server(("::", port), Handler)
+        except OSError as exc:
+            if exc.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                raise
+            server = Server4(("0.0.0.0", port), Handler)  # no IPv6 in this network namespace
+    except OSError as exc:
+        # §3.3.1.36.1: "other software running on the same host may already be using that port": the web
+        # monitor cannot start (an SMTP listener on the same port included); the error goes to pmtahttp.log.
+        _log_error("cannot listen on http-mgmt-port %d: %s" % (port, exc.strerror or exc))
+        return 1
     print("pmtahttpd (TEST DOUBLE) listening on port %d" % port, file=sys.stderr)
     server.serve_forever()
     return 0

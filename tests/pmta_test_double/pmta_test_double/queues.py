@@ -25,7 +25,7 @@ import itertools
 import threading
 import time
 
-from . import acct, routing, values
+from . import acct, dsn, routing, values
 from .clock import CLOCK
 
 TICK = 0.05  # wall-clock seconds between scheduler passes
@@ -104,6 +104,10 @@ class Queue:
         self.connect_rate = RateWindow()
         self.delivered = 0
         self.last_error = ""
+        self.paused = False  # pmta pause queue (§6.3.23): no delivery, the mail stays
+
+    def kilobytes(self):
+        return sum(len(r.message.data) for r in self.recipients) / 1024.0
 
     @property
     def key(self):
@@ -123,6 +127,7 @@ class Outbound:
         self.cold_first_day = {}  # (warm, queue) -> first day seen, for ramp lists
         self.cold_rr = collections.Counter()
         self.source_rr = collections.Counter()
+        self.disabled_sources = {}  # (ip, queue pattern) -> until: pmta disable source (§6.3.33), commands.py
         self.resolver = routing.Resolver(state.config.name_servers, state.config.name_server_port)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -214,6 +219,20 @@ class Outbound:
         self.cold_rr[warm] += 1
         return vmta.cold[index % len(vmta.cold)]
 
+    def sources(self, vmta_name):
+        """[(ip, hostname)]: the vMTA's smtp-source-host lines, else the global ones (§3.3.1.16)."""
+        config = self.state.config
+        vmta = config.vmtas.get(vmta_name)
+        return vmta.source_hosts if vmta is not None and vmta.source_hosts else config.source_hosts
+
+    def enabled_sources(self, queue, now=None):
+        """The sources not disabled for this queue; with no source line at all, the OS's address (one entry)."""
+        from .commands import disabled_for
+
+        sources = self.sources(queue.vmta) or [("", "")]
+        disabled = disabled_for(self, queue.key, now)
+        return [source for source in sources if source[0] not in disabled]
+
     def next_source(self, vmta):
         with self.lock:
             self.source_rr[vmta] += 1
@@ -240,8 +259,10 @@ class Outbound:
                 settings = self.settings(queue)
                 self._expire(queue, settings, now)
                 self._maybe_normal(queue, settings, now)
-                if not queue.recipients or now < queue.retry_at or now < queue.disabled_until:
+                if not queue.recipients or queue.paused or now < queue.retry_at or now < queue.disabled_until:
                     continue
+                if not self.enabled_sources(queue, now):
+                    continue  # every source IP of the vMTA is disabled for this queue (§6.3.33)
                 backoff = queue.mode == "backoff"
                 limit = values.integer(settings["backoff-max-smtp-out" if backoff else "max-smtp-out"])
                 vmta = config.vmtas.get(queue.vmta)
@@ -371,6 +392,19 @@ class Outbound:
                 self.state.count_out(1, len(recipient.message.data))
         acct.write(self.state.config.acct_files, record, [self.row(queue, recipient, record, status, diag, mta,
                                                                    source_ip, dest_ip, esmtp, category)])
+        if record == "b" and dsn.wanted(recipient.message, self.settings(queue)):
+            self.local_dsn(recipient, status, diag, mta)
+
+    def local_dsn(self, recipient, status, diag, mta):
+        """PowerMTA's DSN to the originator (dsn.py), queued like any mail to its domain ({default} vMTA)."""
+        original = recipient.message
+        data = dsn.build(self.state.config.host_name, original, recipient.rcpt, recipient.orcpt, status, diag, mta,
+                         full=getattr(original, "dsn_full", False))
+        report = Message("", original.envid, data, CLOCK.now(), "local", "", original.job_id)
+        report.local_dsn = False
+        placed = self.enqueue(report, [Recipient(report, original.orig, "", "", "")])
+        self.state.log("DSN for %s (%s) to %s queued on %s" % (recipient.rcpt, status, original.orig,
+                                                               ", ".join(q for _r, q in placed)))
 
     def transient(self, queue, recipient, status, diag, mta, source_ip="", dest_ip="", esmtp=""):
         """Retry later (retry-after / backoff-retry-after list, §10.15) and write a t record."""
@@ -409,7 +443,9 @@ class Outbound:
     def snapshot(self):
         with self.lock:
             return [{"name": q.key, "domain": q.name, "vmta": q.vmta, "rcp": len(q.recipients), "mode": q.mode,
-                     "conn": q.active, "delivered": q.delivered, "lastError": q.last_error}
+                     "conn": q.active, "delivered": q.delivered, "lastError": q.last_error, "paused": q.paused,
+                     "kb": round(q.kilobytes(), 1),
+                     "retry": min((r.next_attempt for r in q.recipients), default=0.0)}
                     for q in sorted(self.queues.values(), key=lambda q: q.key)]
 
     def shutdown(self):

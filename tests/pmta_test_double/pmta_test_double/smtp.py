@@ -60,6 +60,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
     def reset(self):
         self.mail_from = None
         self.envid = ""
+        self.ret = ""  # DSN RET=FULL|HDRS (RFC 3461)
         self.recipients = []  # [(rcpt, orcpt)]
 
     # -- helpers --------------------------------------------------------
@@ -220,6 +221,7 @@ class SmtpSession(socketserver.StreamRequestHandler):
         address, params = _address_and_params(argument[5:])
         self.mail_from = address
         self.envid = params.get("ENVID", "")
+        self.ret = params.get("RET", "").upper()
         self.reply(250, "2.1.0 MAIL ok")
 
     def smtp_RCPT(self, argument):
@@ -313,6 +315,10 @@ class SmtpSession(socketserver.StreamRequestHandler):
         to_deliver = processors.process(config, message, self.recipients, local_ip, src_mta)
         now = acct.CLOCK.now()
         item = Message(self.mail_from, self.envid, message, now, "smtp", src_mta, job)
+        # PowerMTA's own DSNs for this message (dsn.py): none from a source with suppress-local-dsn (§3.3.7.27);
+        # RET from MAIL FROM, else dsn-return-default (§3.3.7.28).
+        item.local_dsn = not boolean(settings.get("suppress-local-dsn"), False)
+        item.dsn_full = (self.ret or settings.get("dsn-return-default", "system").upper()) == "FULL"
         queued = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in to_deliver]
         placed = state.outbound.enqueue(item, queued) if queued else []
         # One r record per received recipient (§11.2.6), also for mail a processor consumed.

@@ -143,3 +143,52 @@ def test_directories_created_and_fixed_idempotently(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InstallError, match="not a directory"):
         ensure_directories([{"path": str(tmp_path / "file")}])
+
+
+def test_pending_marker_survives_until_commit_and_restores_to_the_oldest_state(tmp_path):
+    from ansible_collections.mailops.powermta.plugins.module_utils._config_install import clear_marker, read_marker
+    marker = str(tmp_path / ".pending.json")
+    config = tmp_path / "config"
+    config.write_bytes(b"v1\n")
+    startup = tmp_path / "startup.conf"
+    startup.write_bytes(b"s1\n")
+    os.chmod(startup, 0o640)
+    assert read_marker(marker) == []
+    # Run 1 installs v2 and is killed before its reload: the marker stays.
+    first = install([spec(config, b"v2\n"), spec(startup, b"s1\n", restart=True)], marker=marker)
+    pending = read_marker(marker)
+    assert [e["dest"] for e in pending] == [str(config)] and os.path.exists(pending[0]["backup_file"])
+    assert stat.S_IMODE(os.stat(marker).st_mode) == 0o600
+    # Run 2 (same inventory) changes nothing, but still sees what waits for activation.
+    second = install([spec(config, b"v2\n"), spec(startup, b"s1\n", restart=True)], marker=marker,
+                     pending=read_marker(marker))
+    assert not any(r["changed"] for r in second) and read_marker(marker) == pending
+    # Run 3 changes the restart-only file too: the marker lists both runs, newest first.
+    third = install([spec(config, b"v3\n"), spec(startup, b"s2\n", restart=True)], marker=marker,
+                    pending=read_marker(marker))
+    listed = read_marker(marker)
+    assert [e["dest"] for e in listed] == [str(config), str(startup), str(config)]
+    assert [e["restart"] for e in listed] == [False, True, False]
+    # Its activation fails: restoring the marker's list goes back to before run 1.
+    restore(listed)
+    assert clear_marker(marker) is True and read_marker(marker) == []
+    assert config.read_bytes() == b"v1\n" and startup.read_bytes() == b"s1\n"
+    assert sorted(os.listdir(tmp_path)) == ["config", "startup.conf"]
+    del first, third
+
+
+def test_check_mode_writes_no_marker_and_no_backup_name(tmp_path):
+    marker = tmp_path / ".pending.json"
+    config = tmp_path / "config"
+    config.write_bytes(b"v1\n")
+    results = install([spec(config, b"v2\n")], check=True, marker=str(marker))
+    assert results[0]["changed"] and "backup_file" not in results[0]
+    assert not marker.exists() and config.read_bytes() == b"v1\n"
+
+
+def test_unreadable_marker_is_refused_with_what_to_do(tmp_path):
+    from ansible_collections.mailops.powermta.plugins.module_utils._config_install import read_marker
+    marker = tmp_path / ".pending.json"
+    marker.write_text("{not json")
+    with pytest.raises(InstallError, match="check the files it guards, then remove it"):
+        read_marker(str(marker))

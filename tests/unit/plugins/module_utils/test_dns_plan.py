@@ -183,3 +183,45 @@ def test_safety_counts_lost_values_not_rrsets():
     with pytest.raises(v.DnsSafetyError, match="removes or replaces 2 existing values"):
         plan.check_safety(changes, max_changes=1, force=False)
     plan.check_safety(changes, max_changes=2, force=False)
+
+
+def _apply(changes, shards):
+    """The registry RRsets after ``changes`` (``{shard name: rdataset}`` updated in place)."""
+    for change in changes:
+        if change.registry:
+            shards[change.record.name] = change.after
+    return shards
+
+
+def test_registry_of_many_names_is_sharded_and_a_change_rewrites_one_shard():
+    many = records(*({"name": "mta%d.example.com" % n, "type": "A", "values": ["198.18.0.1"]} for n in range(3000)))
+    first = run(many, {})
+    registry_changes = [c for c in first if c.registry]
+    assert len(registry_changes) == 16  # 3,000 names / 250 per shard -> 16 (a power of two)
+    assert registry_changes[0].record.name == registry.registry_name(ZONE)
+    assert registry_changes[1].record.name.to_text() == "_mailops-owner-1.example.com."
+    assert all(len(b"".join(rd.strings)) < 20000 for c in registry_changes for rd in c.after)
+    header = registry_changes[0].after[0].strings[0].decode()
+    assert header == "heritage=mailops.powermta; owner=fleet; shards=16"
+    stored = _apply(first, {})
+    rdatasets = {shard: stored.get(registry.registry_name(ZONE, shard)) for shard in range(16)}
+    again = registry.ZoneRegistry(ZONE, "fleet", rdatasets)
+    assert again.shards == 16 and len(again.entries) == 3000
+    zones = {r.key: ZONE for r in many}
+    before = {r.key: r.rdataset for r in many}
+    assert plan.plan_changes(many, zones, before, {}, owner="fleet", registries={ZONE: again}) == []
+    fewer = plan.plan_changes(many[1:], zones, before, {}, owner="fleet", registries={ZONE: again}, prune=True,
+                              orphans={many[0].key: many[0].rdataset})
+    assert [(c.record.name.to_text(), c.action) for c in fewer if not c.registry] == [("mta0.example.com.", "delete")]
+    assert len([c for c in fewer if c.registry]) == 1  # only the shard of mta0
+
+
+def test_small_registries_keep_one_rrset_in_the_old_format_and_shards_shrink_back():
+    few = records(*({"name": "mta%d.example.com" % n, "type": "A", "values": ["198.18.0.1"]} for n in range(250)))
+    (change,) = [c for c in run(few, {}) if c.registry]
+    assert change.record.name == registry.registry_name(ZONE)
+    assert change.after[0].strings[0] == b"heritage=mailops.powermta; owner=fleet"
+    entries = [registry.Entry(r.name, r.rdtype) for r in few]
+    assert registry.choose_shards(entries, 1) == 1
+    assert registry.choose_shards(entries[:10], 64) == 1  # far below the target: back to one
+    assert registry.choose_shards(entries, 2) == 2  # fits: no churn

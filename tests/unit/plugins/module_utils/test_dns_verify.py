@@ -7,6 +7,9 @@ from __future__ import annotations
 import ipaddress
 from types import SimpleNamespace
 
+import dns.message
+import dns.name
+import dns.rrset
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as v
@@ -144,3 +147,45 @@ def test_verify_only_ptrs_are_advisory_and_say_what_to_ask_for():
         {"ip": "203.0.113.31", "ptr_name": "31.113.0.203.in-addr.arpa", "wanted": "mta31.example.net.",
          "current": ["customer-31.provider.example."]},
     ]
+
+
+def _answer(name, rdtype, rcode=0, answer=()):
+    query = dns.message.make_query(name, rdtype)
+    response = dns.message.make_response(query)
+    response.set_rcode(rcode)
+    response.answer = [dns.rrset.from_text(*item) for item in answer]
+    return response
+
+
+def test_pipelined_answers_are_kept_as_resolve_would_give_them():
+    lookup = v.Lookup("192.0.2.53")
+    keep = lookup._keep
+    keep("mta1.example.com", "A", dns.name.from_text("mta1.example.com"),
+         _answer("mta1.example.com", "A", answer=[("mta1.example.com.", 300, "IN", "A", "192.0.2.1")]))
+    keep("none.example.com", "TXT", dns.name.from_text("none.example.com"), _answer("none.example.com", "TXT", 3))
+    keep("empty.example.com", "TXT", dns.name.from_text("empty.example.com"), _answer("empty.example.com", "TXT"))
+    keep("www.example.com", "A", dns.name.from_text("www.example.com"), _answer("www.example.com", "A", answer=[
+        ("www.example.com.", 300, "IN", "CNAME", "mta1.example.com."),
+        ("mta1.example.com.", 300, "IN", "A", "192.0.2.1")]))
+    keep("out.example.com", "A", dns.name.from_text("out.example.com"), _answer("out.example.com", "A", answer=[
+        ("out.example.com.", 300, "IN", "CNAME", "elsewhere.example.org.")]))
+    keep("broken.example.com", "A", dns.name.from_text("broken.example.com"), _answer("broken.example.com", "A", 2))
+    assert [rd.to_text() for rd in lookup.cache[("mta1.example.com", "A")]] == ["192.0.2.1"]
+    assert lookup.cache[("none.example.com", "TXT")] == [] and lookup.cache[("empty.example.com", "TXT")] == []
+    assert [rd.to_text() for rd in lookup.cache[("www.example.com", "A")]] == ["192.0.2.1"]
+    # A CNAME leaving the answer and a SERVFAIL are asked again the usual way (and reported from there).
+    assert ("out.example.com", "A") not in lookup.cache and ("broken.example.com", "A") not in lookup.cache
+    assert lookup.rrset("mta1.example.com.", "A") is lookup.cache[("mta1.example.com", "A")]  # no query sent
+    assert lookup.queries == 0
+
+
+def test_spf_is_parsed_once_and_ranges_match_by_number():
+    terms, redirect = v._parsed_spf("v=spf1 ip4:198.18.0.0/23 -ip6:2001:db8::/32 ip4:bad include:x.example redirect=y")
+    assert redirect == "y"
+    assert [t[1] for t in terms] == ["ip4", "ip6", "ip4", "include"]
+    assert terms[0][4] == (4, int(ipaddress.ip_address("198.18.0.0")), int(ipaddress.ip_address("198.18.1.255")))
+    assert terms[1][0] == "-" and terms[2][4] is None
+    lookup = FakeLookup({("example.com", "TXT"): ["v=spf1 ip4:198.18.0.0/23 ip4:bad -all"]})
+    assert v.SpfEvaluator(lookup).check("198.18.1.7", "example.com") == "pass"
+    with pytest.raises(v.SpfPermError, match="bad ip4 term"):
+        v.SpfEvaluator(lookup).check("198.18.2.7", "example.com")

@@ -11,6 +11,11 @@ from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config impo
     lint_path,
     lint_text,
 )
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.exposure import (
+    INJECTOR_PREFIX_LIMIT,
+    relay_exposure,
+)
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.values import network_of
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "fixtures" / "pmta_configs"
 EXPECT = re.compile(r"#\s*expect:\s*(.+)$")
@@ -350,14 +355,35 @@ def test_reversed_smtp_source_host_hint_gives_the_fix():
 # ---------------------------------------------------------------- security
 
 
-@pytest.mark.parametrize("source", ["0/0", "0.0.0.0/0", "10.0.0.0/8", "198.51.0.0/16", "::/0", "2001:db8::/32"])
-def test_open_relay_on_wide_ranges(source):
+@pytest.mark.parametrize("source", ["0/0", "0.0.0.0/0", "198.51.0.0/16", "::/0", "2001:db8::/32"])
+def test_open_relay_on_any_host_or_a_wide_public_range(source):
     finding = only("<source %s>\nalways-allow-relaying yes\n</source>\n" % source)
     assert (finding.code, finding.severity, finding.line) == ("open-relay", "error", 3)
+    assert "narrow it to the injectors" in finding.hint
 
 
 @pytest.mark.parametrize(
-    "source", ["127.0.0.1", "127.0.0.0/8", "::1", "198.51.100.0/24", "192.0.2.10", "{auth}", "injectors"]
+    "source, shown, limit",
+    [("10/8", "10.0.0.0/8", "/16"), ("172.16.0.0/12", "172.16.0.0/12", "/16"), ("fd00::/8", "fd00::/8", "/48")],
+)
+def test_relaying_for_a_private_range_wider_than_the_injector_limit_warns(source, shown, limit):
+    finding = only("<source %s>\nalways-allow-relaying yes\n</source>\n" % source)
+    assert (finding.code, finding.severity, finding.line) == ("open-relay", "warning", 3)
+    assert shown in finding.message and limit in finding.message
+    assert "%s or narrower" % limit in finding.hint
+
+
+def test_the_injector_limit_is_a_shared_constant():
+    assert INJECTOR_PREFIX_LIMIT == {4: 16, 6: 48}
+    assert relay_exposure(network_of("10.0.0.0/8")) == "private"
+    assert relay_exposure(network_of("10.0.0.0/8"), {4: 8, 6: 48}) is None
+    assert relay_exposure(network_of("::/0")) == "any"
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["127.0.0.1", "127.0.0.0/8", "::1", "198.51.100.0/24", "192.0.2.10", "{auth}", "injectors", "10.1.0.0/16",
+     "192.168.0.0/16", "fd00:1:2::/48"],
 )
 def test_relaying_from_loopback_narrow_ranges_or_auth_is_fine(source):
     assert found("<source %s>\nalways-allow-relaying yes\n</source>\n" % source) == []

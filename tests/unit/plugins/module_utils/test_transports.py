@@ -266,3 +266,16 @@ def test_a_new_fleet_node_is_capped_on_the_injector_side_at_the_rendered_vmta_to
     assert totals == 5000 + 100 + 100 + 100
     assert transport["daily_capacity"] == totals
     assert transport["hourly_capacity"] == -(-totals // 24)
+
+
+def test_a_drained_node_has_weight_zero_and_its_peers_take_its_share():
+    drained = nodes()
+    drained[1]["drained"] = True
+    document = transports.build_transports(INJECTORS, drained, schedule=SCHEDULE, isps=ISPS)["mumara"]
+    jsonschema.validate(document, SCHEMA)
+    found = by_id(document)
+    for pool in ("marketing", "transactional"):
+        assert found["mumara/pmta2/%s" % pool]["weight"] == 0
+        assert found["mumara/pmta2/%s" % pool]["daily_capacity"] == 0
+        assert found["mumara/pmta2/%s" % pool]["ips_paused"] == 1
+        assert found["mumara/pmta1/%s" % pool]["weight"] == 100

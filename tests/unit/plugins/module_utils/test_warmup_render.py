@@ -201,6 +201,9 @@ def test_pause_reroutes_to_the_sponsor_and_leaves_the_cold_list(tmp_path):
     # no vMTA to reroute to: the smallest real total for the whole IP, not one message per recipient domain
     assert [d.value for d in vmtas["solo"].directives("max-smtp-msg-rate")] == ["1/d"]
     assert "pmta pause queue */solo" in by_name["solo"]["content"]
+    # the warm-up step pauses the queues of a paused vMTA that has nowhere to reroute to (roles/warmup)
+    assert [(f["vmta"], f["reroute_to"]) for f in files if f.get("paused")] == [
+        ("mk-01", "mk-00"), ("nf-01", "nf-02"), ("solo", None)]
     # the sponsor has nothing left to re-select
     assert domain_values(vmtas["mk-00"], "max-cold-virtual-mta-msg") == {}
     assert not vmtas["mk-00"].directives("cold-virtual-mta")
