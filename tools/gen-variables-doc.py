@@ -111,6 +111,18 @@ def render() -> tuple[str, list[str]]:
         "Defaults are those of the argument spec, or of `defaults/main.yml` where the spec gives none.",
         "Nested options (`name[].key`) are the keys of list items or dicts.",
         "",
+        "## Lists set at two levels",
+        "",
+        "The layered lists (`powermta_X`, `powermta_group_X`, `powermta_host_X` for X in vmtas, pools, domains,",
+        "injectors, isp_policies, listeners, sources, acct_files; `host_tuning_sysctl`, `host_tuning_group_sysctl`,",
+        "`host_tuning_host_sysctl`) are merged by name by the fleet model, in that order (later layers override an",
+        "item's keys, `state: absent` removes it). One variable set at two levels of the inventory (e.g.",
+        "`powermta_injectors` in `group_vars/pmta_fleet` and in `host_vars/pmta1`) is not merged by Ansible: its",
+        "precedence keeps one value and the other level's items would vanish. `playbooks/preflight.yml` (and every",
+        "step that builds the fleet model) refuses that, naming both places: keep each variable in one place and put",
+        "what a group or a host adds or changes in its `powermta_group_X` / `powermta_host_X` layer. What preflight",
+        "checks and counts is exactly what the roles render.",
+        "",
     ]
     roles = sorted(p for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
     out.append("Roles: " + ", ".join("[%s](#role-%s)" % (r.name, r.name.replace("_", "-")) for r in roles) + ".")

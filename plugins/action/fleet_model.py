@@ -14,12 +14,20 @@ from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
     FACT_SETTINGS,
+    LAYERS,
     SECRET_KEYS,
+    SYSCTL_LAYERS,
     build_fleet_model,
     host_problems,
     wanted_variables,
 )
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import (
+    later_role_problems,
+    layer_conflict_problems,
+)
+from ansible_collections.mailops.powermta.plugins.plugin_utils._inventory_layers import set_twice
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
+from ansible_collections.mailops.powermta.plugins.plugin_utils._role_specs import role_specs, spec_problems
 
 ARGUMENT_SPEC = {
     "group": {"type": "str", "default": "pmta_fleet"},
@@ -142,6 +150,28 @@ def read_fleet_vars(hostvars, hosts, templar, include_secrets=True, defaults=Non
     return fleet_vars, unreadable
 
 
+def inventory_spec_problems(hostvars, hosts, templar, skip_keys):
+    """Every role's argument spec against what each host's inventory sets (values that cannot be read are the
+    model's or the role's to report)."""
+    specs = role_specs()
+    cache = {}
+    problems = []
+    for host in hosts:
+        raw = hostvars.raw_get(host)
+        host_templar = templar.copy_with_new_env(available_variables=raw)
+        values = {}
+        for name in raw:
+            if name not in specs:
+                continue
+            try:
+                values[name] = _plain(raw[name], skip_keys, host_templar)
+            except Exception:  # undefined (a vault not opened) or failing: reported where it is read
+                continue
+        problems += spec_problems(host, values, specs, cache)
+        problems += later_role_problems(host, values)
+    return problems
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -173,6 +203,9 @@ class ActionModule(ActionBase):
         fleet_vars.update(others)
         unreadable.update(unreadable_others)
         model, problems = build_fleet_model(fleet_vars, unreadable, group=group, secrets=args["include_secrets"])
+        layered = [name for layers in LAYERS.values() for name in layers] + list(SYSCTL_LAYERS)
+        problems += layer_conflict_problems(set_twice(task_vars["hostvars"], self._loader, hosts, layered))
+        problems += inventory_spec_problems(task_vars["hostvars"], hosts, self._templar, skip)
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
             result.update(failed=True, msg="Fix the inventory before anything changes (%d problem(s)):\n%s"

@@ -48,6 +48,8 @@ SCHEMAS = {
 }
 REQUIRED = {"vmtas": ("ip", "hostname"), "injectors": ("networks",)}
 ACCT_RECORDS = ("d", "b", "t", "tq", "f", "r", "rb", "rs", "rr")
+# String keys where a bare number is a meaningful value (max-smtp-msg-rate, §3.3.12.2).
+NUMBER_AS_STRING_KEYS = ("max_smtp_msg_rate",)
 
 
 def normalize_domain(name):
@@ -135,6 +137,10 @@ def _check_value(where, key, kind, value):
     # str-like kinds
     if isinstance(value, (dict, list, bool)) or value is None:
         return value, ["%s must be a string, got the %s %r" % (label, type(value).__name__, value)]
+    if isinstance(value, (int, float)) and key not in NUMBER_AS_STRING_KEYS:
+        # YAML read an unquoted value as a number (0777... as octal): refused, never converted.
+        return value, ["%s is the number %r, not a string: YAML reads unquoted digits as a number (and may change "
+                       "them); quote it in the inventory, e.g. %s: \"...\"" % (label, value, key)]
     text = str(value).strip()
     if kind == "ip":
         try:

@@ -24,6 +24,7 @@ from ._fleet_items import (
     normalize_domain,
     reply_pattern_problems,
 )
+from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
 from ._host_tuning import check_sysctl_items
 from ._layered import LayerError, merge_by_name
 
@@ -62,7 +63,8 @@ SECRET_KEYS = ("password",)
 def wanted_variables():
     """Every variable the model reads from a host's vars (nothing else is templated)."""
     names = [name for layers in LAYERS.values() for name in layers]
-    return names + list(SYSCTL_LAYERS) + list(SETTINGS) + list(MAILBOX_SETTINGS)
+    names += list(SYSCTL_LAYERS) + list(SETTINGS) + list(MAILBOX_SETTINGS) + list(RULE_SETTINGS)
+    return list(dict.fromkeys(names))  # once each (the mailbox and the rules share a few)
 
 
 def _merge_layers(host, kind, host_vars, problems):
@@ -223,6 +225,7 @@ def _host_model(host, host_vars, problems, secrets):
                                                     host_vars.get("powermta_fbl_address"))
     problems += ["%s: %s" % (host, text) for text in found]
     problems += _reference_problems(host, host_vars, model)
+    problems += host_rule_problems(host, host_vars, model)
     return model
 
 
@@ -340,6 +343,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         hosts[host] = _host_model(host, host_vars, problems, secrets)
         views[host] = _view(host_vars, hosts[host])
     problems += fleet_problems(views)
+    problems += fleet_rule_problems(fleet_vars, hosts)
     vmtas = [dict(vmta, inventory_host=host) for host in sorted(hosts) for vmta in hosts[host]["vmtas"]]
     used_pools = {vmta.get("pool") for vmta in vmtas}
     empty_pools = sorted({pool["name"] for host in hosts.values() for pool in host["pools"]} - used_pools)

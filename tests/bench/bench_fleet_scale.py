@@ -15,6 +15,8 @@ Prints wall time of the first run and the re-run, per-host and per-IP cost, how 
 and peak memory (the largest child's max RSS from resource.getrusage, and the peak sum of RSS of the
 whole ansible-playbook process tree, sampled every 0.2 s).
 
+Preflight alone (--preflight, default 50x64): playbooks/preflight.yml, target < 10 s (issue 20).
+
 Targets (issue 16): controller side 50x64 < 60 s and < 2 GB; real 4x32 re-run < 90 s and < 40 % of the
 first converge; cost per IP flat or falling from 2x8 to 4x32.
 
@@ -44,6 +46,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "testbed"))
 from fleet_inventory import vmta_addresses, write_inventory  # noqa: E402  (shared with the fleet-size tests)
 
 CONTROLLER_BUDGET_S = 60.0
+PREFLIGHT_BUDGET_S = 10.0  # issue 20: playbooks/preflight.yml alone on 50x64
 MEMORY_BUDGET_MB = 2048.0
 RERUN_BUDGET_S = 90.0
 RERUN_RATIO_BUDGET = 0.40
@@ -196,13 +199,18 @@ def prepare_workdir(hosts: int, ips: int, keep: bool) -> str:
 EXTRA: list[str] = []
 
 
+def controller_inventory(workdir: str, hosts: int, ips: int) -> None:
+    """The inventory of a controller-side run, with a stand-in package file (only its existence is checked)."""
+    package = os.path.join(workdir, "pmta-bench.deb")
+    with open(package, "wb") as handle:
+        handle.write(b"not a package: the controller side only checks that the file exists\n")
+    write_inventory(workdir, hosts, ips, package, None)
+
+
 def controller_side(hosts: int, ips: int, forks: int, keep: bool) -> dict:
     workdir = prepare_workdir(hosts, ips, keep)
     try:
-        package = os.path.join(workdir, "pmta-bench.deb")
-        with open(package, "wb") as handle:
-            handle.write(b"not a package: the controller side only checks that the file exists\n")
-        write_inventory(workdir, hosts, ips, package, None)
+        controller_inventory(workdir, hosts, ips)
         playbook = os.path.join(workdir, "controller.yml")
         with open(playbook, "w", encoding="utf-8") as handle:
             handle.write(CONTROLLER_PLAYBOOK.format(root=ROOT))
@@ -211,6 +219,21 @@ def controller_side(hosts: int, ips: int, forks: int, keep: bool) -> dict:
             return {"first": first}
         again = run_playbook(workdir, playbook, forks)
         return {"first": first, "again": again}
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def preflight_only(hosts: int, ips: int, forks: int, keep: bool) -> dict:
+    """playbooks/preflight.yml alone (the fleet model, every role's argument spec, the fleet rules)."""
+    workdir = prepare_workdir(hosts, ips, keep)
+    try:
+        controller_inventory(workdir, hosts, ips)
+        playbook = os.path.join(ROOT, "playbooks", "preflight.yml")
+        first = run_playbook(workdir, playbook, forks)
+        if first["rc"] != 0:
+            return {"first": first}
+        return {"first": first, "again": run_playbook(workdir, playbook, forks)}
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -295,6 +318,7 @@ def growth(rows: list[dict], kind: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="2x8,4x32,50x64", help="controller-side sizes HOSTSxIPS (''=skip)")
+    parser.add_argument("--preflight", default="50x64", help="playbooks/preflight.yml alone, sizes HOSTSxIPS")
     parser.add_argument("--hosts", default="", help="real converge on nspawn hosts, e.g. 2x8,4x32 (needs root)")
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep work directories (and bench hosts)")
@@ -305,6 +329,8 @@ def main() -> int:
     ok = True
     for size in parse_sizes(args.sizes):
         ok &= report("controller", size, controller_side(*size, args.forks, args.keep), rows)
+    for size in parse_sizes(args.preflight):
+        ok &= report("preflight", size, preflight_only(*size, args.forks, args.keep), rows)
     for size in parse_sizes(args.hosts):
         ok &= report("converge", size, real_converge(*size, args.forks, args.keep), rows)
     growth(rows, "controller")
@@ -316,6 +342,9 @@ def main() -> int:
             verdict = row["again"] < CONTROLLER_BUDGET_S and row["tree_mb"] < MEMORY_BUDGET_MB
             print(f"target controller 50x64 < {CONTROLLER_BUDGET_S:.0f} s and < {MEMORY_BUDGET_MB:.0f} MB: "
                   f"{'MET' if verdict else 'MISSED'}")
+        if row["kind"] == "preflight" and (row["hosts"], row["ips"]) == (50, 64):
+            print(f"target preflight.yml 50x64 < {PREFLIGHT_BUDGET_S:.0f} s: "
+                  f"{'MET' if row['again'] < PREFLIGHT_BUDGET_S else 'MISSED'} ({row['again']:.1f} s)")
         if row["kind"] == "converge" and (row["hosts"], row["ips"]) == (4, 32):
             verdict = (row["again"] < RERUN_BUDGET_S and row["again"] < RERUN_RATIO_BUDGET * row["first"]
                        and row["changed"] == 0)

@@ -103,3 +103,37 @@ def test_role_alone_builds_the_model_from_play_vars_and_checks_the_host(tmp_path
     assert "ok: [ctl1 -> localhost]" in output  # the model (package, license, vMTAs from vars_files) is fine
     flat = " ".join(output.split())
     assert "ctl1: powermta_vmtas item tx-01: IP 192.0.2.99 is not configured on ctl1" in flat, output[-3000:]
+
+
+SCENARIOS_WITH_INVENTORY = sorted(path.parent.parent.name
+                                  for path in (ROOT / "molecule").glob("*/inventory/group_vars"))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS_WITH_INVENTORY)
+def test_molecule_scenario_inventory_passes_preflight_on_the_controller(tmp_path, scenario):
+    """Each scenario's inventory (platforms' groups + its group_vars/host_vars) passes playbooks/preflight.yml."""
+    source = ROOT / "molecule" / scenario
+    platforms = yaml.safe_load((source / "molecule.yml").read_text())["platforms"]
+    groups = {}
+    for platform in platforms:
+        for group in platform.get("groups", []):
+            groups.setdefault(group, {"hosts": {}})["hosts"][platform["name"]] = {
+                "ansible_host": "192.0.2.1", "ansible_ssh_executable": "/bin/false"}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": groups}}))
+    for part in ("group_vars", "host_vars"):
+        if (source / "inventory" / part).is_dir():
+            shutil.copytree(source / "inventory" / part, tmp_path / part)
+    result = run_preflight(tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "Fleet model consistent: %d host(s)" % len(groups["pmta_fleet"]["hosts"]) in result.stdout
+
+
+def test_list_in_group_vars_and_host_vars_is_refused_naming_both(example_copy):
+    """host_vars/pmta-eu1.yml setting powermta_injectors would replace the group's list: refused, not dropped."""
+    edit_host_vars(example_copy, "pmta-eu1", lambda d: d.update(powermta_injectors=[
+        {"name": "other", "password": "a-long-password-9", "networks": ["198.51.100.200/32"]}]))
+    result = run_preflight(example_copy)
+    assert result.returncode != 0
+    flat = " ".join(result.stdout.split())
+    assert "pmta-eu1: powermta_injectors is set in group pmta_fleet and in host pmta-eu1" in flat, result.stdout
+    assert "powermta_host_injectors" in flat
