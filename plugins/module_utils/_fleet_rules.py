@@ -14,12 +14,13 @@ import ipaddress
 import re
 
 from ._fleet_items import FQDN_RE, as_bool, as_int, normalize_domain
+from ._pmta_config.exposure import INJECTOR_PREFIX_LIMIT
 from ._warmup import WarmupInputError, normalize_schedule, normalize_thresholds
 
 # The widest network an injector (SMTP AUTH or open relaying) may cover unless
-# powermta_allow_wide_injector_networks is true. 0/0 and ::/0 are refused even then.
-# (The config linter's open-relay rule has its own copy of this limit: unify them in one place.)
-WIDEST_INJECTOR_PREFIX = {4: 16, 6: 48}
+# powermta_allow_wide_injector_networks is true; 0/0 and ::/0 are refused even then. The config linter's
+# open-relay rule warns past the same limit.
+WIDEST_INJECTOR_PREFIX = INJECTOR_PREFIX_LIMIT
 # Ports other services of the collection listen on, on every PowerMTA host.
 EXPORTER_PORTS = {9100: "node_exporter (monitoring role, prometheus-node-exporter's default port)"}
 DEFAULT_HTTP_MGMT_PORT = 8080
