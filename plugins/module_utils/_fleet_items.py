@@ -348,10 +348,9 @@ def bounce_mailbox(value, domains, bounce_domains=None, fbl_address=""):
     if address:
         local, _at, domain = address.rpartition("@")
         if not local or normalize_domain(domain) not in served:
+            served_text = ", ".join(served) or "none: set bounce_domain on a powermta_domains item"
             problems.append("%s: bounce_address %s must be an address at a bounce domain (%s), the MAIL FROM the "
-                            "injector sets, or PowerMTA's DSNs never reach the mailbox" % (
-                                label, address, ", ".join(served) or "none: set bounce_domain on a powermta_domains "
-                                                                      "item"))
+                            "injector sets, or PowerMTA's DSNs never reach the mailbox" % (label, address, served_text))
     if not served:
         problems.append("%s is set but no bounce domain is (bounce_domain on a powermta_domains item, or "
                         "powermta_bounce_domains)" % label)

@@ -30,8 +30,6 @@ def export():
     return {(t["node"], t["x_virtual_mta"]): t for t in data["transports"]}
 
 
-
-
 def refused(recipient):
     """Does mf-n2 refuse a new injection? (connection refused, or an SMTP error)."""
     try:

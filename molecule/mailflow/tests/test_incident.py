@@ -48,8 +48,6 @@ def paused_queues(host):
     return rows
 
 
-
-
 def test_pausing_gmail_on_one_ip_holds_its_mail_and_resuming_delivers_it_once():
     gmail_domain = GROUPS["gmail"]["domains"][0]
     output = incident("pause")

@@ -28,10 +28,10 @@ def campaign(tag):
     """From both hosts, Mumara-like with the bounce address as MAIL FROM: unknown users (hard bounces), complaints
     and a late DSN at several ISP groups; returns {kind: {recipient: vMTA IP}}."""
     wanted = {"dsn": {}, "arf": {}}
-    plan = [("mf-n1", "transactional", "unknown", "gmail.test", "dsn"), ("mf-n2", "marketing", "unknown", "yahoo.test",
-                                                                          "dsn"),
-            ("mf-n1", "marketing", "complain", "outlook.test", "arf"), ("mf-n2", "transactional", "complain",
-                                                                         "gmail.test", "arf"),
+    plan = [("mf-n1", "transactional", "unknown", "gmail.test", "dsn"),
+            ("mf-n2", "marketing", "unknown", "yahoo.test", "dsn"),
+            ("mf-n1", "marketing", "complain", "outlook.test", "arf"),
+            ("mf-n2", "transactional", "complain", "gmail.test", "arf"),
             ("mf-n2", "transactional", "latebounce", "icloud.test", "dsn")]
     for host, pool, local, domain, kind in plan:
         rcpt = "%s-%s-%s@%s" % (local, tag, uuid.uuid4().hex[:8], domain)

@@ -100,8 +100,9 @@ def _queues_text(result, pattern):
     for q in queues:
         state = "pa" if q.get("paused") else ("bo" if q.get("mode") == "backoff" else "")
         retry = time.strftime("%H:%M:%S", time.gmtime(q["retry"])) if q.get("retry") and q.get("rcp") else ""
-        lines.append("%-*s %5d %6.1f %4d %-2s %8s %s" % (width, q["name"], q.get("rcp", 0), q.get("kb", 0.0),
-                                                       q.get("conn", 0), state, retry, q.get("lastError", "")))
+        fields = (width, q["name"], q.get("rcp", 0), q.get("kb", 0.0), q.get("conn", 0), state, retry,
+                  q.get("lastError", ""))
+        lines.append("%-*s %5d %6.1f %4d %-2s %8s %s" % fields)
     lines.append("%d of %d matching queues." % (len(queues), result["data"]["total"]))
     return "\n".join(lines)
 

@@ -37,8 +37,8 @@ def test_fbl_address_at_a_bounce_domain_is_routed_once():
     ({"host": "192.0.2.7", "port": 0}, "port must be a TCP port"),
     ({"host": "192.0.2.7", "port": "smtp"}, "port must be a TCP port"),
     ({"host": "192.0.2.7", "user": "x"}, "unknown key user"),
-    ({"host": "192.0.2.7", "bounce_address": "news@example.com"}, "bounce_address news@example.com must be an "
-                                                                   "address at a bounce domain (bounces.example.com)"),
+    ({"host": "192.0.2.7", "bounce_address": "news@example.com"},
+     "bounce_address news@example.com must be an address at a bounce domain (bounces.example.com)"),
 ])
 def test_bad_mailbox_is_one_line_naming_the_variable_and_the_fix(value, needle):
     mailbox, problems = bounce_mailbox(value, DOMAINS)

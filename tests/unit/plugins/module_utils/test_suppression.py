@@ -131,8 +131,8 @@ def test_rotation_by_max_size_and_move_to_loses_and_repeats_nothing(tmp_path):
     # more rows, then PowerMTA moves the file (same volume: same inode, §3.3.11.2) and starts the next one
     write(first_file, [b_row("b", "2026-05-01 10:00:02+0000", "u2@gmail.test", "bad-mailbox")])
     os.rename(first_file, archive / first_file.name)
-    write(live / "acct-2026-05-01-0001.csv", [B_HEADER, b_row("b", "2026-05-01 10:00:03+0000", "u3@gmail.test",
-                                                                "bad-domain")])
+    later_row = b_row("b", "2026-05-01 10:00:03+0000", "u3@gmail.test", "bad-domain")
+    write(live / "acct-2026-05-01-0001.csv", [B_HEADER, later_row])
     result = sup.read_host(result["state"], patterns, now=NOW)
     assert sorted(result["events"]) == ["u2@gmail.test", "u3@gmail.test"]
     # delete-after removed the old file: it leaves the state, nothing is read again
