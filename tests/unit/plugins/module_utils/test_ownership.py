@@ -81,7 +81,8 @@ def test_a_foreign_directory_keeps_owner_and_mode_and_nothing_else_changes(tmp_p
     os.chmod(foreign, 0o755)
     new = tmp_path / "ours" / "spool"
     manifest = tmp_path / "manifest"
-    specs = [{"path": str(new), "mode": "0750"}, {"path": str(foreign), "mode": "0700", "variable": "powermta_log_file"}]
+    specs = [{"path": str(new), "mode": "0750"},
+             {"path": str(foreign), "mode": "0700", "variable": "powermta_log_file"}]
     with pytest.raises(InstallError, match="powermta_log_file: .*foreign already exists and was not created by"):
         ensure_directories(specs, manifest=str(manifest))
     assert stat.S_IMODE(foreign.stat().st_mode) == 0o755
@@ -117,12 +118,13 @@ def test_directory_problems_of_a_hosts_settings():
     assert directory_problems({"powermta_log_file": "/var/log/pmta/log", "powermta_spool_dirs": ["/var/spool/pmta"],
                                "powermta_dkim_key_dir": "/etc/pmta/dkim"}, [{"name": "/var/log/pmta/acct.csv"},
                                                                              {"name": "|/usr/bin/x"}]) == []
-    problems = directory_problems({"powermta_log_file": "/var/log/pmta.log", "powermta_spool_dirs": ["/var/spool/pmta", "/"],
-                                   "powermta_dkim_key_dir": "/etc"}, [{"name": "/var/log/acct.csv"}])
+    problems = directory_problems({"powermta_log_file": "/var/log/pmta.log",
+                                   "powermta_spool_dirs": ["/var/spool/pmta", "/"], "powermta_dkim_key_dir": "/etc"},
+                                  [{"name": "/var/log/acct.csv"}])
     assert problems == [
-        "powermta_log_file (the directory of /var/log/pmta.log): /var/log is a system directory shared with other software;"
-        " the collection never creates or chowns it (its owner and mode stay as they are); use a directory of its own"
-        " that the collection creates, such as /var/log/pmta/log",
+        "powermta_log_file (the directory of /var/log/pmta.log): /var/log is a system directory shared with other"
+        " software; the collection never creates or chowns it (its owner and mode stay as they are); use a directory"
+        " of its own that the collection creates, such as /var/log/pmta/log",
         "powermta_spool_dirs[1]: / is a system directory shared with other software; the collection never creates or"
         " chowns it (its owner and mode stay as they are); use a directory of its own that the collection creates,"
         " such as /var/spool/pmta",
