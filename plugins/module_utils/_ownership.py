@@ -50,7 +50,9 @@ PROTECTED = frozenset([
 FOREIGN_TREES = ("/home", "/root", "/proc", "/sys", "/dev", "/run", "/boot")
 
 SUGGESTION = {"powermta_log_file": "/var/log/pmta/log", "powermta_spool_dirs": "/var/spool/pmta",
-              "powermta_dkim_key_dir": "/etc/pmta/dkim", "powermta_acct_files": "/var/log/pmta/acct.csv"}
+              "powermta_dkim_key_dir": "/etc/pmta/dkim", "powermta_acct_files": "/var/log/pmta/acct.csv",
+              "monitoring_lib_dir": "/usr/local/lib/mailops-powermta", "monitoring_config_dir": "/etc/mailops-powermta",
+              "monitoring_state_dir": "/var/lib/mailops-powermta"}
 
 
 def _within(path: str, parent: str) -> bool:

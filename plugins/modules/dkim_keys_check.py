@@ -13,9 +13,9 @@ version_added: 0.1.0
 author:
   - mailops.powermta contributors (@mailops)
 description:
-  - Runs on the controller (C(delegate_to: localhost)) before any host changes, with the public keys the hosts
+  - "Runs on the controller (C(delegate_to: localhost)) before any host changes, with the public keys the hosts
     hold (read by M(mailops.powermta.pmta_host_state)). Reads the private keys in O(controller_dir) and, when
-    O(server) is given, the published C(SELECTOR._domainkey.DOMAIN) TXT records (a read-only query).
+    O(server) is given, the published C(SELECTOR._domainkey.DOMAIN) TXT records (a read-only query)."
   - "Fails, naming the selector, the hosts and the fix, when: the hosts, the controller's key file and the
     published record hold different public keys; a size other than the existing key's is asked for a selector
     and the domain has no new selector to carry it (a key is never regenerated: rotate to a new selector, see
@@ -25,8 +25,8 @@ description:
 options:
   keys:
     description:
-      - Per inventory host, the DKIM keys the fleet model wants there (C(mailops_fleet.hosts[HOST].dkim_keys)):
-        a list of C({domain, selector, bits, path}).
+      - "Per inventory host, the DKIM keys the fleet model wants there (C(mailops_fleet.hosts[HOST].dkim_keys)),
+        a list of C({domain, selector, bits, path})."
     type: dict
     required: true
   host_keys:
@@ -121,7 +121,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "keys": {"type": "dict", "required": True, "no_log": False},
-            "host_keys": {"type": "dict", "default": {}},
+            "host_keys": {"type": "dict", "default": {}, "no_log": False},  # public keys only
             "key_source": {"type": "str", "choices": ["host", "controller"], "default": "host"},
             "controller_dir": {"type": "path"},
             "server": {"type": "str"},
