@@ -1,11 +1,12 @@
 """Issue 20: the operator's mistakes that were applied on a live fleet now change nothing, even past preflight.
 
 Each case is one mistake on the converged fleet, run as `site.yml --skip-tags preflight,host_tuning` (the fleet
-preflight play forced off; the roles' own checks still run; host_tuning is skipped only for time). The run must fail naming the mistake, and nothing may change:
-checksums, owners and modes of /etc/pmta and the warm-up state on every host, owners and modes of the system
-directories a wrong path would hand to the service account, the services, the controller's DKIM keys and DNS
-(SOA serials and the DKIM record). A case that did change something is repaired afterwards with a normal
-site.yml run (so the later tests start from the converged fleet), and still fails.
+preflight play forced off; the roles' own checks still run; host_tuning is skipped only for time). The run must
+fail naming the mistake, and nothing may change: checksums, owners and modes of /etc/pmta and the warm-up state on
+every host, owners and modes of the system directories a wrong path would hand to the service account, the
+services, the controller's DKIM keys and DNS (SOA serials and the DKIM record). A case that did change something
+is repaired afterwards with a normal site.yml run (so the later tests start from the converged fleet), and still
+fails.
 
 Runs before test_runbooks.py (pytest takes the files in name order): add_ip.yml there leaves the fleet with a
 vMTA Molecule's inventory does not have.
@@ -74,18 +75,6 @@ AFTER_MERGE = {"management-port-25": "h-apply", "injectors-in-host-vars": "h-pre
                "bounce-domain-is-sending-domain": "h-preflight"}
 PARAMS = [pytest.param(case_id, marks=[pytest.mark.after_merge(AFTER_MERGE[case_id])] if case_id in AFTER_MERGE
                        else []) for case_id in CASES]
-
-
-@pytest.fixture(scope="module")
-def fleet(host):
-    return {name: host.get_host("ansible://%s?ansible_inventory=%s" % (name, host.backend.ansible_inventory))
-            for name in HOSTS}
-
-
-@pytest.fixture
-def once(host):
-    if host.backend.get_hostname() != HOSTS[0]:
-        pytest.skip("runs once for the fleet")
 
 
 def state(fleet):
