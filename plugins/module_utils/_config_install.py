@@ -23,6 +23,8 @@ import stat
 import tempfile
 import time
 
+from ._ownership import MANIFEST, owned_by_name, ownership_problem, read_manifest, record_created
+
 
 class InstallError(Exception):
     """A file could not be planned, written, restored or committed.
@@ -206,25 +208,37 @@ def install(specs: list[dict], backup: bool = True, check: bool = False, marker:
     return results
 
 
-def ensure_directories(specs: list[dict], check: bool = False) -> list[dict]:
+def ensure_directories(specs: list[dict], check: bool = False, manifest: str = MANIFEST) -> list[dict]:
     """Create missing directories (parents too) and fix mode/owner/group of listed ones.
 
-    spec: {path, mode, owner, group}. Returns [{path, changed, created}]. Directories are never removed
-    by restore(): they may hold files that are not ours.
+    spec: {path, mode, owner, group, variable?}. Returns [{path, changed, created}]. Directories are never
+    removed by restore(): they may hold files that are not ours.
+    Only directories the collection owns are touched (_ownership): every spec is checked before the first
+    change, and a system directory or an existing directory it did not create refuses the whole call.
+    A directory created here outside the collection's own prefixes is recorded in ``manifest``.
     """
-    results = []
+    known = read_manifest(manifest)
+    planned, problems = [], []
     for spec in specs:
         path = spec["path"]
-        if not os.path.isabs(path):
-            raise InstallError(f"directory path must be absolute, not {path!r}")
         mode = _parse_mode(spec.get("mode"))
         uid, gid = _resolve_ids(spec.get("owner"), spec.get("group"))
         try:
-            st = os.stat(path)
+            st = os.stat(path) if os.path.isabs(path) else None
         except FileNotFoundError:
             st = None
+        problem = ownership_problem(path, st is not None, known, spec.get("variable"))
+        if problem:
+            problems.append(problem)
+            continue
         if st is not None and not stat.S_ISDIR(st.st_mode):
-            raise InstallError(f"{path} exists and is not a directory")
+            problems.append(f"{path} exists and is not a directory")
+            continue
+        planned.append((path, mode, uid, gid, st))
+    if problems:
+        raise InstallError("refused, nothing was changed: " + " | ".join(problems))
+    results, created_here = [], []
+    for path, mode, uid, gid, st in planned:
         created = st is None
         changed = created or ((mode is not None and stat.S_IMODE(st.st_mode) != mode)
                               or (uid != -1 and st.st_uid != uid) or (gid != -1 and st.st_gid != gid))
@@ -232,7 +246,11 @@ def ensure_directories(specs: list[dict], check: bool = False) -> list[dict]:
             os.makedirs(path, mode=0o700, exist_ok=True)
             os.chown(path, uid, gid)
             os.chmod(path, mode if mode is not None else 0o755)
+            if created and not owned_by_name(path):
+                created_here.append(path)
         results.append({"path": path, "changed": changed, "created": created})
+    if created_here:
+        record_created(created_here, manifest)
     return results
 
 

@@ -27,6 +27,7 @@ from ._fleet_items import (
 from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
 from ._host_tuning import check_sysctl_items
 from ._layered import LayerError, merge_by_name
+from ._ownership import directory_problems
 
 # kind -> layers, lowest first. The role's defaults layer (powermta_default_*) comes first where there is one.
 LAYERS = {
@@ -49,6 +50,7 @@ SETTINGS = (
     "powermta_spool_dirs", "powermta_lint_fail_on", "powermta_dkim_key_source", "powermta_dkim_controller_dir",
     "powermta_dkim_key_bits", "powermta_dkim_key_dir", "powermta_dkim_sign", "powermta_allow_unencrypted_auth",
     "powermta_domain_defaults", "powermta_auth_source_directives", "powermta_generic_reply_patterns",
+    "powermta_log_file",  # _ownership: only directories the collection owns
 )
 # The injector's mailbox (_fleet_items.bounce_mailbox), checked against the bounce domains and the FBL address.
 MAILBOX_SETTINGS = ("powermta_bounce_mailbox", "powermta_bounce_domains", "powermta_fbl_address")
@@ -203,6 +205,7 @@ def _host_model(host, host_vars, problems, secrets):
             problems += ["%s: %s" % (host, text) for text in found]
             checked.append(item)
         model[kind] = checked
+    problems += ["%s: %s" % (host, text) for text in directory_problems(host_vars, model["acct_files"])]
     bits = _setting(host_vars, "powermta_dkim_key_bits")
     key_dir = str(_setting(host_vars, "powermta_dkim_key_dir")).rstrip("/")
     model["dkim_keys"] = [

@@ -17,6 +17,8 @@ import re
 import stat
 import subprocess
 
+from ._ownership import path_shape_problem
+
 # Mount points a spool or log disk must never take over.
 FORBIDDEN_MOUNT_POINTS = frozenset(
     [
@@ -150,6 +152,11 @@ def check_mount_points(disks):
                 "%s.mount_point: %s is a system directory; use a directory of its own such as /var/spool/pmta1"
                 % (label, normalized)
             )
+        else:
+            # Home directories and the other directories the collection never owns (_ownership).
+            foreign = path_shape_problem("%s.mount_point" % label, normalized)
+            if foreign:
+                problems.append(foreign)
         if normalized in seen:
             problems.append("%s.mount_point: %s is also the mount point of %s" % (label, normalized, seen[normalized]))
         seen.setdefault(normalized, label)

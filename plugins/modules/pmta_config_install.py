@@ -94,6 +94,12 @@ options:
     description:
       - Directories to create when missing (with parents) and whose mode, owner and group to set, before any
         file of O(files) is written (V(present)). Never removed by V(restored).
+      - Only directories the collection owns are created or changed; every one is checked before the first
+        change and the call fails, changing nothing, on C(/), a top-level or shared system directory
+        (C(/var/log), C(/var/spool), C(/etc) ...), a home directory, or an existing directory that is neither
+        under the collection's own prefixes (C(/etc/pmta), C(/var/log/pmta*), C(/var/spool/pmta*)) nor
+        recorded as created by it in C(/var/lib/mailops-powermta/created-directories). A directory it creates
+        outside those prefixes is recorded there.
     type: list
     elements: dict
     default: []
@@ -110,6 +116,9 @@ options:
         type: str
       group:
         description: Group name or gid.
+        type: str
+      variable:
+        description: The inventory variable the path comes from, named in the message when the path is refused.
         type: str
   installed:
     description:
@@ -233,6 +242,7 @@ def main():
                 "mode": {"type": "str"},
                 "owner": {"type": "str"},
                 "group": {"type": "str"},
+                "variable": {"type": "str"},
             }},
             "installed": {"type": "list", "elements": "dict", "default": []},
             "backup": {"type": "bool", "default": True},

@@ -352,6 +352,29 @@ CASES = {
                                    ["pmta1: powermta_fbl_address must be one e-mail address"]),
     "dkim-key-bits-word": (lambda d: fleet(d, powermta_dkim_key_bits="big"),
                            ["pmta1: powermta_dkim_key_bits must be an integer, got 'big'"]),
+    # ---- Ownership (issue 20, "we touch only what we own"; plugins/module_utils/_ownership.py): a directory the
+    # powermta role would create and chown must be one of the collection's own, never a system or home directory.
+    "log-file-in-var-log": (lambda d: fleet(d, powermta_log_file="/var/log/pmta.log"),
+                            ["pmta1: powermta_log_file (the directory of /var/log/pmta.log): /var/log is a system"
+                             " directory", "such as /var/log/pmta/log"]),
+    "log-file-relative": (lambda d: fleet(d, powermta_log_file="pmta.log"),
+                          ["pmta1: powermta_log_file: pmta.log is relative; give an absolute path"]),
+    "spool-dir-root": (lambda d: fleet(d, powermta_spool_dirs=["/"]),
+                       ["pmta1: powermta_spool_dirs[0]: / is a system directory", "such as /var/spool/pmta"]),
+    "spool-dir-var-spool": (host("pmta2", powermta_spool_dirs=["/var/spool/pmta", "/var/spool"]),
+                            ["pmta2: powermta_spool_dirs[1]: /var/spool is a system directory",
+                             "its owner and mode stay as they are"]),
+    "spool-dir-in-home": (host("pmta2", powermta_spool_dirs=["/home/pmta/spool"]),
+                          ["pmta2: powermta_spool_dirs[0]: /home/pmta/spool is in /home, which the collection never"
+                           " creates or chowns"]),
+    "spool-dir-unnormalized": (lambda d: fleet(d, powermta_spool_dirs=["/var/spool/pmta/"]),
+                               ["pmta1: powermta_spool_dirs[0]: write /var/spool/pmta/ as /var/spool/pmta"]),
+    "dkim-key-dir-etc": (lambda d: fleet(d, powermta_dkim_key_dir="/etc"),
+                         ["pmta1: powermta_dkim_key_dir: /etc is a system directory", "such as /etc/pmta/dkim"]),
+    "acct-file-in-var-log": (lambda d: fleet(d, powermta_acct_files=[{"name": "/var/log/acct.csv",
+                                                                      "records": ["d", "b"]}]),
+                             ["pmta1: powermta_acct_files item /var/log/acct.csv (its directory): /var/log is a"
+                              " system directory"]),
 }
 
 

@@ -15,19 +15,6 @@ NEW_VMTA = {"name": "mk-eu-46", "ip": NEW_IP, "hostname": "mta46.example.com", "
             "warmup": True}
 
 
-@pytest.fixture(scope="module")
-def fleet(host):
-    """testinfra hosts of the whole fleet, by name."""
-    return {name: host.get_host("ansible://%s?ansible_inventory=%s" % (name, host.backend.ansible_inventory))
-            for name in HOSTS}
-
-
-@pytest.fixture
-def once(host):
-    if host.backend.get_hostname() != HOSTS[0]:
-        pytest.skip("runs once for the fleet")
-
-
 def reloads(fleet):
     return {name: int(h.run("grep -c 'configuration reloaded' %s" % LOG).stdout.strip() or 0)
             for name, h in fleet.items()}

@@ -133,16 +133,20 @@ def test_directories_created_and_fixed_idempotently(tmp_path):
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o777)
     os.chmod(loose, 0o777)
+    # loose: made by an earlier run (in the manifest), so its mode is ours to fix.
+    manifest = tmp_path / "manifest"
+    manifest.write_text(str(loose) + "\n")
     specs = [{"path": str(new), "mode": "0750"}, {"path": str(loose), "mode": "0750"}]
-    assert ensure_directories(specs, check=True) == [
+    assert ensure_directories(specs, check=True, manifest=str(manifest)) == [
         {"path": str(new), "changed": True, "created": True}, {"path": str(loose), "changed": True, "created": False}]
     assert not new.exists()
-    ensure_directories(specs)
+    ensure_directories(specs, manifest=str(manifest))
     assert stat.S_IMODE(new.stat().st_mode) == 0o750 and stat.S_IMODE(loose.stat().st_mode) == 0o750
-    assert not any(r["changed"] for r in ensure_directories(specs))
+    assert not any(r["changed"] for r in ensure_directories(specs, manifest=str(manifest)))
     (tmp_path / "file").write_text("x")
+    manifest.write_text(str(tmp_path / "file") + "\n")
     with pytest.raises(InstallError, match="not a directory"):
-        ensure_directories([{"path": str(tmp_path / "file")}])
+        ensure_directories([{"path": str(tmp_path / "file")}], manifest=str(manifest))
 
 
 def test_pending_marker_survives_until_commit_and_restores_to_the_oldest_state(tmp_path):

@@ -136,6 +136,13 @@ def test_system_directories_are_refused(mount_point):
     assert "system directory" in ht.check_mount_points([disk(mount_point=mount_point)])[0]
 
 
+@pytest.mark.parametrize("mount_point", ["/home/pmta", "/root/spool", "/var/spool/postfix", "/etc/ssl"])
+def test_home_and_shared_directories_are_refused(mount_point):
+    problems = ht.check_mount_points([disk(mount_point=mount_point)])
+    assert len(problems) == 1 and "never creates or chowns" in problems[0]
+    assert problems[0].startswith("host_tuning_spool_disks[0].mount_point: %s" % mount_point)
+
+
 @pytest.mark.parametrize("mount_point,fix", [("var/spool/x", "absolute"), ("/var/spool/../x", "write")])
 def test_relative_or_unnormalized_mount_points_are_refused(mount_point, fix):
     assert fix in ht.check_mount_points([disk(mount_point=mount_point)])[0]
