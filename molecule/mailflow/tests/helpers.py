@@ -18,6 +18,7 @@ sys.path.insert(0, str(TESTBED))
 import injector  # noqa: E402 - the bench's Mumara-like client
 import isp_world  # noqa: E402 - the ISP side (sinks, zones)
 import tb_hosts  # noqa: E402 - bench host state (addresses, SSH)
+from bench_run import ssh  # noqa: E402,F401 - the scenario's tests import it from here
 
 HOSTS = ["mf-n1", "mf-n2"]
 # inventory/host_vars: host -> {pool: (vmta, ip)}
@@ -40,13 +41,6 @@ def world_dir():
 
 def address(host):
     return tb_hosts.read_state(host)["address"]
-
-
-def ssh(host, command, timeout=60):
-    state = tb_hosts.read_state(host)
-    result = subprocess.run(tb_hosts.ssh_command(state, command), capture_output=True, text=True, timeout=timeout,
-                            check=False)
-    return result
 
 
 def unique(local, domain):

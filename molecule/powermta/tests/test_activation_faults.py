@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests" / "testbed"))
+from bench_run import PENDING_MARKER as MARKER  # noqa: E402 - the bench's shared helpers
+from bench_run import kill_at_task, run_watching, task_output  # noqa: E402
 from test_powermta import (
     ANSIBLE_PLAYBOOK,
     INJECTOR_PASSWORD,
@@ -31,7 +36,6 @@ from test_powermta import (
     playbook,
 )
 
-MARKER = "/etc/pmta/.mailops-activation-pending.json"
 PMTA_LOG = "/var/log/pmta/log"
 FAST = ("-e", json.dumps({"powermta_activation_timeout": 15}))
 
@@ -58,13 +62,6 @@ def assert_serving(host):
         assert host.run("curl -fsS -o /dev/null 'http://127.0.0.1:8080/status?format=json'").rc == 0
         assert not host.file(MARKER).exists
         assert host.check_output("find /etc/pmta -name '*~'") == ""
-
-
-def task_output(stdout, name):
-    """What Ansible printed for the task ``name`` (from its banner to the next one)."""
-    if "] " + name not in stdout and name not in stdout:
-        return ""
-    return stdout.split(name, 1)[1].split("TASK [", 1)[0]
 
 
 def assert_converged(host):
@@ -137,23 +134,7 @@ def run_until_task(task, *args, timeout=600):
     dies as if the operator's laptop went away. Returns the output up to then."""
     command = [ANSIBLE_PLAYBOOK, "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(SCENARIO, "converge.yml"),
                *args]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", ANSIBLE_FORCE_COLOR="0")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                               start_new_session=True)
-    seen = []
-    deadline = time.monotonic() + timeout
-    try:
-        for line in process.stdout:
-            seen.append(line)
-            if line.startswith("TASK [") and task in line:
-                os.killpg(process.pid, signal.SIGKILL)
-                break
-            assert time.monotonic() < deadline, "".join(seen)[-3000:]
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    output = "".join(seen)
+    _, output = run_watching(command, kill_at_task(task), timeout=timeout)
     assert task in output, output[-3000:]
     return output
 

@@ -58,13 +58,14 @@ def soa_serial(zone):
     return [int(value.split()[2]) for value in query(zone, "SOA")]
 
 
-def playbook(playbook_path, *args, inventories=(), timeout=900):
-    """Run ansible-playbook against Molecule's inventory (plus INVENTORIES), as a user would."""
+def playbook(playbook_path, *args, inventories=(), timeout=900, env=None):
+    """Run ansible-playbook against Molecule's inventory (plus INVENTORIES), as a user would (ENV: extra
+    environment)."""
     command = [ANSIBLE_PLAYBOOK, "-i", os.environ["MOLECULE_INVENTORY_FILE"]]
     for inventory in inventories:
         command += ["-i", str(inventory)]
     command += [str(playbook_path), *args]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
 
 
