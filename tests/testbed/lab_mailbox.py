@@ -20,6 +20,7 @@ Files live in ``MAILOPS_TESTBED_STATE/mailbox-NAME`` (a path the unprivileged ma
 from __future__ import annotations
 
 import argparse
+import csv
 import email
 import email.policy
 import email.utils
@@ -377,8 +378,21 @@ def group_of(world: dict, rcpt: str) -> str:
     return next((g["name"] for g in world["groups"] if domain in g["domains"]), "-")
 
 
-def compare(world_dir: Path, login: dict, bounce_domains: list[str]) -> dict:
-    """Per ISP group: what the sinks sent back (or rejected) beside what is in the mailbox."""
+def read_suppression(path: Path) -> dict:
+    """{email: times listed} of the suppression CSV playbooks/suppression.yml wrote (empty when none yet)."""
+    listed: dict[str, int] = {}
+    if not path.is_file():
+        return listed
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            email = row["email"].lower()
+            listed[email] = listed.get(email, 0) + 1
+    return listed
+
+
+def compare(world_dir: Path, login: dict, bounce_domains: list[str], suppression_csv: Path | None = None) -> dict:
+    """Per ISP group: what the sinks sent back (or rejected) beside what is in the mailbox and, when given, in
+    the suppression CSV (every bounced or complained-about recipient listed exactly once)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import isp_world  # noqa: E402
 
@@ -397,18 +411,30 @@ def compare(world_dir: Path, login: dict, bounce_domains: list[str]) -> dict:
             row["duplicates"] += times - 1
     missing = {kind: sorted(want[kind] - set(got[kind])) for kind in want}
     unexpected = {kind: sorted(set(got[kind]) - want[kind]) for kind in want}
+    if suppression_csv is not None:
+        listed = read_suppression(suppression_csv)
+        for rcpt, times in listed.items():
+            row = rows.setdefault(group_of(world, rcpt), dict.fromkeys(columns, 0))
+            row["suppressed"] = row.get("suppressed", 0) + 1
+            row["duplicates"] += times - 1
+        everyone = want["dsn"] | want["arf"]
+        missing["suppression"] = sorted(everyone - set(listed))
+        unexpected["suppression"] = sorted(set(listed) - everyone)
     for row in rows.values():
         row["agree"] = (row["sink_bounces"] == row["mailbox_dsns"] and row["sink_complaints"] == row["mailbox_arf"]
                         and row["duplicates"] == 0)
+        if suppression_csv is not None:
+            row.setdefault("suppressed", 0)
     return {"groups": rows, "missing": missing, "unexpected": unexpected,
             "agree": all(r["agree"] for r in rows.values()) and not any(missing.values())
             and not any(unexpected.values())}
 
 
-def wait_until_agree(world_dir: Path, login: dict, bounce_domains: list[str], timeout: float) -> dict:
+def wait_until_agree(world_dir: Path, login: dict, bounce_domains: list[str], timeout: float,
+                     suppression_csv: Path | None = None) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        result = compare(world_dir, login, bounce_domains)
+        result = compare(world_dir, login, bounce_domains, suppression_csv)
         if result["agree"] or time.monotonic() > deadline:
             return result
         time.sleep(2)
@@ -424,14 +450,16 @@ def main(argv=None) -> int:
     p_cmp.add_argument("--world", required=True, type=Path)
     p_cmp.add_argument("--bounce-domain", action="append", required=True)
     p_cmp.add_argument("--wait", type=float, default=0, help="seconds to wait for the mailbox to agree")
+    p_cmp.add_argument("--suppression-csv", type=Path,
+                       help="also compare the suppression export (playbooks/suppression.yml)")
     args = parser.parse_args(argv)
     try:
         login = json.loads(args.mailbox_json.read_text())
         if args.command == "read":
             print(json.dumps(reports(login), indent=1))
         else:
-            print(json.dumps(wait_until_agree(args.world, login, args.bounce_domain, args.wait), indent=1,
-                             sort_keys=True))
+            result = wait_until_agree(args.world, login, args.bounce_domain, args.wait, args.suppression_csv)
+            print(json.dumps(result, indent=1, sort_keys=True))
     except (OSError, ValueError, MailboxError, imaplib.IMAP4.error) as exc:
         print(json.dumps({"error": "%s: %s" % (type(exc).__name__, exc)}))
         return 1
