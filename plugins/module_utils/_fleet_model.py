@@ -25,6 +25,7 @@ from ._fleet_items import (
 )
 from ._host_tuning import check_sysctl_items
 from ._layered import LayerError, merge_by_name
+from ._retire import retire_vmtas
 
 # kind -> layers, lowest first. The role's defaults layer (powermta_default_*) comes first where there is one.
 LAYERS = {
@@ -198,6 +199,7 @@ def _host_model(host, host_vars, problems, secrets):
             problems += ["%s: %s" % (host, text) for text in found]
             checked.append(item)
         model[kind] = checked
+    model["vmtas"] = retire_vmtas(model["vmtas"])  # retire: true -> out of its pool, rerouted (retire_ip.yml)
     bits = _setting(host_vars, "powermta_dkim_key_bits")
     key_dir = str(_setting(host_vars, "powermta_dkim_key_dir")).rstrip("/")
     model["dkim_keys"] = [
@@ -351,7 +353,8 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         "hosts": hosts,
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],
-                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True}
+                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True,
+                 "retiring": "retiring_from_pool" in vmta, "reroute_to": vmta.get("reroute_to")}
                 for vmta in vmtas],
         "domains": [domains[name] for name in sorted(domains)],
     }

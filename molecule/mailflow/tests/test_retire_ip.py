@@ -1,0 +1,92 @@
+"""Retiring an IP in the mail-flow lab (issue 24): playbooks/retire_ip.yml, both steps.
+
+A spare vMTA rt-68 (203.0.113.68, pool marketing, on mf-n2 beside mk-63) comes from a second inventory source in
+the ephemeral directory, so the scenario's own inventory and the other tests never see it. Mail queued on rt-68 is
+held (its gmail queue paused) when it is marked retire: true; retire_ip.yml reroutes it to mk-63 (the pool's peer on
+the same host, reroute-to-virtual-mta §3.3.10.49) and waits for the queue. Then the item is removed and the second
+run takes rt-68 out of the config and its A, PTR and SPF entries out of DNS. At the end mf-n2 is as converge left it.
+"""
+
+import json
+
+import dns.resolver
+import pytest
+from helpers import GROUPS, ROOT, arrivals, ephemeral, inject, playbook, sink_messages, ssh, unique, wait_for
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+HOST, PEER, PEER_IP = "mf-n2", "mk-63", "203.0.113.63"
+VMTA, IP, NAME = "rt-68", "203.0.113.68", "mta68.example.com"
+HELD = 4
+
+
+def inventory(**item):
+    """The second inventory source: mf-n2 with rt-68 (ITEM: extra keys; None: without rt-68)."""
+    root = ephemeral() / "retire-inventory"
+    (root / "host_vars").mkdir(parents=True, exist_ok=True)
+    (root / "hosts.yml").write_text(json.dumps({"pmta_fleet": {"hosts": {HOST: {}}}}))
+    vmtas = [] if item.get("removed") else [
+        dict({"name": VMTA, "ip": IP, "hostname": NAME, "pool": "marketing"}, **item)]
+    (root / "host_vars" / ("%s.yml" % HOST)).write_text(json.dumps({"powermta_host_vmtas": vmtas}))
+    return ("-i", str(root))
+
+
+def run(path, *args):
+    result = playbook(ROOT / "playbooks" / path, *args)
+    assert result.returncode == 0, result.stdout[-5000:]
+    return result.stdout
+
+
+def resolve(name, rdtype):
+    connection = json.loads((ephemeral() / "bind9" / "connection.json").read_text())
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = [connection["server"]], int(connection["port"])
+    try:
+        return [answer.to_text() for answer in resolver.resolve(name, rdtype)]
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+
+
+def queued(vmta):
+    result = ssh(HOST, "pmta show queues '*/%s' --no-rcpt-events" % vmta)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_dns_and_the_host():
+    ptr = "68.113.0.203.in-addr.arpa"
+    run("powermta.yml", *inventory(), "--limit", "%s,localhost" % HOST)
+    run("dns.yml", *inventory())
+    assert resolve(NAME, "A") == [IP] and resolve(ptr, "PTR") == [NAME + "."]
+    assert any("ip4:%s" % IP in record for record in resolve("example.com", "TXT"))
+
+    gmail = GROUPS["gmail"]["domains"][0]
+    assert ssh(HOST, "pmta pause queue gmail.rollup/%s" % VMTA).returncode == 0
+    held = [unique("retire", gmail) for _ in range(HELD)]
+    for item in inject(HOST, held, pool=VMTA):
+        assert not item["refused"] and not item["error"], item
+    wait_for(lambda: "paused" in queued(VMTA), timeout=30, what="the held mail in rt-68's queue")
+    assert all(count == 0 for count in arrivals(held).values())
+
+    # Step 1: marked retire: true -> out of the pool, rerouted to mk-63, queue empty.
+    output = run("retire_ip.yml", *inventory(retire=True), "-e", "retire_ip=%s" % IP, "-e", "retire_poll=2",
+                 "-e", "retire_timeout=120")
+    assert "its mail rerouted to %s" % PEER in output
+    config = ssh(HOST, "cat /etc/pmta/conf.d/vmtas.conf").stdout
+    pool = config.split("<virtual-mta-pool marketing>")[1].split("</virtual-mta-pool>")[0]
+    assert VMTA not in pool and PEER in pool
+    wait_for(lambda: arrivals(held) == dict.fromkeys(held, 1), timeout=90, what="the held mail at the sink")
+    sources = {rcpt: message["peer"] for message in sink_messages("gmail") for rcpt in message["rcpts"]
+               if rcpt in held}
+    assert set(sources.values()) == {PEER_IP}, sources  # delivered through its pool's peer, not from 203.0.113.68
+
+    # Step 2: the item removed -> out of the config, the warm-up state and DNS; nothing left on the host.
+    output = run("retire_ip.yml", *inventory(removed=True), "-e", "retire_ip=%s" % IP)
+    assert "%s is out of the config" % IP in output
+    assert resolve(NAME, "A") == [] and resolve(ptr, "PTR") == []
+    assert not any(IP in record for record in resolve("example.com", "TXT"))
+    assert any("ip4:%s" % PEER_IP in record for record in resolve("example.com", "TXT"))
+    assert VMTA not in ssh(HOST, "cat /etc/pmta/conf.d/vmtas.conf").stdout
+    assert VMTA not in ssh(HOST, "pmta show vmtas").stdout
+    assert IP not in ssh(HOST, "cat /etc/ansible/facts.d/pmta_warmup.fact 2>/dev/null; ls /etc/pmta/conf.d/warmup.d").stdout
+    assert queued(VMTA).count(VMTA) == 0
