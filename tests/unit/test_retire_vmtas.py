@@ -30,7 +30,8 @@ def test_a_retiring_vmta_without_a_peer_delivers_its_own_queue_and_keeps_its_dom
 def test_a_reroute_merges_into_the_star_domain_the_user_gave():
     given = dict(OLD, domains=[{"name": "*", "directives": {"max-smtp-out": "2"}}, {"name": "gmail.test"}])
     retiring = retire_vmtas([given, MK])[0]
-    assert retiring["domains"][0] == {"name": "*", "directives": {"max-smtp-out": "2", "reroute-to-virtual-mta": "mk-63"}}
+    assert retiring["domains"][0] == {"name": "*",
+                                      "directives": {"max-smtp-out": "2", "reroute-to-virtual-mta": "mk-63"}}
     assert given["domains"][0]["directives"] == {"max-smtp-out": "2"}  # the inventory's item is not changed
 
 
@@ -50,6 +51,7 @@ def test_the_fleet_model_marks_the_ip_retiring_and_the_string_yes_is_a_bool():
 
 
 def test_retire_must_be_a_bool():
-    fleet_vars = {"mf-n2": {"powermta_vmtas": [MK, dict(OLD, retire="soon")], "powermta_pools": [{"name": "marketing"}]}}
+    fleet_vars = {"mf-n2": {"powermta_vmtas": [MK, dict(OLD, retire="soon")],
+                            "powermta_pools": [{"name": "marketing"}]}}
     _model, problems = build_fleet_model(fleet_vars)
     assert any("retire" in problem and "rt-68" in problem for problem in problems), problems

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 HOST, PEER, PEER_IP = "mf-n2", "mk-63", "203.0.113.63"
 VMTA, IP, NAME = "rt-68", "203.0.113.68", "mta68.example.com"
 HELD = 4
+WARMUP_FACT = "/etc/ansible/facts.d/pmta_warmup.fact"
+JSON_ONLY = ("-e", '{"injector_transports_formats": ["json"]}')  # the export as the test reads it, and faster
 
 
 def inventory(**item):
@@ -29,6 +31,13 @@ def inventory(**item):
         dict({"name": VMTA, "ip": IP, "hostname": NAME, "pool": "marketing"}, **item)]
     (root / "host_vars" / ("%s.yml" % HOST)).write_text(json.dumps({"powermta_host_vmtas": vmtas}))
     return ("-i", str(root))
+
+
+def export_ips():
+    """The IPs behind mf-n2's marketing transport in the injector export."""
+    data = json.loads((ephemeral() / "injector-transports" / "mumara.json").read_text())
+    return {ip["ip"] for t in data["transports"] if (t["node"], t["x_virtual_mta"]) == (HOST, "marketing")
+            for ip in t["ips"]}
 
 
 def run(path, *args):
@@ -59,6 +68,8 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
     ptr = "68.113.0.203.in-addr.arpa"
     run("powermta.yml", *inventory(), "--limit", "%s,localhost" % HOST)
     run("dns.yml", *inventory())
+    run("injector_transports.yml", *inventory(), *JSON_ONLY)
+    assert export_ips() == {PEER_IP, IP}
     assert resolve(NAME, "A") == [IP] and resolve(ptr, "PTR") == [NAME + "."]
     assert any("ip4:%s" % IP in record for record in resolve("example.com", "TXT"))
 
@@ -72,7 +83,7 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
 
     # Step 1: marked retire: true -> out of the pool, rerouted to mk-63, queue empty.
     output = run("retire_ip.yml", *inventory(retire=True), "-e", "retire_ip=%s" % IP, "-e", "retire_poll=2",
-                 "-e", "retire_timeout=120")
+                 "-e", "retire_timeout=120", *JSON_ONLY)
     assert "its mail rerouted to %s" % PEER in output
     config = ssh(HOST, "cat /etc/pmta/conf.d/vmtas.conf").stdout
     pool = config.split("<virtual-mta-pool marketing>")[1].split("</virtual-mta-pool>")[0]
@@ -82,13 +93,27 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
                if rcpt in held}
     assert set(sources.values()) == {PEER_IP}, sources  # delivered through its pool's peer, not from 203.0.113.68
 
+    assert export_ips() == {PEER_IP}  # the injector export: mf-n2's marketing transport without rt-68
+
+    # As if rt-68 had been warming: the warm-up state knows its IP (the others' entries must stay).
+    fact = ssh(HOST, "cat %s" % WARMUP_FACT)
+    state = json.loads(fact.stdout) if fact.returncode == 0 and fact.stdout.strip() else None
+    seeded = dict(state or {"version": 1, "updated_at": None, "ips": {}})
+    seeded["ips"] = dict(seeded["ips"], **{IP: {"gmail": {"stage": 2, "status": "warming",
+                                                          "stage_started_at": "2026-12-01T00:00:00Z"}}})
+    assert ssh(HOST, "cat > %s <<'EOF'\n%s\nEOF" % (WARMUP_FACT, json.dumps(seeded))).returncode == 0
+
     # Step 2: the item removed -> out of the config, the warm-up state and DNS; nothing left on the host.
-    output = run("retire_ip.yml", *inventory(removed=True), "-e", "retire_ip=%s" % IP)
+    output = run("retire_ip.yml", *inventory(removed=True), "-e", "retire_ip=%s" % IP, *JSON_ONLY)
     assert "%s is out of the config" % IP in output
     assert resolve(NAME, "A") == [] and resolve(ptr, "PTR") == []
     assert not any(IP in record for record in resolve("example.com", "TXT"))
     assert any("ip4:%s" % PEER_IP in record for record in resolve("example.com", "TXT"))
     assert VMTA not in ssh(HOST, "cat /etc/pmta/conf.d/vmtas.conf").stdout
     assert VMTA not in ssh(HOST, "pmta show vmtas").stdout
-    assert IP not in ssh(HOST, "cat /etc/ansible/facts.d/pmta_warmup.fact 2>/dev/null; ls /etc/pmta/conf.d/warmup.d").stdout
+    left = json.loads(ssh(HOST, "cat %s" % WARMUP_FACT).stdout)
+    assert left["ips"] == (state or {}).get("ips", {})  # the IP forgotten, the others untouched
+    if state is None:
+        assert ssh(HOST, "rm -f %s" % WARMUP_FACT).returncode == 0  # as converge left the host
+    assert not ssh(HOST, "ls /etc/pmta/conf.d/warmup.d").stdout.count(VMTA)
     assert queued(VMTA) == 0
