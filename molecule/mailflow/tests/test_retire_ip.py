@@ -112,7 +112,9 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
     seeded = dict(state or {"version": 1, "updated_at": None, "ips": {}})
     seeded["ips"] = dict(seeded["ips"], **{IP: {"gmail": {"stage": 2, "status": "warming",
                                                           "stage_started_at": "2026-12-01T00:00:00Z"}}})
-    assert ssh(HOST, "cat > %s <<'EOF'\n%s\nEOF" % (WARMUP_FACT, json.dumps(seeded))).returncode == 0
+    written = ssh(HOST, "mkdir -p %s && cat > %s <<'EOF'\n%s\nEOF"
+                  % (WARMUP_FACT.rsplit("/", 1)[0], WARMUP_FACT, json.dumps(seeded)))
+    assert written.returncode == 0, written.stderr
 
     # Step 2: the item removed -> out of the config, the warm-up state and DNS; nothing left on the host.
     output = run("retire_ip.yml", *inventory(removed=True), "-e", "retire_ip=%s" % IP, *JSON_ONLY)
