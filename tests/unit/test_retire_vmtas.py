@@ -55,3 +55,9 @@ def test_retire_must_be_a_bool():
                             "powermta_pools": [{"name": "marketing"}]}}
     _model, problems = build_fleet_model(fleet_vars)
     assert any("retire" in problem and "rt-68" in problem for problem in problems), problems
+
+
+def test_retiring_the_last_ip_of_a_pool_is_refused_by_the_preflight():
+    fleet_vars = {"mf-n2": {"powermta_vmtas": [OLD], "powermta_pools": [{"name": "marketing"}]}}
+    _model, problems = build_fleet_model(fleet_vars)
+    assert any("pool marketing has no vMTA" in problem for problem in problems), problems
