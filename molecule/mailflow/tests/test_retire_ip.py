@@ -42,9 +42,10 @@ def export_ips():
 
 
 def run(path, *args):
+    """ansible-playbook PATH ARGS; its output with whitespace runs made one space (the callback wraps messages)."""
     result = playbook(ROOT / "playbooks" / path, *args)
     assert result.returncode == 0, result.stdout[-5000:]
-    return result.stdout
+    return " ".join(result.stdout.split())
 
 
 def resolve(name, rdtype):
@@ -95,7 +96,7 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
     # Step 1: marked retire: true -> out of the pool, rerouted to mk-63, queue empty.
     output = run("retire_ip.yml", *inventory(retire=True), "-e", "retire_ip=%s" % IP, "-e", "retire_poll=2",
                  "-e", "retire_timeout=120", *JSON_ONLY)
-    assert "its mail rerouted to %s" % PEER in output
+    assert "its mail rerouted to %s" % PEER in output, output[-3000:]
     config = ssh(HOST, "cat /etc/pmta/conf.d/vmtas.conf").stdout
     pool = config.split("<virtual-mta-pool marketing>")[1].split("</virtual-mta-pool>")[0]
     assert VMTA not in pool and PEER in pool
@@ -118,7 +119,7 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
 
     # Step 2: the item removed -> out of the config, the warm-up state and DNS; nothing left on the host.
     output = run("retire_ip.yml", *inventory(removed=True), "-e", "retire_ip=%s" % IP, *JSON_ONLY)
-    assert "%s is out of the config" % IP in output
+    assert "%s is out of the config" % IP in output, output[-3000:]
     assert resolve(NAME, "A") == [] and resolve(ptr, "PTR") == [] and resolve(NAME, "TXT") == []  # HELO SPF too
     assert not spf_covers(IP) and spf_covers(PEER_IP)
     assert VMTA not in ssh(HOST, "cat /etc/pmta/conf.d/vmtas.conf").stdout
