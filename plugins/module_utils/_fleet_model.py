@@ -354,7 +354,8 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],
                  "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True,
-                 "retiring": "retiring_from_pool" in vmta, "reroute_to": vmta.get("reroute_to")}
+                 "retiring": "retiring_from_pool" in vmta, "retiring_from_pool": vmta.get("retiring_from_pool"),
+                 "reroute_to": vmta.get("reroute_to")}
                 for vmta in vmtas],
         "domains": [domains[name] for name in sorted(domains)],
     }

@@ -46,7 +46,7 @@ def test_the_fleet_model_marks_the_ip_retiring_and_the_string_yes_is_a_bool():
     model, _problems = build_fleet_model(fleet_vars)
     ips = {ip["ip"]: ip for ip in model["ips"]}
     assert ips["203.0.113.68"]["retiring"] is True and ips["203.0.113.68"]["reroute_to"] == "mk-63"
-    assert ips["203.0.113.68"]["pool"] is None
+    assert ips["203.0.113.68"]["pool"] is None and ips["203.0.113.68"]["retiring_from_pool"] == "marketing"
     assert ips["203.0.113.63"]["retiring"] is False and ips["203.0.113.63"]["pool"] == "marketing"
 
 
