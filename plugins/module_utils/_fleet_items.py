@@ -33,7 +33,7 @@ FALSE_WORDS = ("false", "no", "off", "0")
 SCHEMAS = {
     "vmtas": {"name": "str", "ip": "ip", "hostname": "fqdn", "pool": "str", "warmup": "bool", "traffic": "str",
               "region": "str", "max_smtp_out": "int", "max_smtp_msg_rate": "str", "directives": "dict",
-              "domains": "domains", "daily_capacity": "int"},
+              "domains": "domains", "daily_capacity": "int", "retire": "bool"},
     "pools": {"name": "str", "traffic": "str", "region": "str", "directives": "dict", "domains": "domains"},
     "domains": {"name": "str", "dkim_selectors": "list", "dkim_key_bits": "int", "dmarc_policy": "str",
                 "dmarc_rua": "str", "bounce_domain": "fqdn"},

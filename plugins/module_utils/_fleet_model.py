@@ -28,6 +28,7 @@ from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
 from ._host_tuning import check_sysctl_items
 from ._layered import LayerError, merge_by_name
 from ._ownership import directory_problems
+from ._retire import retire_vmtas
 
 # kind -> layers, lowest first. The role's defaults layer (powermta_default_*) comes first where there is one.
 LAYERS = {
@@ -206,6 +207,7 @@ def _host_model(host, host_vars, problems, secrets):
             checked.append(item)
         model[kind] = checked
     problems += ["%s: %s" % (host, text) for text in directory_problems(host_vars, model["acct_files"])]
+    model["vmtas"] = retire_vmtas(model["vmtas"])  # retire: true -> out of its pool, rerouted (retire_ip.yml)
     bits = _setting(host_vars, "powermta_dkim_key_bits")
     key_dir = str(_setting(host_vars, "powermta_dkim_key_dir")).rstrip("/")
     model["dkim_keys"] = [
@@ -365,7 +367,9 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         "hosts": hosts,
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],
-                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True}
+                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True,
+                 "retiring": "retiring_from_pool" in vmta, "retiring_from_pool": vmta.get("retiring_from_pool"),
+                 "reroute_to": vmta.get("reroute_to")}
                 for vmta in vmtas],
         "domains": [domains[name] for name in sorted(domains)],
     }

@@ -96,7 +96,10 @@ vmtas:
   type: list
   elements: dict
 ips:
-  description: Every sending IP, C({ip, vmta, host, hostname, pool, warmup}).
+  description:
+    - Every sending IP, C({ip, vmta, host, hostname, pool, warmup, retiring, retiring_from_pool, reroute_to}).
+    - A retiring vMTA (C(retire) true, playbooks/retire_ip.yml) has no C(pool); C(retiring_from_pool) is the pool it
+      left and C(reroute_to) the peer its mail is rerouted to (none without one on its host).
   returned: success
   type: list
   elements: dict
