@@ -530,7 +530,7 @@ def iter_records(lines, kinds, fields, counts, header=None):
                 yield None
 
     if header:
-        width, getter = use_header(next(csv.reader([header])))
+        width, getter = use_header(next(csv.reader([header]), []))
     base = 0  # index in ``lines`` of the reader's first line
     reader = csv.reader(lines, strict=True)
     done = 0  # lines of ``lines`` fully parsed

@@ -46,7 +46,7 @@ def check_pattern(pattern):
 
 def split(pattern):
     """``domain[/vmta]`` -> (domain, vmta); an omitted vMTA matches every vMTA (§6.3.13: defaults to ``*``)."""
-    domain, _, vmta = pattern.partition("/")
+    domain, _slash, vmta = pattern.partition("/")
     return domain.lower(), vmta or "*"
 
 
@@ -168,7 +168,7 @@ def parse_show_queues(text):
         if not match:
             continue
         queue = match.group("queue")
-        domain, _, vmta = queue.partition("/")
+        domain, _slash, vmta = queue.partition("/")
         rows.append({"queue": queue, "domain": domain, "vmta": vmta, "rcpt": int(match.group("rcpt")),
                      "kbytes": float(match.group("kbytes")), "conn": int(match.group("conn"))})
     count = _COUNT_RE.search(text)

@@ -35,7 +35,7 @@ def fleet(hosts, ips):
 
 def timed(repeat, function):
     started = time.perf_counter()
-    for _ in range(repeat):
+    for _index in range(repeat):
         result = function()
     return (time.perf_counter() - started) / repeat, result
 
@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     model = fleet(args.hosts, args.ips)
-    floor, _ = timed(args.repeat, lambda: [v["name"] for h in model["hosts"].values() for v in h["vmtas"]])
+    floor, _result = timed(args.repeat, lambda: [v["name"] for h in model["hosts"].values() for v in h["vmtas"]])
     cases = {
         "isp on one IP": {"isp": "gmail", "ip": "198.18.7.3"},
         "isp on a pool": {"isp": "gmail", "pool": "marketing"},

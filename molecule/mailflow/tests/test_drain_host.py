@@ -49,7 +49,7 @@ def test_drain_delivers_what_is_queued_refuses_new_mail_and_undrain_restores():
     gmail = GROUPS["gmail"]["domains"][0]
     queue = "gmail.rollup/%s" % VMTA
     assert ssh(HOST, "pmta pause queue %s" % queue).returncode == 0
-    held = [unique("drain", gmail) for _ in range(HELD)]
+    held = [unique("drain", gmail) for _index in range(HELD)]
     for item in inject(HOST, held, pool=VMTA):
         assert not item["refused"] and not item["error"], item
     wait_for(lambda: queued_rcpt(HOST) >= HELD, timeout=30, what="the held mail in mf-n2's queue")
@@ -68,7 +68,7 @@ def test_drain_delivers_what_is_queued_refuses_new_mail_and_undrain_restores():
         assert drain.poll() is None, drain.stdout.read()[-4000:]  # still waiting for the held mail
         assert all(count == 0 for count in arrivals(held).values())
         assert ssh(HOST, "pmta resume queue %s" % queue).returncode == 0  # the held mail may go now
-        output, _ = drain.communicate(timeout=240)
+        output, _stderr = drain.communicate(timeout=240)
     finally:
         if drain.poll() is None:
             drain.kill()

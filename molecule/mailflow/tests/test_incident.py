@@ -56,9 +56,9 @@ def test_pausing_gmail_on_one_ip_holds_its_mail_and_resuming_delivers_it_once():
     assert changed(incident("pause"), HOST) == 0  # already paused: nothing to do
 
     before_paused_ip = accepted("gmail", IP)
-    held = [unique("held", gmail_domain) for _ in range(HELD)]
-    flowing = [unique("flow", GROUPS["yahoo"]["domains"][0]) for _ in range(2)]
-    other_ip = [unique("other", gmail_domain) for _ in range(2)]
+    held = [unique("held", gmail_domain) for _index in range(HELD)]
+    flowing = [unique("flow", GROUPS["yahoo"]["domains"][0]) for _index in range(2)]
+    other_ip = [unique("other", gmail_domain) for _index in range(2)]
     for item in inject(HOST, held + flowing, pool=VMTA) + inject(HOST, other_ip, pool="tx-60"):
         assert not item["refused"] and not item["error"], item
     # The same IP's yahoo mail and the other IP's gmail mail arrive: delivery runs, only gmail/mk-61 waits.

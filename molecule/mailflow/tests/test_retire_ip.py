@@ -87,7 +87,7 @@ def test_retiring_an_ip_delivers_its_queue_through_its_pool_and_removes_it_from_
 
     gmail = GROUPS["gmail"]["domains"][0]
     assert ssh(HOST, "pmta pause queue gmail.rollup/%s" % VMTA).returncode == 0
-    held = [unique("retire", gmail) for _ in range(HELD)]
+    held = [unique("retire", gmail) for _index in range(HELD)]
     for item in inject(HOST, held, pool=VMTA):
         assert not item["refused"] and not item["error"], item
     wait_for(lambda: queued(VMTA) == HELD, timeout=30, what="the held mail in rt-68's queue")

@@ -134,7 +134,7 @@ def run_until_task(task, *args, timeout=600):
     dies as if the operator's laptop went away. Returns the output up to then."""
     command = [ANSIBLE_PLAYBOOK, "-i", os.environ["MOLECULE_INVENTORY_FILE"], os.path.join(SCENARIO, "converge.yml"),
                *args]
-    _, output = run_watching(command, kill_at_task(task), timeout=timeout)
+    _returncode, output = run_watching(command, kill_at_task(task), timeout=timeout)
     assert task in output, output[-3000:]
     return output
 
@@ -230,7 +230,7 @@ def queued(host):
 
 def test_full_spool_refuses_the_activation_and_keeps_the_queue(host, full_spool):
     # Mail waits in the queue (this host reaches no MX): it must still be there after the refused run.
-    for _ in range(3):
+    for _index in range(3):
         sent = inject(host, starttls=True, user=INJECTOR_USER, password=INJECTOR_PASSWORD,
                       rcpt=["spool-%d@yahoo.com" % time.time_ns()], headers={"X-Virtual-MTA": "tx-01"})
         assert sent["ok"], sent

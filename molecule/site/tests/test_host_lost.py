@@ -179,4 +179,3 @@ def test_a_host_lost_mid_rollout_is_finished_by_the_next_run(tmp_path):
     assert restored.returncode == 0, (restored.stdout + restored.stderr)[-4000:]
     assert {host: checksums(host) for host in HOSTS} == before
     print("host-lost scenario: %.0f s" % (time.monotonic() - started))
-

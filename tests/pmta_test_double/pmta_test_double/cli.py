@@ -191,8 +191,8 @@ def main(argv=None):
     options = {}
     for word in list(argv):
         if word.startswith("--"):
-            name, _, value = word[2:].partition("=")
-            options[name] = value if _ else True
+            name, _equals, value = word[2:].partition("=")
+            options[name] = value if _equals else True
             argv.remove(word)
     mode = options.get("mode")
     words = " ".join(argv)

@@ -30,7 +30,7 @@ from .clock import CLOCK
 
 
 def split(pattern):
-    domain, _, vmta = pattern.partition("/")
+    domain, _slash, vmta = pattern.partition("/")
     return domain.lower(), vmta or "*"
 
 

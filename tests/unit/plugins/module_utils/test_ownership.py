@@ -115,9 +115,9 @@ def test_a_directory_we_created_is_recorded_and_ours_on_the_next_run(tmp_path):
 
 
 def test_directory_problems_of_a_hosts_settings():
-    assert directory_problems({"powermta_log_file": "/var/log/pmta/log", "powermta_spool_dirs": ["/var/spool/pmta"],
-                               "powermta_dkim_key_dir": "/etc/pmta/dkim"}, [{"name": "/var/log/pmta/acct.csv"},
-                                                                             {"name": "|/usr/bin/x"}]) == []
+    settings = {"powermta_log_file": "/var/log/pmta/log", "powermta_spool_dirs": ["/var/spool/pmta"],
+                "powermta_dkim_key_dir": "/etc/pmta/dkim"}
+    assert directory_problems(settings, [{"name": "/var/log/pmta/acct.csv"}, {"name": "|/usr/bin/x"}]) == []
     problems = directory_problems({"powermta_log_file": "/var/log/pmta.log",
                                    "powermta_spool_dirs": ["/var/spool/pmta", "/"], "powermta_dkim_key_dir": "/etc"},
                                   [{"name": "/var/log/acct.csv"}])
