@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -59,40 +60,51 @@ def test_listener_address(name, expected):
     assert listener_address(name) == expected
 
 
-def serve_once(reply):
-    """A real TCP server on loopback that sends ``reply`` to each client; returns its port."""
+@contextlib.contextmanager
+def serving(reply):
+    """A real TCP server on loopback that sends ``reply`` to each client; yields its port.
+
+    The accepting thread stops before the socket is closed: a thread still blocked in accept() on a closed
+    socket would take connections from the next socket that gets the same descriptor number (another test's
+    server), which answered a later test's HTTP request with this SMTP banner."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(5)
+    server.settimeout(0.1)
+    stop = threading.Event()
 
     def run():
-        while True:
+        while not stop.is_set():
             try:
                 client, _addr = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             with client:
+                client.settimeout(5)
                 if reply.startswith(b"HTTP"):
                     client.recv(1024)
                 client.sendall(reply)
 
-    threading.Thread(target=run, daemon=True).start()
-    return server
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
 
 
 def test_probes_tell_smtp_from_http_and_a_closed_port():
-    smtp = serve_once(b"220 mta.example.com ESMTP\r\n")
-    http = serve_once(b"HTTP/1.0 403 Forbidden\r\n\r\n")
-    try:
-        smtp_port, http_port = smtp.getsockname()[1], http.getsockname()[1]
+    with serving(b"220 mta.example.com ESMTP\r\n") as smtp_port, \
+            serving(b"HTTP/1.0 403 Forbidden\r\n\r\n") as http_port:
         assert probe_smtp_banner("127.0.0.1", smtp_port, 5) == (True, "220 mta.example.com ESMTP")
         assert probe_http("127.0.0.1", http_port, 5) == (True, "HTTP/1.0 403 Forbidden")
         # The SMTP listener on the management port (http-mgmt-port 25) is not the web monitor.
         ok, detail = probe_http("127.0.0.1", smtp_port, 5)
         assert not ok and "not HTTP" in detail
-    finally:
-        smtp.close()
-        http.close()
     unused = socket.socket()
     unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     try:
