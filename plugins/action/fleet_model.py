@@ -12,7 +12,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.template import trust_as_template
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import (
     FACT_SETTINGS,
     LAYERS,
     SECRET_KEYS,
@@ -21,7 +21,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model impo
     host_problems,
     wanted_variables,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import (
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.rules import (
     later_role_problems,
     layer_conflict_problems,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_queue import QueueError, resolve_selection
+from ansible_collections.mailops.powermta.plugins.module_utils._operations.queue import QueueError, resolve_selection
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain
 
 NAMES = ("isp", "vmta", "pool", "ip")

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_fleet as fleet
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_fleet as fleet
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_records as builders
 
 
 def _wrap(function):

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet import fleet_problems
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.checks import fleet_problems
 
 
 def _fleet_problems(views):

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mailops.powermta.plugins.module_utils._isp_groups import IspGroupError, isp_policies
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.isp_groups import IspGroupError, isp_policies
 
 
 def _isp_groups(overrides, include_other=False):

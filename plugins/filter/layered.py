@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.layers import LayerError, merge_by_name
 
 
 def _merge_by_name(first, *others, key="name"):

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mailops.powermta.plugins.module_utils._transports import (
+from ansible_collections.mailops.powermta.plugins.module_utils._operations.transports import (
     TransportError,
     build_transports,
     to_csv,

@@ -89,8 +89,8 @@ published:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as dnsv  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._dkim_keys import dkim_key_problems  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import verify as dnsv  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.dkim_keys import dkim_key_problems  # noqa: E402
 
 KEY_FIELDS = ("domain", "selector", "bits", "path")
 

@@ -132,7 +132,7 @@ summary:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._dnsbl import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.dnsbl import (  # noqa: E402
     DNSPYTHON_IMPORT_ERROR,
     HAS_DNSPYTHON,
     DnsblInputError,

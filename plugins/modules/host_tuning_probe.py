@@ -195,7 +195,7 @@ import grp  # noqa: E402
 import pwd  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils import _host_tuning as ht  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning import probe as ht  # noqa: E402
 
 
 def _exists(lookup, name):

@@ -165,7 +165,7 @@ provider_requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as dnsv  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import verify as dnsv  # noqa: E402
 
 CHECK_NAMES = ["spf_record", "spf_lookups", "spf_authorizes_ip", "dkim_key", "dmarc_policy", "bounce_mx",
                "ptr", "fcrdns", "helo_spf"]

@@ -159,8 +159,8 @@ last_time:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules import after their docs
-from ansible_collections.mailops.powermta.plugins.module_utils._acct import AcctError, collect  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._isp_groups import IspGroupError  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.isp_groups import IspGroupError  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.acct import AcctError, collect  # noqa: E402
 
 
 def main():

@@ -97,7 +97,7 @@ log:
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._activation_gate import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.activation_gate import (  # noqa: E402
     GateError,
     log_lines,
     read_endpoints,

@@ -203,7 +203,7 @@ pending:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (  # noqa: E402
     InstallError,
     clear_marker,
     commit,

@@ -171,7 +171,7 @@ import urllib.error  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.urls import ConnectionError as UrlConnectionError  # noqa: E402
 from ansible.module_utils.urls import open_url  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._health import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._monitoring.health import (  # noqa: E402
     STATE_NAMES,
     HealthError,
     run_checks,

@@ -122,7 +122,7 @@ services_to_start:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host_state import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import (  # noqa: E402
     group_exists,
     needs_start,
     probe,

@@ -184,7 +184,7 @@ outputs:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_queue import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._operations.queue import (  # noqa: E402
     QueueError,
     apply,
     diff,

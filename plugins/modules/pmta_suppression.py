@@ -161,7 +161,7 @@ by_reason:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules import after their docs
-from ansible_collections.mailops.powermta.plugins.module_utils import _suppression  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._operations import suppression as _suppression  # noqa: E402
 
 
 def _read(module):

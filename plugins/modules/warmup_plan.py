@@ -192,14 +192,14 @@ summary:
 import datetime  # noqa: E402 - Ansible modules import after their documentation
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import (  # noqa: E402
     ACTIONS,
     WarmupInputError,
     format_time,
     normalize_ip,
     plan,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import (  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.render import (  # noqa: E402
     WarmupRenderError,
     render,
 )

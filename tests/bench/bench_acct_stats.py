@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODULE_UTILS = os.path.join(HERE, "..", "..", "plugins", "module_utils")
 sys.path.insert(0, os.path.abspath(MODULE_UTILS))
 
-import _acct  # noqa: E402  (imported by path, as on a PowerMTA host)
+from _warmup import acct as _acct  # noqa: E402  (imported by path, as on a PowerMTA host)
 
 HEADER = ("type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,"
           "srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool,"

@@ -57,7 +57,7 @@ import dns.query  # noqa: E402
 import dns.rdataset  # noqa: E402
 import dns.tsigkeyring  # noqa: E402
 import dns.update  # noqa: E402
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_records as builders  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import values as dns_values  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402

@@ -17,7 +17,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..", "plugins", "module_utils")))
-import _pmta_queue  # noqa: E402
+from _operations import queue as _pmta_queue  # noqa: E402
 
 GROUPS = [{"name": name, "domains": ["%s.example" % name, "%s-mail.example" % name], "mx_patterns": ["*.%s" % name]}
           for name in ("gmail", "yahoo", "microsoft", "apple", "comcast")]

@@ -352,8 +352,9 @@ CASES = {
                                    ["pmta1: powermta_fbl_address must be one e-mail address"]),
     "dkim-key-bits-word": (lambda d: fleet(d, powermta_dkim_key_bits="big"),
                            ["pmta1: powermta_dkim_key_bits must be an integer, got 'big'"]),
-    # ---- Ownership (issue 20, "we touch only what we own"; plugins/module_utils/_ownership.py): a directory the
-    # powermta role would create and chown must be one of the collection's own, never a system or home directory.
+    # ---- Ownership (issue 20, "we touch only what we own"; plugins/module_utils/_pmta_host/ownership.py): a
+    # directory the powermta role would create and chown must be one of the collection's own, never a system or
+    # home directory.
     "log-file-in-var-log": (lambda d: fleet(d, powermta_log_file="/var/log/pmta.log"),
                             ["pmta1: powermta_log_file (the directory of /var/log/pmta.log): /var/log is a system"
                              " directory", "such as /var/log/pmta/log"]),

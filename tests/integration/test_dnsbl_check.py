@@ -10,7 +10,7 @@ errors.dnsbl.test answers 127.255.255.254 for everything.
 from __future__ import annotations
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _dnsbl
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup import dnsbl as _dnsbl
 from dns_helpers import dig, run_adhoc
 
 ZONES = ["zen.dnsbl.test", "wild.dnsbl.test", "errors.dnsbl.test"]

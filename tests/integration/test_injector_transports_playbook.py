@@ -23,7 +23,8 @@ SCHEMA = json.loads((ROOT / "docs" / "schemas" / "injector-transports.schema.jso
 ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 sys.path.insert(0, str(ROOT / ".ansible" / "collections"))
 
-from ansible_collections.mailops.powermta.plugins.module_utils import _isp_groups, _warmup  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups as _isp_groups  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as _warmup  # noqa: E402
 
 IP_WARMING = "203.0.113.11"
 SCHEDULE = {"default": [100, 1000, 10000]}

@@ -16,7 +16,7 @@ from loopback_lab import Sink, ip, pmta, publish, rows, running_double, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
-import _pmta_queue  # noqa: E402 - the collection's reader, checked against the double's own output
+from _operations import queue as _pmta_queue  # noqa: E402 - the collection's reader, checked against the double's own output
 
 QUEUE_CONFIG = """\
 postmaster ops@example.com

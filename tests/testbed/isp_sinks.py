@@ -6,7 +6,7 @@
 A sink plays its ISP (see ``isp_world.py`` for the namespaces, addresses and zones):
 - accepts mail for its domains and counts it per source IP and per day (``counts.json``);
 - defers with the ISP's real throttling reply (a text matched by that group's throttle patterns in
-  ``plugins/module_utils/_isp_groups.py``) once a source IP sent more than ``throttle`` messages
+  ``plugins/module_utils/_fleet/isp_groups.py``) once a source IP sent more than ``throttle`` messages
   within ``window`` seconds (``policy.json``, re-read on every message, so tests can change it);
 - rejects unknown users (local part ``unknown*``) with ``550 5.1.1``;
 - sends an ARF complaint report (RFC 5965) to the fleet's FBL address for recipients ``complain*`` and

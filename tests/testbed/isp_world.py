@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 
 # The lab's ISP groups: recipient domains under .test whose MX host names match the lab's rollup
 # patterns, and each provider's real throttling reply (matched by that group's throttle patterns in
-# plugins/module_utils/_isp_groups.py; tests/unit/testbed/test_isp_world.py checks it). The lab
+# plugins/module_utils/_fleet/isp_groups.py; tests/unit/testbed/test_isp_world.py checks it). The lab
 # inventories map the ISP groups to these names (powermta_isp_groups in group_vars).
 LAB_ISPS = [
     {

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """HTTP fetcher of the host commands (check_pmta, pmta-metrics-collector): standard library only.
 
-Installed next to _health.py by the monitoring role and passed to it as ``fetch``; the
+Installed next to _monitoring/health.py by the monitoring role and passed to it as ``fetch``; the
 pmta_health module passes one over Ansible's open_url instead (plugins/module_utils must not
 call urllib's opener directly).
 """

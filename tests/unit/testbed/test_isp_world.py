@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "testbed"))
 sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
 
-import _isp_groups  # noqa: E402 - the collection's ISP groups, imported by path
 import isp_sinks  # noqa: E402
 import isp_world  # noqa: E402
+from _fleet import isp_groups as _isp_groups  # noqa: E402 - the collection's ISP groups, imported by path
 
 LAB_OVERRIDES = [{"name": g["name"], "domains": g["domains"], "mx_patterns": g["mx_patterns"]}
                  for g in isp_world.LAB_ISPS if g["name"] != "other"]

@@ -3,7 +3,7 @@ from ansible_collections.mailops.powermta.plugins.action.fleet_model import (
     _referenced_names,
     role_defaults,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import wanted_variables
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import wanted_variables
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
 
 

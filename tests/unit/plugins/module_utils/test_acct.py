@@ -6,8 +6,8 @@ import io
 import os
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _acct
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup import plan
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import plan
 
 DBT = ("type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,"
        "dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool")

@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._activation_gate import (
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.activation_gate import (
     GateError,
     listener_address,
     log_lines,

@@ -8,7 +8,7 @@ import os
 import stat
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
     InstallError,
     commit,
     diff_entries,
@@ -150,7 +150,10 @@ def test_directories_created_and_fixed_idempotently(tmp_path):
 
 
 def test_pending_marker_survives_until_commit_and_restores_to_the_oldest_state(tmp_path):
-    from ansible_collections.mailops.powermta.plugins.module_utils._config_install import clear_marker, read_marker
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
+        clear_marker,
+        read_marker,
+    )
     marker = str(tmp_path / ".pending.json")
     config = tmp_path / "config"
     config.write_bytes(b"v1\n")
@@ -191,7 +194,7 @@ def test_check_mode_writes_no_marker_and_no_backup_name(tmp_path):
 
 
 def test_unreadable_marker_is_refused_with_what_to_do(tmp_path):
-    from ansible_collections.mailops.powermta.plugins.module_utils._config_install import read_marker
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import read_marker
     marker = tmp_path / ".pending.json"
     marker.write_text("{not json")
     with pytest.raises(InstallError, match="check the files it guards, then remove it"):

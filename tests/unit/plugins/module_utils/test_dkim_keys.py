@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import functools
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dkim_keys import dkim_key_problems, published_keys
-from ansible_collections.mailops.powermta.plugins.module_utils._dns_mail_records import key_info
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.mail_records import key_info
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.dkim_keys import (
+    dkim_key_problems,
+    published_keys,
+)
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 

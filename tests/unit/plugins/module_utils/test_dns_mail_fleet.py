@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_fleet as f
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_fleet as f
 
 
 def host(name, domains=(), vmtas=(), keys=()):

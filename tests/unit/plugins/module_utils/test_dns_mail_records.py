@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as b
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_records as b
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 

@@ -11,8 +11,8 @@ import dns.message
 import dns.name
 import dns.rrset
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as builders
-from ansible_collections.mailops.powermta.plugins.module_utils import _dns_verify as v
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_records as builders
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import verify as v
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 

@@ -4,7 +4,7 @@ The end-to-end check against a real BIND 9 is tests/integration/test_dnsbl_check
 """
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._dnsbl import (
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.dnsbl import (
     DEFAULT_ZONES,
     ERROR,
     LISTED,

@@ -1,4 +1,4 @@
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet import fleet_problems
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.checks import fleet_problems
 
 
 def view(**overrides):

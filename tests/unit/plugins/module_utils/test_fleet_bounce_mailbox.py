@@ -1,8 +1,8 @@
 """powermta_bounce_mailbox: where processed bounces and complaint reports go on to (issue 21)."""
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_items import bounce_mailbox
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import build_fleet_model, wanted_variables
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items import bounce_mailbox
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import build_fleet_model, wanted_variables
 
 DOMAINS = [{"name": "example.com", "bounce_domain": "Bounces.Example.com."}]
 

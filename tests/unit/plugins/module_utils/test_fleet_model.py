@@ -1,13 +1,13 @@
 import copy
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_items import check_item, normalize_domain
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items import check_item, normalize_domain
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.layers import LayerError, merge_by_name
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import (
     build_fleet_model,
     host_problems,
     wanted_variables,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
 
 BASE = {
     "powermta_package_src": "files/PowerMTA.deb",

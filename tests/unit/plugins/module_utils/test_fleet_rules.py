@@ -3,8 +3,8 @@
 import copy
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import build_fleet_model
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import (
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import build_fleet_model
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.rules import (
     WIDEST_INJECTOR_PREFIX,
     later_role_problems,
     layer_conflict_problems,

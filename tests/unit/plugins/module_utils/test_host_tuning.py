@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _host_tuning as ht
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning import probe as ht
 
 
 def disk(label="host_tuning_spool_disks[0]", device="/dev/nvme0n1", mount_point="/var/spool/pmta1", **kw):

@@ -1,8 +1,8 @@
 """ISP groups: classification by domain and MX, throttling patterns, overrides."""
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _isp_groups as isp_groups
-from ansible_collections.mailops.powermta.plugins.module_utils._isp_groups import (
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.isp_groups import (
     IspClassifier,
     IspGroupError,
     group_names,

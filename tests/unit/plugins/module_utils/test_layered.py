@@ -1,5 +1,5 @@
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._layered import LayerError, merge_by_name
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.layers import LayerError, merge_by_name
 
 
 def test_later_layer_overrides_keys_and_keeps_first_position():

@@ -7,12 +7,11 @@ import re
 import threading
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _health as health
-from ansible_collections.mailops.powermta.plugins.module_utils import _metrics as metrics
-from ansible_collections.mailops.powermta.plugins.module_utils import _suppression
-from ansible_collections.mailops.powermta.plugins.module_utils import _warmup as warmup
+from ansible_collections.mailops.powermta.plugins.module_utils._monitoring import health, metrics
+from ansible_collections.mailops.powermta.plugins.module_utils._operations import suppression as _suppression
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as warmup
 
-# The standard-library fetcher the monitoring role installs next to _health.py on hosts.
+# The standard-library fetcher the monitoring role installs next to _monitoring/health.py on hosts.
 _FETCH_SPEC = importlib.util.spec_from_file_location(
     "stdlib_fetch", pathlib.Path(__file__).resolve().parents[4] / "roles" / "monitoring" / "files" / "stdlib_fetch.py")
 stdlib_fetch = importlib.util.module_from_spec(_FETCH_SPEC)

@@ -8,11 +8,11 @@ import os
 import stat
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._config_install import (
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
     InstallError,
     ensure_directories,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._ownership import (
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import (
     check_paths,
     directory_problems,
     owned_by_name,

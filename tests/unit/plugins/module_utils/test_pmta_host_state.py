@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host_state import (
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import (
     needs_start,
     parse_deb_fields,
     parse_dpkg_status,
@@ -93,7 +93,7 @@ def _self_signed(tmp_path, names, days=30, other_key=False):
 
 
 def test_tls_pem_names_expiry_and_key(tmp_path):
-    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host_state import read_tls_pem
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import read_tls_pem
 
     info = read_tls_pem(_self_signed(tmp_path, ["mta1.example.com", "a.example.com"], days=10))
     assert info["readable"] and info["key_matches"]
@@ -103,7 +103,7 @@ def test_tls_pem_names_expiry_and_key(tmp_path):
 
 
 def test_tls_pem_with_a_foreign_key_does_not_match(tmp_path):
-    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host_state import read_tls_pem
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import read_tls_pem
 
     assert read_tls_pem(_self_signed(tmp_path, ["mta1.example.com"], other_key=True))["key_matches"] is False
     assert read_tls_pem(str(tmp_path / "none.pem")) == {"exists": False}
@@ -112,7 +112,7 @@ def test_tls_pem_with_a_foreign_key_does_not_match(tmp_path):
 
 
 def test_public_keys_of_readable_private_keys_only(tmp_path):
-    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host_state import read_public_keys
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import read_public_keys
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -129,7 +129,7 @@ def test_public_keys_of_readable_private_keys_only(tmp_path):
 
 
 def test_group_exists():
-    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host_state import group_exists
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import group_exists
 
     assert group_exists("root") is True
     assert group_exists("mailops-no-such-group") is False

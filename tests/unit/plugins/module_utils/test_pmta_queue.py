@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _pmta_queue as q
+from ansible_collections.mailops.powermta.plugins.module_utils._operations import queue as q
 
 GMAIL = {"name": "gmail", "domains": ["gmail.com", "googlemail.com"], "mx_patterns": ["*.google.com"]}
 YAHOO = {"name": "yahoo", "domains": ["yahoo.com"], "mx_patterns": []}

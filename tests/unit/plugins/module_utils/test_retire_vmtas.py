@@ -1,7 +1,7 @@
-"""Retiring vMTAs in the fleet model (plugins/module_utils/_retire.py, playbooks/retire_ip.yml)."""
+"""Retiring vMTAs in the fleet model (plugins/module_utils/_fleet/retire.py, playbooks/retire_ip.yml)."""
 
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import build_fleet_model
-from ansible_collections.mailops.powermta.plugins.module_utils._retire import retire_vmtas
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import build_fleet_model
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.retire import retire_vmtas
 
 MK = {"name": "mk-63", "ip": "203.0.113.63", "hostname": "mta63.example.com", "pool": "marketing"}
 OLD = {"name": "rt-68", "ip": "203.0.113.68", "hostname": "mta68.example.com", "pool": "marketing", "retire": True}

@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _suppression as sup
+from ansible_collections.mailops.powermta.plugins.module_utils._operations import suppression as sup
 
 # Recorded rows, as PowerMTA writes them (the b header is the default d,b file's; rb and f per the guide).
 B_HEADER = ("type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,"
@@ -257,7 +257,8 @@ def test_normalize_email():
 
 
 def test_small_blocks_read_the_same_rows(tmp_path):
-    from ansible_collections.mailops.powermta.plugins.module_utils import _acct, _acct_tail
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct_tail as _acct_tail
 
     write(tmp_path / "acct.csv", [B_HEADER] + [b_row("b", "2026-05-01 10:00:01+0000", "u%d@gmail.test" % i,
                                                      "bad-mailbox") for i in range(50)])
@@ -274,7 +275,7 @@ def test_small_blocks_read_the_same_rows(tmp_path):
 
 
 def test_a_stray_quote_costs_only_its_own_line():
-    from ansible_collections.mailops.powermta.plugins.module_utils import _acct
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
 
     lines = ["type,rcpt,vmta\r\n", "b,a@x.test,v\r\n", 'b,"cut off by a crash\r\n', "b,b@x.test,v\r\n",
              "b,c@x.test\r\n", 'b,"multi\r\n', 'line",v\r\n', "b,d@x.test,v\r\n"]

@@ -6,8 +6,8 @@ import pathlib
 
 import jsonschema
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils import _transports as transports
-from ansible_collections.mailops.powermta.plugins.module_utils import _warmup as warmup
+from ansible_collections.mailops.powermta.plugins.module_utils._operations import transports
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as warmup
 
 SCHEMA = json.loads(
     (pathlib.Path(__file__).parents[4] / "docs" / "schemas" / "injector-transports.schema.json").read_text()
@@ -248,7 +248,7 @@ def test_a_new_fleet_node_is_capped_on_the_injector_side_at_the_rendered_vmta_to
     max-smtp-msg-rate totals the warm-up renders for its vMTAs, so nothing piles up to expire."""
     import re
 
-    from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import render
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup.render import render
 
     vmtas = [{"name": "nf-01", "ip": "203.0.113.31", "pool": "fresh", "warmup": True},
              {"name": "nf-02", "ip": "203.0.113.32", "pool": "fresh", "warmup": True}]

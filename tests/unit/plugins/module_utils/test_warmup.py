@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup import (
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import (
     DEFAULT_STAGES,
     DEFAULT_THRESHOLDS,
     WarmupInputError,

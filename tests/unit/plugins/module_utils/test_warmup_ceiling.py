@@ -10,7 +10,7 @@ import copy
 import datetime
 
 import pytest
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup import (
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import (
     DEFAULT_STAGES,
     WarmupInputError,
     level_of,

@@ -3,7 +3,7 @@
 import copy
 import json
 
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup import plan
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import plan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,7 +66,7 @@ def stages_for(schedule, isp):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedule=schedules, history=steps())
 def test_limits_never_exceed_the_schedule(schedule, history):
-    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import DEFAULT_STAGES
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import DEFAULT_STAGES
 
     for _state, result in run(schedule, history):
         for d in result["decisions"]:
@@ -83,7 +83,7 @@ def test_limits_never_exceed_the_schedule(schedule, history):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedule=schedules, history=steps())
 def test_a_rollback_never_raises_a_limit_and_advance_moves_one_stage(schedule, history):
-    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import DEFAULT_STAGES, level_of
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import DEFAULT_STAGES, level_of
 
     for before, result in run(schedule, history):
         for d in result["decisions"]:

@@ -10,8 +10,8 @@ import re
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.lint import lint_path, lint_text
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.parser import parse_path
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup import plan
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import (
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import plan
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.render import (
     WarmupRenderError,
     assign,
     is_warming,

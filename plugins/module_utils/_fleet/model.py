@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from ._fleet import fleet_problems
-from ._fleet_items import (
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.checks import fleet_problems
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items import (
     FQDN_RE,
     as_bool,
     as_int,
@@ -24,11 +24,15 @@ from ._fleet_items import (
     normalize_domain,
     reply_pattern_problems,
 )
-from ._fleet_rules import RULE_SETTINGS, fleet_rule_problems, host_rule_problems
-from ._host_tuning import check_sysctl_items
-from ._layered import LayerError, merge_by_name
-from ._ownership import directory_problems
-from ._retire import retire_vmtas
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.layers import LayerError, merge_by_name
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.retire import retire_vmtas
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.rules import (
+    RULE_SETTINGS,
+    fleet_rule_problems,
+    host_rule_problems,
+)
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.probe import check_sysctl_items
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import directory_problems
 
 # kind -> layers, lowest first. The role's defaults layer (powermta_default_*) comes first where there is one.
 LAYERS = {
@@ -280,7 +284,7 @@ def _reference_problems(host, host_vars, model):
 
 
 def _view(host_vars, model):
-    """What the cross-host checks of _fleet.py read."""
+    """What the cross-host checks of _fleet/checks.py read."""
     try:
         sign = as_bool(_setting(host_vars, "powermta_dkim_sign"))
     except ValueError:

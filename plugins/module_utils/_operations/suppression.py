@@ -41,12 +41,13 @@ import os
 import time
 
 try:
-    from . import _acct, _acct_tail
-    from ._atomic import write_atomic
+    from ansible_collections.mailops.powermta.plugins.module_utils._common.atomic import write_atomic
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct_tail as _acct_tail
 except ImportError:  # loaded by path
-    import _acct  # type: ignore[no-redef]
-    import _acct_tail  # type: ignore[no-redef]
-    from _atomic import write_atomic  # type: ignore[no-redef]
+    from _common.atomic import write_atomic  # type: ignore[no-redef]
+    from _warmup import acct as _acct  # type: ignore[no-redef]
+    from _warmup import acct_tail as _acct_tail  # type: ignore[no-redef]
 
 STATE_VERSION = 1
 CSV_COLUMNS = ("email", "reason", "category", "first_seen", "last_seen", "count")

@@ -3,9 +3,9 @@
 """Prometheus metrics for PowerMTA hosts, written for node_exporter's textfile collector.
 
 PRIVATE to the collection: no compatibility promise outside it.
-Plain Python, standard library only: the ``monitoring`` role installs this file,
-``_health.py``, ``_acct.py``, ``_acct_tail.py``, ``_atomic.py``, ``_isp_groups.py`` and ``_warmup.py`` side by side
-on the host, and ``pmta-metrics-collector`` (run by a systemd timer) calls
+Plain Python, standard library only: the ``monitoring`` role installs this package,
+``_monitoring``, with ``_warmup`` (accounting, engine), ``_fleet/isp_groups.py`` and ``_common/atomic.py``
+side by side on the host, and ``pmta-metrics-collector`` (run by a systemd timer) calls
 ``collector_main``.
 
 Sources, all read locally on the host:
@@ -34,14 +34,18 @@ import os
 import time
 
 try:
-    from . import _acct, _acct_tail, _health, _warmup
-    from ._atomic import write_atomic
+    from ansible_collections.mailops.powermta.plugins.module_utils._common.atomic import write_atomic
+    from ansible_collections.mailops.powermta.plugins.module_utils._monitoring import health as _health
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct_tail as _acct_tail
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as _warmup
 except ImportError:  # loaded by path on the host
-    import _acct  # type: ignore[no-redef]
-    import _acct_tail  # type: ignore[no-redef]
-    import _health  # type: ignore[no-redef]
-    import _warmup  # type: ignore[no-redef]
-    from _atomic import write_atomic  # type: ignore[no-redef]
+    from _common.atomic import write_atomic  # type: ignore[no-redef]
+    from _warmup import acct as _acct  # type: ignore[no-redef]
+    from _warmup import acct_tail as _acct_tail  # type: ignore[no-redef]
+    from _warmup import engine as _warmup  # type: ignore[no-redef]
+
+    from _monitoring import health as _health  # type: ignore[no-redef]
 
 STATE_VERSION = 1
 # Outcome label -> the _acct counter it comes from.

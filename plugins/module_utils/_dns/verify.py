@@ -17,7 +17,13 @@ import socket
 import struct
 import traceback
 
-from ._dns_mail_records import DMARC_POLICIES, SPF_LOOKUP_LIMIT, SPF_LOOKUP_MECHANISMS, RecordBuildError, key_info
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.mail_records import (
+    DMARC_POLICIES,
+    SPF_LOOKUP_LIMIT,
+    SPF_LOOKUP_MECHANISMS,
+    RecordBuildError,
+    key_info,
+)
 
 try:
     import dns.exception

@@ -23,7 +23,13 @@ import stat
 import tempfile
 import time
 
-from ._ownership import MANIFEST, owned_by_name, ownership_problem, read_manifest, record_created
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import (
+    MANIFEST,
+    owned_by_name,
+    ownership_problem,
+    read_manifest,
+    record_created,
+)
 
 
 class InstallError(Exception):

@@ -33,10 +33,11 @@ import csv
 import io
 
 try:
-    from . import _isp_groups, _warmup
+    from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups as _isp_groups
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as _warmup
 except ImportError:  # loaded by path (CLIs)
-    import _isp_groups  # type: ignore[no-redef]
-    import _warmup  # type: ignore[no-redef]
+    from _fleet import isp_groups as _isp_groups  # type: ignore[no-redef]
+    from _warmup import engine as _warmup  # type: ignore[no-redef]
 
 SCHEMA_VERSION = 1
 TLS_MODES = ("starttls", "tls", "none")

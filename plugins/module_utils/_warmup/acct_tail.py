@@ -24,9 +24,9 @@ import io
 import os
 
 try:
-    from . import _acct
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
 except ImportError:  # loaded by path on the host
-    import _acct  # type: ignore[no-redef]
+    from _warmup import acct as _acct  # type: ignore[no-redef]
 
 HEAD_BYTES = 1024
 BLOCK_BYTES = 16 * 1024 * 1024  # memory per read stays flat whatever the file size

@@ -36,8 +36,8 @@ import datetime
 import numbers
 
 try:
-    from . import _isp_groups
-    from ._warmup_state import (
+    from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups as _isp_groups
+    from ansible_collections.mailops.powermta.plugins.module_utils._warmup.state import (
         COUNTERS,
         HISTORY_LENGTH,
         STATE_VERSION,
@@ -55,8 +55,9 @@ try:
         parse_time,
     )
 except ImportError:  # loaded by path (test double, CLIs, the metrics collector)
-    import _isp_groups  # type: ignore[no-redef]
-    from _warmup_state import (  # type: ignore[no-redef]
+    from _fleet import isp_groups as _isp_groups  # type: ignore[no-redef]
+
+    from _warmup.state import (  # type: ignore[no-redef]
         COUNTERS,
         HISTORY_LENGTH,
         STATE_VERSION,

@@ -17,7 +17,7 @@ import re
 import stat
 import subprocess
 
-from ._ownership import path_shape_problem
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import path_shape_problem
 
 # Mount points a spool or log disk must never take over.
 FORBIDDEN_MOUNT_POINTS = frozenset(

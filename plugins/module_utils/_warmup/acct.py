@@ -39,9 +39,9 @@ import os
 import sys
 
 try:
-    from . import _isp_groups
+    from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups as _isp_groups
 except ImportError:  # loaded by path
-    import _isp_groups  # type: ignore[no-redef]
+    from _fleet import isp_groups as _isp_groups  # type: ignore[no-redef]
 
 DOMAIN_CAPACITY = 2000
 RECORD_TYPES = ("d", "b", "t", "tq", "f")

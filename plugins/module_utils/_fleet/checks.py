@@ -64,7 +64,7 @@ def fleet_problems(views):
                 "(a file on the controller)" % host
             )
     for ip, owners in sorted(owners_by_ip.items()):
-        # Twice on one host is reported per host by the fleet model (_fleet_model.py), naming the vMTA.
+        # Twice on one host is reported per host by the fleet model (_fleet/model.py), naming the vMTA.
         if len({owner.split("/")[0] for owner in owners}) > 1:
             problems.append(
                 "IP %s is used by %s: each sending IP belongs to exactly one vMTA on one host; fix powermta_vmtas "
