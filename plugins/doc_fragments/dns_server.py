@@ -4,13 +4,13 @@
 
 
 class ModuleDocFragment:
-    # Modules that ask one given server (dns_records, mail_dns_verify).
+    # Modules that ask one given server (dns_records, dns_verify).
     DOCUMENTATION = r"""
 options:
   server:
     description:
       - DNS server to talk to (IP address or host name). M(mailops.powermta.dns_records) needs the primary
-        that accepts the UPDATEs; M(mailops.powermta.mail_dns_verify) asks a resolver, or the authoritative
+        that accepts the UPDATEs; M(mailops.powermta.dns_verify) asks a resolver, or the authoritative
         server before delegation.
     type: str
     required: true

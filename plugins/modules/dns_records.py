@@ -187,7 +187,7 @@ notes:
   - BIND refuses an UPDATE that adds an in-zone MX or SRV target without address records; publish the
     A/AAAA records in the same task.
 seealso:
-  - module: mailops.powermta.mail_dns_verify
+  - module: mailops.powermta.dns_verify
   - module: community.general.nsupdate
 """
 

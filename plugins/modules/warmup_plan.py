@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Pure computation, nothing on the target changes. Takes the previous warm-up state, what was observed
     since the last step (from M(mailops.powermta.pmta_acct_stats)), the DNSBL listings
-    (from M(mailops.powermta.dnsbl_check)) and the time, and returns the new state and one decision per
+    (from M(mailops.powermta.warmup_dnsbl_check)) and the time, and returns the new state and one decision per
     IP and ISP group.
   - "Actions: V(advance) one stage when enough of the stage was delivered, all rates are under their
     thresholds and the stage lasted long enough; V(hold) when too little was sent or a rate is borderline;
@@ -102,7 +102,7 @@ notes:
   - Runs anywhere (usually on the controller or the PowerMTA host); needs only the Python standard library.
 seealso:
   - module: mailops.powermta.pmta_acct_stats
-  - module: mailops.powermta.dnsbl_check
+  - module: mailops.powermta.warmup_dnsbl_check
 extends_documentation_fragment:
   - mailops.powermta.attributes.read_only
 """

@@ -22,7 +22,7 @@ reverse zones, issue 25). Three ways:
    "a raw AXFR + UPDATE of the same set").
 
 Also timed in the dns_records playbook (issue 25): the same task again (a no-op re-run, target <= 3 s),
-and ``mailops.powermta.mail_dns_verify`` of the whole fleet (A, PTR, FCrDNS, SPF per IP, DKIM, DMARC,
+and ``mailops.powermta.dns_verify`` of the whole fleet (A, PTR, FCrDNS, SPF per IP, DKIM, DMARC,
 bounce MX; target <= 10 s at 50 x 64).
 
 Task times come from a callback (``callback_plugins/bench_task_times.py``: from the previous task's result
@@ -106,7 +106,7 @@ def fleet_vmtas(ip_count):
 
 def fleet(ip_count, domain_count):
     """``(records, verify arguments)``: A/AAAA + PTR per IP, and SPF, DKIM, DMARC and bounce MX per domain;
-    the verify arguments check all of it (mail_dns_verify's domains and ips)."""
+    the verify arguments check all of it (dns_verify's domains and ips)."""
     vmtas = fleet_vmtas(ip_count)
     ips = [v["ip"] for v in vmtas]
     records = builders.address_records(vmtas) + builders.ptr_records(vmtas)
@@ -172,13 +172,13 @@ def assert_published(server, records):
 
 
 def bench_dns_records_playbook(server, records, verify, workdir):
-    """The first publish, the same task again (no-op re-run) and mail_dns_verify of the fleet, one playbook."""
+    """The first publish, the same task again (no-op re-run) and dns_verify of the fleet, one playbook."""
     arguments = dict(connection(server), records="{{ records }}", owner=OWNER, prune=True, max_changes=10 ** 6)
     task = {"name": "publish", "mailops.powermta.dns_records": arguments, "register": "published"}
     show = {"name": "elapsed", "ansible.builtin.debug": {"msg": "ELAPSED={{ published.elapsed }}"}}
     again = {"name": "re-run", "mailops.powermta.dns_records": arguments, "register": "again"}
     check = {"name": "re-run changed nothing", "ansible.builtin.assert": {"that": ["not again.changed"]}}
-    verify_task = {"name": "verify", "mailops.powermta.mail_dns_verify": dict(
+    verify_task = {"name": "verify", "mailops.powermta.dns_verify": dict(
         server=server.address, port=server.port, domains="{{ verify.domains }}", ips="{{ verify.ips }}"),
         "register": "verified"}
     passed = {"name": "verify passed", "ansible.builtin.debug": {
@@ -401,7 +401,7 @@ def main():
         "raw dnspython, same, in a new process net of its start-up": median("raw_process"),
         "raw dnspython, AXFR of every zone + one UPDATE per zone, in-process": median("raw_read"),
         "dns_records task again, nothing to change (no-op re-run)": median("rerun"),
-        "mail_dns_verify task, whole fleet": median("verify"),
+        "dns_verify task, whole fleet": median("verify"),
     }
     if nsupdate is not None:
         results["community.general.nsupdate loop, whole playbook"] = nsupdate[0]
@@ -415,7 +415,7 @@ def main():
     first = median_ratio(lambda r: r["task"], lambda r: r["raw_read"])
     print("  issue #25: first publish, whole task / raw AXFR + UPDATE in-process:      %6.2fx  (target <= 2x: %s)"
           % (first, "met" if first <= 2 else "MISSED"))
-    print("  issue #25: no-op re-run task %.3f s (target <= 3 s: %s); mail_dns_verify of the fleet %.3f s "
+    print("  issue #25: no-op re-run task %.3f s (target <= 3 s: %s); dns_verify of the fleet %.3f s "
           "(target <= 10 s: %s)" % (median("rerun"), "met" if median("rerun") <= 3 else "MISSED", median("verify"),
                                     "met" if median("verify") <= 10 else "MISSED"))
     net_trip = median_ratio(lambda r: r["task"] - r["trip_task"], lambda r: r["raw"])

@@ -5,7 +5,7 @@
 The inventory is the bench's 50 x 64 fleet (tests/testbed/fleet_inventory.py, as bench_fleet_scale.py makes
 it): 3,200 vMTA addresses in 2001:db8:5ca1::/48, host names in example.com, one sending domain. The play
 publishes 3,200 AAAA, 3,200 PTR, 3,200 HELO SPF and the domain's SPF, DKIM, DMARC and bounce MX with the
-ownership registry, verifies all of it with mail_dns_verify, and the second run changes nothing.
+ownership registry, verifies all of it with dns_verify, and the second run changes nothing.
 """
 
 from __future__ import annotations

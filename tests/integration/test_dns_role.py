@@ -147,13 +147,13 @@ def verify_args(server, keys, dkim_s2048=None, example_com_policy="none"):
     }
 
 
-def test_mail_dns_verify_passes_and_catches_a_wrong_key(first_run, bind9_module, keys, tmp_path):
+def test_dns_verify_passes_and_catches_a_wrong_key(first_run, bind9_module, keys, tmp_path):
     assert first_run[0] == 0, first_run[1]
     args = verify_args(bind9_module, keys)
     key_file = tmp_path / "s4096.pub"
     key_file.write_text(keys["s4096"])
     args["domains"][1]["dkim"] = [{"selector": "s4096", "public_key_file": str(key_file)}]
-    rc, result = run_adhoc("mail_dns_verify", args)
+    rc, result = run_adhoc("dns_verify", args)
     assert rc == 0, result
     checks = {(c["subject"], c["check"]): c for c in result["checks"]}
     assert all(c["ok"] for c in result["checks"]), [c for c in result["checks"] if not c["ok"]]
@@ -162,8 +162,8 @@ def test_mail_dns_verify_passes_and_catches_a_wrong_key(first_run, bind9_module,
     assert "4096 bits" in checks[("s4096._domainkey.example.net", "dkim_key")]["detail"]
     assert len(result["checks"]) == 2 * (3 + 4) + 3 + 4 * 3  # per domain: spf x2, ips, dkim, dmarc; mx; per ip
 
-    rc, wrong = run_adhoc("mail_dns_verify", verify_args(bind9_module, keys, dkim_s2048=public_pem(2048),
-                                                         example_com_policy="reject"))
+    rc, wrong = run_adhoc("dns_verify", verify_args(bind9_module, keys, dkim_s2048=public_pem(2048),
+                                                    example_com_policy="reject"))
     assert rc != 0
     failed = {(c["subject"], c["check"]) for c in wrong["failed_checks"]}
     assert failed == {("s2048._domainkey.example.com", "dkim_key"), ("example.com", "dmarc_policy")}

@@ -230,7 +230,7 @@ class Bind9Server:
         }
 
     def module_args(self):
-        """The same, named as the ``dns_records`` / ``mail_dns_verify`` options."""
+        """The same, named as the ``dns_records`` / ``dns_verify`` options."""
         return {
             "server": self.address,
             "port": self.port,

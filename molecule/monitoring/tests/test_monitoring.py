@@ -175,7 +175,7 @@ def test_warmup_and_blocklist_metrics_from_the_local_facts(host):
 
 
 def test_blocklist_metrics_from_the_fact_the_warmup_step_writes(host):
-    """The warm-up step keeps dnsbl_check's results for the host's IPs in pmta_dnsbl.fact (roles/warmup
+    """The warm-up step keeps warmup_dnsbl_check's results for the host's IPs in pmta_dnsbl.fact (roles/warmup
     gather.yml); an IP checked and not listed shows 0, not "no data". The state carries an approach
     level below a throttled ceiling (cap), which is the daily limit the collector must report."""
     state = {"version": 1, "updated_at": "2026-11-21T06:00:00Z", "ips": {"203.0.113.12": {
@@ -231,7 +231,7 @@ def panel_series(host, title, instance="mon-n1"):
 
 def test_grafana_blocklist_panel_returns_the_listing(host):
     """The "Blocklisted IPs" panel's queries, on what node_exporter serves after the collector read a DNSBL fact in
-    the form the warm-up step writes (dnsbl_check results; the end-to-end run with the real step and BIND 9 is
+    the form the warm-up step writes (warmup_dnsbl_check results; the end-to-end run with the real step and BIND 9 is
     molecule/mailflow test_warmup_lab.py): one series for the listed IP and zone, none for the clean IP."""
     dnsbl = {"checked_at": "2026-11-21T06:00:00Z", "findings": [], "unusable_zones": [], "results": [
         {"ip": "203.0.113.11", "zone": "bl.example.test", "status": "listed", "codes": ["127.0.0.2"]},

@@ -431,7 +431,7 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
 
 
 def verify_spec(domains, vmtas, dkim_keys=None, ptr="publish", ptr_verify_only=None):
-    """``{domains, ips}`` options for ``mail_dns_verify`` from the same fleet model."""
+    """``{domains, ips}`` options for ``dns_verify`` from the same fleet model."""
     vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
     all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
     keys = {(fqdn(k["domain"]), fqdn(k["selector"])): k.get("public_key_pem") or k.get("public_key")

@@ -20,7 +20,7 @@ Sources, all read locally on the host:
 - the warm-up state (local fact ``pmta_warmup.fact``): stage, daily limit and
   status per IP x ISP group;
 - the latest DNSBL result (local fact ``pmta_dnsbl.fact``, written by the
-  warm-up step from ``dnsbl_check``): listed zones per IP.
+  warm-up step from ``warmup_dnsbl_check``): listed zones per IP.
 
 The output file is replaced atomically (write to a temporary file in the same
 directory, fsync, rename), so node_exporter never reads half a file.
@@ -267,7 +267,7 @@ def add_warmup_metrics(registry, fact, schedule=None):
 
 
 def blocklisted_from(document):
-    """``{ip: [zones]}`` from the DNSBL fact: either ``{"blocklisted": {...}}`` or dnsbl_check's ``results``."""
+    """``{ip: [zones]}`` from the DNSBL fact: either ``{"blocklisted": {...}}`` or warmup_dnsbl_check's ``results``."""
     if not isinstance(document, dict):
         return None
     if isinstance(document.get("blocklisted"), dict):

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """DKIM keys are never replaced in place: the checks before any key is made or any host changes.
 
-PRIVATE to the collection (dkim_keys_check). Pure Python: the caller reads the keys (hosts, the controller's
+PRIVATE to the collection (pmta_dkim_keys_check). Pure Python: the caller reads the keys (hosts, the controller's
 key directory, the published DNS record) and passes them in, so every rule is unit-tested on data.
 
 A selector's key, once it exists anywhere (on a host, in powermta_dkim_controller_dir, or published at

@@ -27,7 +27,7 @@ import traceback
 try:
     import dns.exception
     import dns.resolver
-except ImportError:  # dnsbl_check reports it with missing_required_lib("dnspython >= 2.0.0")
+except ImportError:  # warmup_dnsbl_check reports it with missing_required_lib("dnspython >= 2.0.0")
     HAS_DNSPYTHON = False
     DNSPYTHON_IMPORT_ERROR = traceback.format_exc()
 else:

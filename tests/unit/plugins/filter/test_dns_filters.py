@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.mailops.powermta.plugins.filter.dns_mail_records import FilterModule
+from ansible_collections.mailops.powermta.plugins.filter.dns import FilterModule
 
 FILTERS = FilterModule().filters()
 
 
 def test_builder_errors_become_filter_errors():
     with pytest.raises(AnsibleFilterError, match="dmarc_rua of example.com is required"):
-        FILTERS["dmarc_record"]("example.com", "none", None)
-    assert FILTERS["spf_records"](["192.0.2.1"], "example.com")[0]["values"] == ["v=spf1 ip4:192.0.2.1 -all"]
+        FILTERS["dns_dmarc_record"]("example.com", "none", None)
+    assert FILTERS["dns_spf_records"](["192.0.2.1"], "example.com")[0]["values"] == ["v=spf1 ip4:192.0.2.1 -all"]
 
 
 def test_dns_fleet_reads_the_fleet_model_and_the_keys_read_from_its_hosts():
@@ -34,11 +34,11 @@ def test_dns_fleet_reads_the_fleet_model_and_the_keys_read_from_its_hosts():
                   # Inventory layers are not merged again: the model is the one source of domains and vMTAs.
                   "powermta_host_vmtas": [{"name": "ignored", "ip": "192.0.2.9", "hostname": "x.example.com"}]},
     }
-    fleet = FILTERS["mail_dns_fleet"](model, hostvars)
+    fleet = FILTERS["dns_mail_fleet"](model, hostvars)
     assert fleet["domains"] == [{"name": "example.com", "dmarc_policy": "none", "dkim_selectors": ["s1", "s2"]}]
     assert [v["name"] for v in fleet["vmtas"]] == ["a", "b"]
     assert [(k["selector"], k["public_key_pem"]) for k in fleet["dkim_keys"]] == [("s1", "K1"), ("s2", "K2")]
-    assert FILTERS["mail_dns_fleet"]({}, hostvars) == {"domains": [], "vmtas": [], "dkim_keys": []}
+    assert FILTERS["dns_mail_fleet"]({}, hostvars) == {"domains": [], "vmtas": [], "dkim_keys": []}
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -56,4 +56,4 @@ def test_dns_fleet_refuses_what_dns_cannot_hold_once(change, message):
              "domains": [{"name": "example.com", "hosts": ["pmta1", "pmta2"], "differs": {}}]}
     change(model)
     with pytest.raises(AnsibleFilterError, match=message):
-        FILTERS["mail_dns_fleet"](model, {})
+        FILTERS["dns_mail_fleet"](model, {})

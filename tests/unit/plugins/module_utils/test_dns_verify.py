@@ -1,6 +1,6 @@
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""mail_dns_verify logic over fixed zone data (the real-server path is in tests/integration)."""
+"""dns_verify logic over fixed zone data (the real-server path is in tests/integration)."""
 
 from __future__ import annotations
 

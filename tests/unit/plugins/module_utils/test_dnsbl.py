@@ -1,6 +1,6 @@
 """DNSBL decision logic: names, return codes, health rules, zone and IP validation.
 
-The end-to-end check against a real BIND 9 is tests/integration/test_dnsbl_check.py.
+The end-to-end check against a real BIND 9 is tests/integration/test_warmup_dnsbl_check.py.
 """
 
 import pytest

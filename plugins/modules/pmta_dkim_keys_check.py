@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: dkim_keys_check
+module: pmta_dkim_keys_check
 short_description: Refuse to replace a DKIM key in place and check every selector's key agrees everywhere
 version_added: 0.1.0
 author:
@@ -66,7 +66,7 @@ requirements:
 
 EXAMPLES = r"""
 - name: Check no DKIM key is replaced in place, and hosts and DNS agree
-  mailops.powermta.dkim_keys_check:
+  mailops.powermta.pmta_dkim_keys_check:
     keys: {pmta1: [{domain: example.com, selector: s2026a, bits: 2048, path: /etc/pmta/dkim/example.com/s2026a.pem}]}
     host_keys: {pmta1: {/etc/pmta/dkim/example.com/s2026a.pem: "-----BEGIN PUBLIC KEY-----..."}}
     key_source: controller

@@ -23,43 +23,43 @@ def _wrap(function):
 
 def _mail_dns_records(domains, vmtas, dkim_keys=None, ttl=builders.DEFAULT_TTL, spf_all="-all", bounce_mx=None,
                       require_dkim=True, ptr="publish", ptr_verify_only=None):
-    """``domains | mailops.powermta.mail_dns_records(vmtas, dkim_keys)``."""
+    """``domains | mailops.powermta.dns_mail_records(vmtas, dkim_keys)``."""
     return builders.mail_records(domains, vmtas, dkim_keys, ttl=ttl, spf_all=spf_all, bounce_mx=bounce_mx,
                                  require_dkim=require_dkim, ptr=ptr, ptr_verify_only=ptr_verify_only)
 
 
 def _mail_dns_verify_spec(domains, vmtas, dkim_keys=None, ptr="publish", ptr_verify_only=None):
-    """``domains | mailops.powermta.mail_dns_verify_spec(vmtas, dkim_keys)`` -> {domains, ips}."""
+    """``domains | mailops.powermta.dns_verify_spec(vmtas, dkim_keys)`` -> {domains, ips}."""
     return builders.verify_spec(domains, vmtas, dkim_keys, ptr=ptr, ptr_verify_only=ptr_verify_only)
 
 
 def _mail_dns_ptr_verify_names(vmtas, ptr="publish", ptr_verify_only=None):
-    """``vmtas | mailops.powermta.mail_dns_ptr_verify_names(ptr, verify_only)`` -> reverse names only verified."""
+    """``vmtas | mailops.powermta.dns_ptr_verify_names(ptr, verify_only)`` -> reverse names only verified."""
     return builders.ptr_verify_names(vmtas, ptr, ptr_verify_only)
 
 
 def _spf_records(ips, domain, extra_terms=None, all_qualifier="-all", ttl=builders.DEFAULT_TTL):
-    """``ips | mailops.powermta.spf_records('example.com')``."""
+    """``ips | mailops.powermta.dns_spf_records('example.com')``."""
     return builders.spf_records(domain, ips, extra_terms, all_qualifier, ttl)
 
 
 def _dkim_record(public_key, domain, selector, ttl=builders.DEFAULT_TTL):
-    """``pem | mailops.powermta.dkim_record('example.com', 's2026a')``."""
+    """``pem | mailops.powermta.dns_dkim_record('example.com', 's2026a')``."""
     return builders.dkim_record(domain, selector, public_key, ttl)
 
 
 def _dmarc_record(domain, policy="none", rua=None, subdomain_policy=None, ttl=builders.DEFAULT_TTL):
-    """``'example.com' | mailops.powermta.dmarc_record('quarantine', 'mailto:d@example.com')``."""
+    """``'example.com' | mailops.powermta.dns_dmarc_record('quarantine', 'mailto:d@example.com')``."""
     return builders.dmarc_record(domain, policy, rua, subdomain_policy, ttl=ttl)
 
 
 def _ptr_records(vmtas, ttl=builders.DEFAULT_TTL):
-    """``vmtas | mailops.powermta.ptr_records``."""
+    """``vmtas | mailops.powermta.dns_ptr_records``."""
     return builders.ptr_records(vmtas, ttl)
 
 
 def _address_records(vmtas, ttl=builders.DEFAULT_TTL):
-    """``vmtas | mailops.powermta.address_records``."""
+    """``vmtas | mailops.powermta.dns_address_records``."""
     return builders.address_records(vmtas, ttl)
 
 
@@ -73,7 +73,7 @@ def _host_dkim_keys(host_vars):
 
 
 def _mail_dns_fleet(model, hostvars):
-    """``mailops_fleet | mailops.powermta.mail_dns_fleet(hostvars)`` -> {domains, vmtas, dkim_keys}.
+    """``mailops_fleet | mailops.powermta.dns_mail_fleet(hostvars)`` -> {domains, vmtas, dkim_keys}.
 
     Domains and vMTAs from the fleet model (``mailops.powermta.fleet_model``), DKIM public keys as read
     from each of its hosts (``_dns_mail_fleet.mail_dns_from_model``).
@@ -89,13 +89,13 @@ def _mail_dns_fleet(model, hostvars):
 class FilterModule:
     def filters(self):
         return {
-            "mail_dns_records": _wrap(_mail_dns_records),
-            "mail_dns_fleet": _mail_dns_fleet,
-            "mail_dns_verify_spec": _wrap(_mail_dns_verify_spec),
-            "mail_dns_ptr_verify_names": _wrap(_mail_dns_ptr_verify_names),
-            "spf_records": _wrap(_spf_records),
-            "dkim_record": _wrap(_dkim_record),
-            "dmarc_record": _wrap(_dmarc_record),
-            "ptr_records": _wrap(_ptr_records),
-            "address_records": _wrap(_address_records),
+            "dns_mail_records": _wrap(_mail_dns_records),
+            "dns_mail_fleet": _mail_dns_fleet,
+            "dns_verify_spec": _wrap(_mail_dns_verify_spec),
+            "dns_ptr_verify_names": _wrap(_mail_dns_ptr_verify_names),
+            "dns_spf_records": _wrap(_spf_records),
+            "dns_dkim_record": _wrap(_dkim_record),
+            "dns_dmarc_record": _wrap(_dmarc_record),
+            "dns_ptr_records": _wrap(_ptr_records),
+            "dns_address_records": _wrap(_address_records),
         }

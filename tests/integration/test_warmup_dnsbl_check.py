@@ -1,6 +1,6 @@
 # Copyright: mailops.powermta contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""dnsbl_check against a real BIND 9 serving the bench's DNSBL zones (see tests/testbed/bind9.py).
+"""warmup_dnsbl_check against a real BIND 9 serving the bench's DNSBL zones (see tests/testbed/bind9.py).
 
 zen.dnsbl.test: RFC 5782 test points, 203.0.113.66 listed (TXT), 203.0.113.67 PBL (127.0.0.10),
 203.0.113.68 error code 127.255.255.254, 2001:db8::66 listed; wild.dnsbl.test lists everything;
@@ -19,8 +19,8 @@ IPS = ["203.0.113.66", "203.0.113.67", "203.0.113.68", "203.0.113.69", "2001:db8
 
 @pytest.fixture(scope="module")
 def module_result(bind9):
-    rc, result = run_adhoc("dnsbl_check", {"ips": IPS, "zones": ZONES, "server": bind9.address,
-                                           "port": bind9.port, "timeout": 2})
+    rc, result = run_adhoc("warmup_dnsbl_check", {"ips": IPS, "zones": ZONES, "server": bind9.address,
+                                                  "port": bind9.port, "timeout": 2})
     assert rc == 0, result
     return result
 
@@ -100,5 +100,6 @@ def test_unreachable_resolver_is_an_error_for_every_zone(bind9_factory):
 
 
 def test_bad_input_fails_before_any_query(bind9):
-    rc, result = run_adhoc("dnsbl_check", {"ips": ["mx.example.com"], "server": bind9.address, "port": bind9.port})
+    rc, result = run_adhoc("warmup_dnsbl_check",
+                           {"ips": ["mx.example.com"], "server": bind9.address, "port": bind9.port})
     assert rc != 0 and "'mx.example.com' is not an IPv4 or IPv6 address" in result["msg"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: mail_dns_verify
+module: dns_verify
 short_description: Check SPF, DKIM, DMARC, bounce MX and forward-confirmed PTR of a mail fleet
 version_added: 0.1.0
 author:
@@ -107,7 +107,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Verify the fleet's mail DNS
-  mailops.powermta.mail_dns_verify:
+  mailops.powermta.dns_verify:
     server: 192.0.2.53
     domains:
       - name: example.com

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: dnsbl_check
+module: warmup_dnsbl_check
 short_description: Check sending IPs against DNS blocklists, telling listings from errors and dead lists
 version_added: 0.1.0
 description:
@@ -66,7 +66,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Check the warm-up IPs from the controller
-  mailops.powermta.dnsbl_check:
+  mailops.powermta.warmup_dnsbl_check:
     ips: ["203.0.113.11", "2001:db8::11"]
     server: 127.0.0.1
   delegate_to: localhost
@@ -79,7 +79,7 @@ EXAMPLES = r"""
     fail_msg: "Unusable DNSBL zones: {{ dnsbl.summary.unusable_zones }}"
 
 - name: Own zone list, one IPv4-only list
-  mailops.powermta.dnsbl_check:
+  mailops.powermta.warmup_dnsbl_check:
     ips: "{{ warmup_ips }}"
     zones:
       - "{{ spamhaus_dqs_key }}.zen.dq.spamhaus.net"
