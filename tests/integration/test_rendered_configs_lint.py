@@ -60,6 +60,10 @@ def _cases(tmp: Path):
             3,
         ),
         "lab": (ROOT / "inventories" / "lab" / "hosts.yml", ["-e", "lab_state_dir=%s" % state], 2),
+        # host_tuning's local DNS cache on: PowerMTA resolves with it (name-server) without a second variable.
+        "docs-example-unbound": (EXAMPLE / "hosts.yml",
+                                 ["-e", '{"host_tuning_unbound_enabled": true, '
+                                        '"host_tuning_unbound_interfaces": ["127.0.0.1", "::1"]}'], 2),
     }
     for scenario, variables in (("powermta", "vars/fleet.yml"), ("warmup", "vars/main.yml")):
         extra = ["-e", "@%s" % (MOLECULE / scenario / variables)]
@@ -102,8 +106,8 @@ def rendered(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "name",
-    ["docs-example", "inventories-example", "lab", "molecule-powermta", "molecule-warmup", "molecule-site",
-     "molecule-mailflow"],
+    ["docs-example", "docs-example-unbound", "inventories-example", "lab", "molecule-powermta", "molecule-warmup",
+     "molecule-site", "molecule-mailflow"],
 )
 def test_every_rendered_config_lints_without_findings(rendered, name):
     returncode, output, trees, hosts = rendered[name]
@@ -147,3 +151,16 @@ def test_the_test_double_s_default_config_lints_without_findings():
     """The config the test double's package installs (molecule monitoring runs PowerMTA with it)."""
     result = lint_path(str(ROOT / "tests" / "pmta_test_double" / "etc" / "config"))
     assert [f.format() for f in result.errors + result.warnings] == []
+
+
+def test_powermta_resolves_with_host_tuning_s_dns_cache(rendered):
+    """Guide §3.3.1.26: without name-server PowerMTA uses the OS's resolvers; with unbound on, the cache's IPs."""
+    def name_servers(name):
+        _returncode, _output, trees, _hosts = rendered[name]
+        configs = [lint_path(str(tree / "etc/pmta/config"), include_root=str(tree)).tree for tree in trees]
+        result = [[directive.value for directive in config.directives("name-server")] for config in configs]
+        assert result, name
+        return result
+
+    assert name_servers("docs-example-unbound") == [["127.0.0.1", "::1"]] * 2
+    assert name_servers("docs-example") == [[]] * 2
