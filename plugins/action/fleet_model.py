@@ -25,6 +25,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules impo
     later_role_problems,
     layer_conflict_problems,
 )
+from ansible_collections.mailops.powermta.plugins.plugin_utils._config_preflight import config_problems
 from ansible_collections.mailops.powermta.plugins.plugin_utils._inventory_layers import set_twice
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
 from ansible_collections.mailops.powermta.plugins.plugin_utils._role_specs import role_specs, spec_problems
@@ -37,6 +38,8 @@ ARGUMENT_SPEC = {
     "scope": {"type": "str", "default": "fleet", "choices": ["fleet", "host"]},
     "vmtas": {"type": "list", "elements": "dict", "default": []},
     "addresses": {"type": "list", "elements": "str", "default": []},
+    # Render and lint every host's complete PowerMTA config, as the powermta role would (playbooks/preflight.yml).
+    "render": {"type": "bool", "default": False},
 }
 
 
@@ -206,6 +209,8 @@ class ActionModule(ActionBase):
         layered = [name for layers in LAYERS.values() for name in layers] + list(SYSCTL_LAYERS)
         problems += layer_conflict_problems(set_twice(task_vars["hostvars"], self._loader, hosts, layered))
         problems += inventory_spec_problems(task_vars["hostvars"], hosts, self._templar, skip)
+        if args["render"] and not problems:  # a config is rendered from a consistent model only
+            problems += config_problems(self._loader, self._templar, task_vars["hostvars"], model, defaults)
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
             result.update(failed=True, msg="Fix the inventory before anything changes (%d problem(s)):\n%s"

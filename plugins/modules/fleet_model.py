@@ -57,6 +57,16 @@ options:
     type: list
     elements: str
     default: []
+  render:
+    description:
+      - With O(scope=fleet) and a consistent model, render every host's complete PowerMTA config on the controller
+        as the C(mailops.powermta.powermta) role does (its templates, defaults and vars over the host's inventory
+        and the model) and lint it with the role's linter (the host's C(powermta_lint_*) settings).
+      - Each finding is one problem naming the host, the inventory variable and item that rendered the line, and
+        the fix. Hosts are rendered in parallel over the controller's cores. Nothing is written outside a private
+        temporary directory, which is removed.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mailops.powermta.attributes.READ_ONLY
 attributes:

@@ -375,6 +375,33 @@ CASES = {
                                                                       "records": ["d", "b"]}]),
                              ["pmta1: powermta_acct_files item /var/log/acct.csv (its directory): /var/log is a"
                               " system directory"]),
+    # ---- found only by rendering each host's whole config and linting it (the role's templates and linter),
+    # named by the variable and item that rendered the line
+    "extra-config-unknown-directive": (
+        lambda d: fleet(d, powermta_extra_config="smtp-listener 0/0:2525\nbogus-directive 5\n"),
+        ["pmta1: powermta_extra_config line 2: 'bogus-directive 5': unknown directive bogus-directive"
+         " [unknown-directive] (fix: remove it;", "rendered /etc/pmta/conf.d/local.conf line 4)",
+         "pmta2: powermta_extra_config line 2"]),
+    "vmta-directive-wrong-block": (
+        vmta("pmta1", 0, directives={"max-msg-rate": "fast"}),
+        ["pmta1: powermta_vmtas item tx-01: 'max-msg-rate fast': max-msg-rate is not allowed in <virtual-mta>"
+         " [wrong-scope] (fix: max-msg-rate belongs in <domain>"]),
+    "vmta-domain-directive-not-a-number": (
+        vmta("pmta2", 1, domains=[{"name": "gmail.com", "directives": {"max-smtp-out": "many"}}]),
+        ["pmta2: powermta_vmtas item mk-02, <domain gmail.com>: 'max-smtp-out many': max-smtp-out: invalid"
+         " number 'many' [bad-value] (fix: use a whole number"]),
+    "domain-defaults-interval-word": (
+        lambda d: fleet(d, powermta_domain_defaults={"retry-after": "soon"}),
+        ["pmta1: powermta_domain_defaults: 'retry-after soon': retry-after: invalid time interval 'soon'",
+         "(fix: use a comma list of a TIME-INTERVAL"]),
+    "pool-directive-wrong-block": (
+        item("powermta_pools", directives={"max-msg-rate": "quick"}),
+        ["pmta2: powermta_pools item transactional: 'max-msg-rate quick': max-msg-rate is not allowed in"
+         " <virtual-mta-pool>"]),
+    "listener-directive-wrong-block": (
+        lambda d: fleet(d, powermta_listeners=[{"name": "0/0:25", "directives": {"max-message-size": "huge"}}]),
+        ["pmta1: powermta_listeners item 0/0:25: 'max-message-size huge': max-message-size is not allowed in"
+         " <smtp-listener> [wrong-scope] (fix: max-message-size belongs in <source>"]),
 }
 
 
