@@ -24,6 +24,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model impo
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules import (
     later_role_problems,
     layer_conflict_problems,
+    port_problems,
 )
 from ansible_collections.mailops.powermta.plugins.plugin_utils._config_preflight import config_problems
 from ansible_collections.mailops.powermta.plugins.plugin_utils._inventory_layers import set_twice
@@ -38,6 +39,7 @@ ARGUMENT_SPEC = {
     "scope": {"type": "str", "default": "fleet", "choices": ["fleet", "host"]},
     "vmtas": {"type": "list", "elements": "dict", "default": []},
     "addresses": {"type": "list", "elements": "str", "default": []},
+    "listeners": {"type": "list", "elements": "dict", "default": []},
     # Render and lint every host's complete PowerMTA config, as the powermta role would (playbooks/preflight.yml).
     "render": {"type": "bool", "default": False},
 }
@@ -233,6 +235,17 @@ class ActionModule(ActionBase):
                 except Exception as exc:  # reported, with the variable named
                     settings[name] = "<cannot be read: %s>" % str(exc).splitlines()[0]
         problems = host_problems(host, settings, args["vmtas"], args["addresses"])
+        # The port rule again with this task's own value of the web monitor's port: extra vars and play vars
+        # included, whatever model the run was given (a port taken twice leaves pmtahttp crash-looping).
+        if "powermta_http_mgmt_port" in task_vars:
+            try:
+                http_port = _plain(task_vars["powermta_http_mgmt_port"], (), self._templar)
+            except Exception:  # unreadable: the fleet model names it
+                http_port = None
+            if http_port is not None:
+                problems += [text for text in port_problems(host, {"powermta_http_mgmt_port": http_port},
+                                                            {"listeners": args["listeners"]})
+                             if text not in problems]
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
             result.update(failed=True, msg="Fix the inventory of %s before anything changes (%d problem(s)):\n%s"

@@ -57,6 +57,13 @@ options:
     type: list
     elements: str
     default: []
+  listeners:
+    description:
+      - With O(scope=host), the host's merged listeners (the model's C(listeners)): checked against this task's
+        own C(powermta_http_mgmt_port) (extra vars and play vars included), as the fleet check does.
+    type: list
+    elements: dict
+    default: []
   render:
     description:
       - With O(scope=fleet) and a consistent model, render every host's complete PowerMTA config on the controller
