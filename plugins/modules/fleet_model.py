@@ -59,8 +59,8 @@ options:
     default: []
   listeners:
     description:
-      - With O(scope=host), the host's merged listeners (the model's C(listeners)): checked against this task's
-        own C(powermta_http_mgmt_port) (extra vars and play vars included), as the fleet check does.
+      - With O(scope=host), the host's merged listeners (the model's C(listeners)), checked against this task's
+        own C(powermta_http_mgmt_port) (extra vars and play vars included) as the fleet check does.
     type: list
     elements: dict
     default: []

@@ -68,7 +68,7 @@ CASES = {
     "injectors-in-host-vars": (
         {}, {"site-n1": {"powermta_injectors": [{"name": "other", "password": "another-password-1",
                                                  "networks": ["198.18.0.0/24"]}]}},
-        ["site-n1: powermta_injectors is set in group pmta_fleet and host site-n1"],
+        ["site-n1: powermta_injectors is set in group pmta_fleet and in host site-n1"],
         {"powermta_injectors": [{"name": "mumara", "password": "a-long-password-1",
                                  "networks": ["198.51.100.0/28"]}]}),
     # h-preflight: a bounce domain equal to the sending domain would take over its MX.
