@@ -188,11 +188,12 @@ def config_problems(loader, templar, hostvars, model, defaults):
     try:
         if workers < 2:
             return [line for host in hosts for line in _host_problems(host)]
-        chunks = [hosts[index::workers] for index in range(workers)]
+        # The first host here: the workers inherit its compiled templates instead of compiling them each.
+        by_host = {hosts[0]: _host_problems(hosts[0])}
+        chunks = [hosts[1:][index::workers] for index in range(workers)]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            found = dict(zip(map(tuple, chunks), pool.map(_chunk_problems, chunks), strict=True))
-        by_host = {host: lines for chunk, per_host in found.items() for host, lines in zip(chunk, per_host,
-                                                                                              strict=True)}
+            for chunk, per_host in zip(chunks, pool.map(_chunk_problems, chunks), strict=True):
+                by_host.update(zip(chunk, per_host, strict=True))
         return [line for host in hosts for line in by_host[host]]
     finally:
         _STATE.clear()
