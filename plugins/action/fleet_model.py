@@ -11,7 +11,6 @@ import yaml
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import (
     FACT_SETTINGS,
     LAYERS,
@@ -29,6 +28,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet_rules impo
 from ansible_collections.mailops.powermta.plugins.plugin_utils._config_preflight import config_problems
 from ansible_collections.mailops.powermta.plugins.plugin_utils._inventory_layers import set_twice
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
+from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import trusted
 from ansible_collections.mailops.powermta.plugins.plugin_utils._role_specs import role_specs, spec_problems
 
 ARGUMENT_SPEC = {
@@ -49,20 +49,9 @@ ARGUMENT_SPEC = {
 ROLE_DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "powermta", "defaults", "main.yml")
 
 
-def _trusted(value):
-    """Strings of the collection's own defaults file are templates, as when Ansible loads it."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trusted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trusted(item) for item in value]
-    return value
-
-
 def role_defaults():
     with open(ROLE_DEFAULTS, encoding="utf-8") as handle:
-        return _trusted(yaml.safe_load(handle) or {})
+        return trusted(yaml.safe_load(handle) or {})
 
 
 def _referenced_names(defaults):

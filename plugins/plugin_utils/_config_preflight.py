@@ -24,6 +24,7 @@ from ansible_collections.mailops.powermta.plugins.plugin_utils._config_render im
     render_template,
     template_item,
 )
+from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import trusted
 
 ROLE = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "roles", "powermta"))
 ROLE_VARS = os.path.join(ROLE, "vars", "main.yml")
@@ -49,17 +50,6 @@ BLOCKS = {
 
 
 def _load_role_vars():
-    from ansible.template import trust_as_template
-
-    def trusted(value):
-        if isinstance(value, str):
-            return trust_as_template(value)
-        if isinstance(value, dict):
-            return {key: trusted(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [trusted(item) for item in value]
-        return value
-
     with open(ROLE_VARS, encoding="utf-8") as handle:
         return trusted(yaml.safe_load(handle) or {})
 

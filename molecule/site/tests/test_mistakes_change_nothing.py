@@ -13,7 +13,8 @@ vMTA Molecule's inventory does not have.
 
 Which branch makes which case pass (issue 20 is shared by three helpers): DKIM bits, the controller key directory
 and the directories (log file in /var/log, spool dirs) are enforced here (DKIM key check and ownership rule);
-`management-port-25` needs the health gate after reload (h-apply); `injectors-in-host-vars` and
+`management-port-25` is refused by the powermta role's per-host port check (the health gate after reload is its
+second line, tested in molecule/powermta); `injectors-in-host-vars` and
 `bounce-domain-is-sending-domain` need the fleet model's layer and domain invariants (h-preflight). Those three
 are marked `after_merge` below: they fail until those branches are merged, never skipped.
 """
