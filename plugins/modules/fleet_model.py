@@ -70,7 +70,7 @@ options:
         as the C(mailops.powermta.powermta) role does (its templates, defaults and vars over the host's inventory
         and the model) and lint it with the role's linter (the host's C(powermta_lint_*) settings).
       - Each finding is one problem naming the host, the inventory variable and item that rendered the line, and
-        the fix. Hosts are rendered in parallel over the controller's cores. Nothing is written outside a private
+        the fix. Nothing is written outside a private
         temporary directory, which is removed.
     type: bool
     default: false

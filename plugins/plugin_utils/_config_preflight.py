@@ -11,7 +11,6 @@ enclosing block of the rendered line: ``<virtual-mta NAME>`` is the vMTA item NA
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import tempfile
@@ -160,38 +159,23 @@ def _lint_options(host_templar, scope):
             read("powermta_lint_unknown_directives", "error"))
 
 
-# Hosts per worker process: the render is CPU-bound Jinja; a fleet's hosts are split over the controller's
-# cores (forked after the model and the templates are loaded, so nothing is loaded twice).
-HOSTS_PER_WORKER = 8
 _STATE = {}
 
 
 def config_problems(loader, templar, hostvars, model, defaults):
     """One line per lint error (and warning, where the host's powermta_lint_fail_on is warning) of every host's
     rendered config, naming the host, the variable and item, the finding and its fix."""
+    # One templar for every host: each template is compiled once (compile_once), then only rendered per host.
+    # Serial on purpose: worker processes forked from Ansible's (threaded) worker can deadlock on a held lock.
     templar = compile_once(templar.copy_with_new_env(searchpath=[TEMPLATES, os.path.join(TEMPLATES, "etc", "pmta")]))
     work = tempfile.mkdtemp(prefix="mailops-preflight-")
     _STATE.update(loader=loader, templar=templar, hostvars=hostvars, model=model, defaults=defaults,
                   role_vars=_load_role_vars(), work=work)
-    hosts = list(model["hosts"])
-    workers = min(os.cpu_count() or 1, len(hosts) // HOSTS_PER_WORKER)
     try:
-        if workers < 2:
-            return [line for host in hosts for line in _host_problems(host)]
-        # The first host here: the workers inherit its compiled templates instead of compiling them each.
-        by_host = {hosts[0]: _host_problems(hosts[0])}
-        chunks = [hosts[1:][index::workers] for index in range(workers)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for chunk, per_host in zip(chunks, pool.map(_chunk_problems, chunks), strict=True):
-                by_host.update(zip(chunk, per_host, strict=True))
-        return [line for host in hosts for line in by_host[host]]
+        return [line for host in model["hosts"] for line in _host_problems(host)]
     finally:
         _STATE.clear()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _chunk_problems(hosts):
-    return [_host_problems(host) for host in hosts]
 
 
 def _host_problems(host):
