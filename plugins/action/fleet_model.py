@@ -11,7 +11,6 @@ import yaml
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model import (
     FACT_SETTINGS,
     LAYERS,
@@ -24,9 +23,12 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet.model impo
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet.rules import (
     later_role_problems,
     layer_conflict_problems,
+    port_problems,
 )
+from ansible_collections.mailops.powermta.plugins.plugin_utils._config_preflight import config_problems
 from ansible_collections.mailops.powermta.plugins.plugin_utils._inventory_layers import set_twice
 from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import plain as _plain
+from ansible_collections.mailops.powermta.plugins.plugin_utils._plain import trusted
 from ansible_collections.mailops.powermta.plugins.plugin_utils._role_specs import role_specs, spec_problems
 
 ARGUMENT_SPEC = {
@@ -37,6 +39,9 @@ ARGUMENT_SPEC = {
     "scope": {"type": "str", "default": "fleet", "choices": ["fleet", "host"]},
     "vmtas": {"type": "list", "elements": "dict", "default": []},
     "addresses": {"type": "list", "elements": "str", "default": []},
+    "listeners": {"type": "list", "elements": "dict", "default": []},
+    # Render and lint every host's complete PowerMTA config, as the powermta role would (playbooks/preflight.yml).
+    "render": {"type": "bool", "default": False},
 }
 
 
@@ -44,20 +49,9 @@ ARGUMENT_SPEC = {
 ROLE_DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "powermta", "defaults", "main.yml")
 
 
-def _trusted(value):
-    """Strings of the collection's own defaults file are templates, as when Ansible loads it."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, dict):
-        return {key: _trusted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_trusted(item) for item in value]
-    return value
-
-
 def role_defaults():
     with open(ROLE_DEFAULTS, encoding="utf-8") as handle:
-        return _trusted(yaml.safe_load(handle) or {})
+        return trusted(yaml.safe_load(handle) or {})
 
 
 def _referenced_names(defaults):
@@ -168,7 +162,7 @@ def inventory_spec_problems(hostvars, hosts, templar, skip_keys):
             except Exception:  # undefined (a vault not opened) or failing: reported where it is read
                 continue
         problems += spec_problems(host, values, specs, cache)
-        problems += later_role_problems(host, values)
+        problems += later_role_problems(host, values, set(raw))
     return problems
 
 
@@ -206,6 +200,8 @@ class ActionModule(ActionBase):
         layered = [name for layers in LAYERS.values() for name in layers] + list(SYSCTL_LAYERS)
         problems += layer_conflict_problems(set_twice(task_vars["hostvars"], self._loader, hosts, layered))
         problems += inventory_spec_problems(task_vars["hostvars"], hosts, self._templar, skip)
+        if args["render"] and not problems:  # a config is rendered from a consistent model only
+            problems += config_problems(self._loader, self._templar, task_vars["hostvars"], model, defaults)
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
             result.update(failed=True, msg="Fix the inventory before anything changes (%d problem(s)):\n%s"
@@ -228,6 +224,17 @@ class ActionModule(ActionBase):
                 except Exception as exc:  # reported, with the variable named
                     settings[name] = "<cannot be read: %s>" % str(exc).splitlines()[0]
         problems = host_problems(host, settings, args["vmtas"], args["addresses"])
+        # The port rule again with this task's own value of the web monitor's port: extra vars and play vars
+        # included, whatever model the run was given (a port taken twice leaves pmtahttp crash-looping).
+        if "powermta_http_mgmt_port" in task_vars:
+            try:
+                http_port = _plain(task_vars["powermta_http_mgmt_port"], (), self._templar)
+            except Exception:  # unreadable: the fleet model names it
+                http_port = None
+            if http_port is not None:
+                problems += [text for text in port_problems(host, {"powermta_http_mgmt_port": http_port},
+                                                            {"listeners": args["listeners"]})
+                             if text not in problems]
         result.update(changed=False, problems=problems)
         if problems and args["fail_on_problems"]:
             result.update(failed=True, msg="Fix the inventory of %s before anything changes (%d problem(s)):\n%s"

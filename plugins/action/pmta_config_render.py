@@ -12,11 +12,10 @@ import os
 import shutil
 import tempfile
 
-from ansible._internal._templating import _template_vars
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
+from ansible_collections.mailops.powermta.plugins.plugin_utils._config_render import render_template, template_item
 
 STAND_IN = "# stand-in for the host's file (owned by another role)\n"
 
@@ -90,33 +89,20 @@ class ActionModule(ActionBase):
         searchpath = [p for base in searchpath for p in (os.path.join(base, "templates"), base)]
         rendered = []
         written = []
-        for index, item in enumerate(templates):
-            if isinstance(item, str):
-                item = {"path": item}
-            if isinstance(item, dict) and item.get("path") and not item.get("dest"):
-                # Templates mirror their destination: path P renders P.j2 to P.
-                item = dict(item, src=f"{item['path']}.j2", dest=item["path"])
-            if not isinstance(item, dict) or not item.get("src") or not item.get("dest"):
-                raise AnsibleActionFail(f"templates[{index}] must be a dict with src and dest, not {item!r}")
+        for index, entry in enumerate(templates):
+            item = template_item(entry)
+            if item is None:
+                raise AnsibleActionFail(f"templates[{index}] must be a dict with src and dest, not {entry!r}")
             dest = _inside(root, str(item["dest"]))
             try:
                 source = self._find_needle("templates", str(item["src"]))
             except AnsibleError as exc:
                 raise AnsibleActionFail(to_text(exc)) from exc
-            template_vars = dict(task_vars)
-            template_vars["item"] = item  # as in a loop: per-file data (e.g. the vMTA of a warm-up include)
-            template_vars.update(_template_vars.generate_ansible_template_vars(
-                path=str(item["src"]), fullpath=source, dest_path="/" + str(item["dest"]),
-                include_ansible_managed="ansible_managed" not in task_vars))
-            templar = self._templar.copy_with_new_env(
-                searchpath=searchpath + [os.path.dirname(source)], available_variables=template_vars)
-            data = trust_as_template(self._loader.get_text_file_contents(source))
             try:
-                text = templar.template(data, escape_backslashes=False,
-                                        overrides={"trim_blocks": True, "lstrip_blocks": False})
+                text = render_template(self._loader, self._templar, task_vars, item, source, searchpath)
             except AnsibleError as exc:
                 raise AnsibleActionFail(f"rendering {item['src']} failed: {to_text(exc)}") from exc
-            if _write(dest, to_bytes(text if text is not None else "", errors="surrogate_or_strict"), mode):
+            if _write(dest, to_bytes(text, errors="surrogate_or_strict"), mode):
                 written.append(str(item["dest"]))
             rendered.append(str(item["dest"]))
         for index, item in enumerate(stand_ins):

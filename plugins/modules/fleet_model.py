@@ -57,6 +57,23 @@ options:
     type: list
     elements: str
     default: []
+  listeners:
+    description:
+      - With O(scope=host), the host's merged listeners (the model's C(listeners)), checked against this task's
+        own C(powermta_http_mgmt_port) (extra vars and play vars included) as the fleet check does.
+    type: list
+    elements: dict
+    default: []
+  render:
+    description:
+      - With O(scope=fleet) and a consistent model, render every host's complete PowerMTA config on the controller
+        as the C(mailops.powermta.powermta) role does (its templates, defaults and vars over the host's inventory
+        and the model) and lint it with the role's linter (the host's C(powermta_lint_*) settings).
+      - Each finding is one problem naming the host, the inventory variable and item that rendered the line, and
+        the fix. Nothing is written outside a private
+        temporary directory, which is removed.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mailops.powermta.attributes.READ_ONLY
 attributes:

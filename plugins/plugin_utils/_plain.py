@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from ansible.template import trust_as_template
+
 
 def plain(value, skip_keys=(), templar=None):
     """A plain copy: exact str, int, float, bool, list and dict (tagged strings are slow to copy, compare and
@@ -25,4 +27,16 @@ def plain(value, skip_keys=(), templar=None):
         return int.__int__(value)
     if isinstance(value, float):
         return float.__float__(value)
+    return value
+
+
+def trusted(value):
+    """Strings of the collection's own YAML files (a role's defaults or vars) are templates, as when Ansible
+    loads them."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, dict):
+        return {key: trusted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [trusted(item) for item in value]
     return value

@@ -15,7 +15,10 @@ Prints wall time of the first run and the re-run, per-host and per-IP cost, how 
 and peak memory (the largest child's max RSS from resource.getrusage, and the peak sum of RSS of the
 whole ansible-playbook process tree, sampled every 0.2 s).
 
-Preflight alone (--preflight, default 50x64): playbooks/preflight.yml, target < 10 s (issue 20).
+Preflight alone (--preflight, default 50x64): playbooks/preflight.yml (the fleet model, every check, the render
+and lint of every host's complete config), target < 10 s (issue 20); prints the ratio to 10 s and the CPU seconds.
+
+    python tests/bench/bench_fleet_scale.py --sizes '' --preflight 50x64
 
 Targets (issue 16): controller side 50x64 < 60 s and < 2 GB; real 4x32 re-run < 90 s and < 40 % of the
 first converge; cost per IP flat or falling from 2x8 to 4x32.
@@ -170,18 +173,22 @@ def run_playbook(workdir: str, playbook: str, forks: int, extra: list[str] | Non
         cmd += ["-e", item]
     log_path = os.path.join(workdir, f"run-{int(time.time() * 1000)}.log")
     start = time.monotonic()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         memory = TreeMemory(proc.pid)
         proc.wait()
         tree_mb = memory.stop()
     elapsed = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU seconds of the run (user + system): the wall time on a shared 2-core bench depends on its load.
+    cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     with open(log_path, encoding="utf-8") as handle:
         output = handle.read()
     recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "failed": int(m.group(4))}
              for m in re.finditer(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)",
                                   output, re.M)}
-    return {"rc": proc.returncode, "seconds": elapsed, "tree_mb": tree_mb, "recap": recap, "log": log_path,
+    return {"rc": proc.returncode, "seconds": elapsed, "cpu": cpu, "tree_mb": tree_mb, "recap": recap, "log": log_path,
             "tail": "\n".join(output.splitlines()[-25:])}
 
 
@@ -300,6 +307,7 @@ def report(kind: str, size: tuple[int, int], result: dict, rows: list) -> bool:
         line += f"  (hosts up in {result['boot']:.1f} s)"
     print(line, flush=True)
     rows.append({"kind": kind, "hosts": hosts, "ips": ips, "first": first["seconds"], "again": again["seconds"],
+                 "again_cpu": again["cpu"], "load": os.getloadavg()[0],
                  "changed": changed, "tree_mb": max(first["tree_mb"], again["tree_mb"])})
     return True
 
@@ -343,8 +351,10 @@ def main() -> int:
             print(f"target controller 50x64 < {CONTROLLER_BUDGET_S:.0f} s and < {MEMORY_BUDGET_MB:.0f} MB: "
                   f"{'MET' if verdict else 'MISSED'}")
         if row["kind"] == "preflight" and (row["hosts"], row["ips"]) == (50, 64):
-            print(f"target preflight.yml 50x64 < {PREFLIGHT_BUDGET_S:.0f} s: "
-                  f"{'MET' if row['again'] < PREFLIGHT_BUDGET_S else 'MISSED'} ({row['again']:.1f} s)")
+            print(f"target preflight.yml 50x64 (fleet model, checks, render and lint of every host's config) "
+                  f"< {PREFLIGHT_BUDGET_S:.0f} s: {'MET' if row['again'] < PREFLIGHT_BUDGET_S else 'MISSED'} "
+                  f"({row['again']:.1f} s, ratio {row['again'] / PREFLIGHT_BUDGET_S:.2f} of the budget; "
+                  f"{row['again_cpu']:.1f} CPU s; load average {row['load']:.1f} on {os.cpu_count()} cores)")
         if row["kind"] == "converge" and (row["hosts"], row["ips"]) == (4, 32):
             verdict = (row["again"] < RERUN_BUDGET_S and row["again"] < RERUN_RATIO_BUDGET * row["first"]
                        and row["changed"] == 0)

@@ -42,6 +42,9 @@ HOST_VARS = {
         {"name": "mk-02", "ip": "203.0.113.21", "hostname": "mta21.example.com", "pool": "marketing"},
     ]},
 }
+# A complete DNS connection (the dns role's server and TSIG key), for cases that break one part of it.
+DNS_CONNECTION = {"dns_server": "192.0.2.53", "dns_key_name": "mailops-update",
+                  "dns_key_secret": "c2VjcmV0LXNlY3JldC1zZWNyZXQ="}
 
 
 def fleet(data, **changes):
@@ -376,6 +379,61 @@ CASES = {
                                                                       "records": ["d", "b"]}]),
                              ["pmta1: powermta_acct_files item /var/log/acct.csv (its directory): /var/log is a"
                               " system directory"]),
+    # ---- found only by rendering each host's whole config and linting it (the role's templates and linter),
+    # named by the variable and item that rendered the line
+    "extra-config-unknown-directive": (
+        lambda d: fleet(d, powermta_extra_config="smtp-listener 0/0:2525\nbogus-directive 5\n"),
+        ["pmta1: powermta_extra_config line 2: 'bogus-directive 5': unknown directive bogus-directive"
+         " [unknown-directive] (fix: remove it;", "rendered /etc/pmta/conf.d/local.conf line 4)",
+         "pmta2: powermta_extra_config line 2"]),
+    "vmta-directive-wrong-block": (
+        vmta("pmta1", 0, directives={"max-msg-rate": "fast"}),
+        ["pmta1: powermta_vmtas item tx-01: 'max-msg-rate fast': max-msg-rate is not allowed in <virtual-mta>"
+         " [wrong-scope] (fix: max-msg-rate belongs in <domain>"]),
+    "vmta-domain-directive-not-a-number": (
+        vmta("pmta2", 1, domains=[{"name": "gmail.com", "directives": {"max-smtp-out": "many"}}]),
+        ["pmta2: powermta_vmtas item mk-02, <domain gmail.com>: 'max-smtp-out many': max-smtp-out: invalid"
+         " number 'many' [bad-value] (fix: use a whole number"]),
+    "domain-defaults-interval-word": (
+        lambda d: fleet(d, powermta_domain_defaults={"retry-after": "soon"}),
+        ["pmta1: powermta_domain_defaults: 'retry-after soon': retry-after: invalid time interval 'soon'",
+         "(fix: use a comma list of a TIME-INTERVAL"]),
+    "pool-directive-wrong-block": (
+        item("powermta_pools", directives={"max-msg-rate": "quick"}),
+        ["pmta2: powermta_pools item transactional: 'max-msg-rate quick': max-msg-rate is not allowed in"
+         " <virtual-mta-pool>"]),
+    "listener-directive-wrong-block": (
+        lambda d: fleet(d, powermta_listeners=[{"name": "0/0:25", "directives": {"max-message-size": "huge"}}]),
+        ["pmta1: powermta_listeners item 0/0:25: 'max-message-size huge': max-message-size is not allowed in"
+         " <smtp-listener> [wrong-scope] (fix: max-message-size belongs in <source>"]),
+    # ---- what the later roles' own checks refuse (their preflight asserts), refused here first
+    "package-rpm": (lambda d: fleet(d, powermta_package_src="files/PowerMTA-5.0r8.rpm"),
+                    ["pmta1: powermta_package_src files/PowerMTA-5.0r8.rpm is not a .deb: the hosts run Debian 12"]),
+    "dns-server-without-key": (lambda d: fleet(d, dns_server="192.0.2.53"),
+                               ["pmta1: dns_server set but dns_key_name and dns_key_secret empty or missing"]),
+    "dns-key-secret-empty": (lambda d: fleet(d, **dict(DNS_CONNECTION, dns_key_secret="")),
+                             ["pmta1: dns_server and dns_key_name set but dns_key_secret empty or missing"]),
+    "dns-key-algorithm-unknown": (lambda d: fleet(d, **dict(DNS_CONNECTION, dns_key_algorithm="hmac-sha999")),
+                                  ["pmta1: dns_key_algorithm: value of dns_key_algorithm must be one of: hmac-md5,",
+                                   "(role dns)"]),
+    "warmup-isps-empty": (lambda d: fleet(d, warmup_isps=[]),
+                          ["pmta1: warmup_isps must be a non-empty list of ISP group names"]),
+    "warmup-isps-not-a-group-name": (lambda d: fleet(d, warmup_isps=["gmail", "Yahoo.com"]),
+                                     ["pmta1: warmup_isps entries 'Yahoo.com' are not ISP group names"]),
+    "warmup-acct-paths-empty": (lambda d: fleet(d, warmup_acct_paths=[]),
+                                ["pmta1: warmup_acct_paths must be a non-empty list of accounting file paths"]),
+    "monitoring-status-url-not-loopback": (
+        lambda d: fleet(d, monitoring_status_url="http://203.0.113.10:8080/status?format=json"),
+        ["pmta1: monitoring_status_url must be an http(s) URL on loopback"]),
+    "monitoring-status-url-other-port": (
+        lambda d: fleet(d, monitoring_status_url="http://127.0.0.1:9090/status?format=json"),
+        ["pmta1: monitoring_status_url http://127.0.0.1:9090/status?format=json reads port 9090 but PowerMTA's web"
+         " monitor listens on powermta_http_mgmt_port 8080"]),
+    "monitoring-interval-too-short": (lambda d: fleet(d, monitoring_collector_interval=5),
+                                      ["pmta1: monitoring_collector_interval must be at least 10 seconds, got 5"]),
+    "http-mgmt-port-on-node-exporter": (lambda d: fleet(d, powermta_http_mgmt_port=9100),
+                                        ["pmta1: port 9100 is used by powermta_http_mgmt_port 9100 (the web monitor)"
+                                         " and node_exporter"]),
 }
 
 

@@ -13,7 +13,8 @@ vMTA Molecule's inventory does not have.
 
 Which branch makes which case pass (issue 20 is shared by three helpers): DKIM bits, the controller key directory
 and the directories (log file in /var/log, spool dirs) are enforced here (DKIM key check and ownership rule);
-`management-port-25` needs the health gate after reload (h-apply); `injectors-in-host-vars` and
+`management-port-25` is refused by the powermta role's per-host port check (the health gate after reload is its
+second line, tested in molecule/powermta); `injectors-in-host-vars` and
 `bounce-domain-is-sending-domain` need the fleet model's layer and domain invariants (h-preflight). Those three
 are marked `after_merge` below: they fail until those branches are merged, never skipped.
 """
@@ -45,7 +46,8 @@ def domain(**changes):
     return {"powermta_domains": [dict(DOMAIN, **changes)]}
 
 
-# id -> (extra vars, host_vars of an extra inventory source {host: vars}, texts the output must hold)
+# id -> (extra vars, host_vars of an extra inventory source {host: vars}, texts the output must hold[, group vars
+# of pmta_fleet in that source])
 CASES = {
     # The DKIM key of a live selector: a new size is refused, never generated (playbooks/powermta.yml's check).
     "dkim-bits-on-live-selector": (
@@ -60,30 +62,28 @@ CASES = {
     "log-file-in-var-log": (
         {"powermta_log_file": "/var/log/pmta.log"}, {},
         ["powermta_log_file (the directory of /var/log/pmta.log): /var/log is a system directory"]),
-    # h-apply: pmtahttp cannot bind port 25; the health gate restores the previous files and stops the rollout.
-    "management-port-25": ({"powermta_http_mgmt_port": 25}, {}, ["pmtahttp"]),
-    # h-preflight: a list set in host_vars would replace the group's (the mumara injector would vanish).
+    # pmtahttp could not bind port 25 (the SMTP listener's): the role's own per-host check refuses the extra var
+    # before the host changes (the health gate behind it, restoring a config that fails to start, is tested in
+    # molecule/powermta with a held port).
+    "management-port-25": ({"powermta_http_mgmt_port": 25}, {},
+                           ["site-n1: port 25 is used by powermta_listeners item 0/0:25 and powermta_http_mgmt_port 25"
+                            " (the web monitor)", "give powermta_http_mgmt_port a free port"]),
+    # h-preflight: a list set in host_vars would replace the group's (the mumara injector would vanish from
+    # site-n1). The group's list comes with the extra inventory source (this scenario's inventory sets none).
     "injectors-in-host-vars": (
         {}, {"site-n1": {"powermta_injectors": [{"name": "other", "password": "another-password-1",
                                                  "networks": ["198.18.0.0/24"]}]}},
-        ["powermta_injectors"]),
+        ["site-n1: powermta_injectors is set in group pmta_fleet and in host site-n1"],
+        {"powermta_injectors": [{"name": "mumara", "password": "a-long-password-1",
+                                 "networks": ["198.51.100.0/28"]}]}),
     # h-preflight: a bounce domain equal to the sending domain would take over its MX.
     "bounce-domain-is-sending-domain": (domain(bounce_domain="example.com"), {}, ["bounce_domain"]),
 }
 # Cases that pass only once the named branch is merged (see the docstring): marked, never skipped.
 AFTER_MERGE = {"management-port-25": "h-apply", "injectors-in-host-vars": "h-preflight",
                "bounce-domain-is-sending-domain": "h-preflight"}
-# Known gaps, found by the first run after the merge (issue 20 stays open for them). strict: the mark fails the
-# test as soon as the case holds, so it cannot outlive the fix.
-# - management-port-25: given as an extra var (-e) past preflight, the run succeeds and the hosts keep their
-#   config: the fleet model the role builds does not see the extra var (to be confirmed), so neither the port rule
-#   nor the gate refuses anything. The gate's restore itself is tested in molecule/powermta (a held port).
-# - injectors-in-host-vars: this scenario sets no group-level powermta_injectors, so a host-level list is one layer,
-#   not two; the case must set both levels to be the issue's mistake.
-KNOWN_GAPS = {
-    "management-port-25": "-e powermta_http_mgmt_port past preflight is not refused (issue 20, open)",
-    "injectors-in-host-vars": "the scenario has no group-level injectors: the case is not yet the issue's mistake",
-}
+# Known gaps (strict xfail naming why; the mark fails the test as soon as the case holds): none left.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def marks(case_id):
@@ -110,7 +110,8 @@ def state(fleet):
 
 @pytest.mark.parametrize("case_id", PARAMS)
 def test_mistake_changes_nothing_on_any_host_or_in_dns(once, fleet, tmp_path, case_id):
-    extra_vars, host_vars, texts = CASES[case_id]
+    extra_vars, host_vars, texts = CASES[case_id][:3]
+    group_vars = CASES[case_id][3] if len(CASES[case_id]) > 3 else {}
     before = state(fleet)
     assert before["dns"]["dkim"], "the converged fleet publishes its DKIM key"
     # The fleet preflight play forced off; host_tuning too, only for time (about 80 s per run on this bench):
@@ -121,7 +122,8 @@ def test_mistake_changes_nothing_on_any_host_or_in_dns(once, fleet, tmp_path, ca
         args += ["-e", "@%s" % (tmp_path / "extra.json")]
     inventories = []
     if host_vars:
-        (tmp_path / "hosts.yml").write_text("pmta_fleet:\n  hosts:\n" + "".join("    %s: {}\n" % h for h in host_vars))
+        (tmp_path / "hosts.yml").write_text(json.dumps({"pmta_fleet": {"hosts": {h: {} for h in host_vars},
+                                                                      "vars": group_vars}}))
         (tmp_path / "host_vars").mkdir()
         for name, values in host_vars.items():
             (tmp_path / "host_vars" / ("%s.yml" % name)).write_text(json.dumps(values))

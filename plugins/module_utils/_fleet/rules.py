@@ -248,7 +248,7 @@ def domain_ownership_problems(host, host_vars, model, sending_domains):
     return problems
 
 
-def later_role_problems(host, host_vars):
+def later_role_problems(host, host_vars, defined=None):
     """What the dns and warmup roles refuse, named by the inventory variable (not the module's argument).
 
     ``host_vars``: what the inventory sets (the fleet_model action passes the values it reads for the argument
@@ -274,7 +274,101 @@ def later_role_problems(host, host_vars):
             normalize_thresholds(host_vars["warmup_thresholds"])
         except WarmupInputError as exc:
             problems.append("%s: warmup_%s (docs/warmup.md)" % (host, exc))
+    problems += _warmup_list_problems(host, host_vars)
+    problems += _dns_connection_problems(host, host_vars, host_vars if defined is None else defined)
+    problems += _monitoring_problems(host, host_vars)
+    problems += _package_problems(host, host_vars)
     return problems
+
+
+# roles/warmup/tasks/preflight.yml: an ISP group name is a domain-macro name of the ISP policies.
+WARMUP_ISP_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# roles/monitoring/tasks/preflight.yml: PowerMTA's web monitor is read on loopback only.
+STATUS_URL_RE = re.compile(r"^https?://(127\.[0-9]+\.[0-9]+\.[0-9]+|\[::1\]|localhost)(:[0-9]+)?/")
+MIN_COLLECTOR_INTERVAL = 10
+
+
+def _warmup_list_problems(host, host_vars):
+    """roles/warmup/tasks/preflight.yml's checks of warmup_isps and warmup_acct_paths."""
+    problems = []
+    if "warmup_isps" in host_vars:
+        isps = host_vars["warmup_isps"]
+        if not isinstance(isps, list) or not isps:
+            problems.append("%s: warmup_isps must be a non-empty list of ISP group names (e.g. [gmail, other]), "
+                            "got %r" % (host, isps))
+        else:
+            bad = [name for name in isps if not isinstance(name, str) or not WARMUP_ISP_RE.match(name)]
+            if bad:
+                problems.append("%s: warmup_isps entries %s are not ISP group names: use lowercase names like "
+                                "gmail or other ([a-z][a-z0-9_]*), each but other a group of the ISP policies"
+                                % (host, ", ".join(repr(name) for name in bad)))
+            twice = sorted({str(name) for name in isps if isps.count(name) > 1})
+            if twice:
+                problems.append("%s: warmup_isps names %s twice; list each ISP group once" % (host, ", ".join(twice)))
+    if "warmup_acct_paths" in host_vars:
+        paths = host_vars["warmup_acct_paths"]
+        if not isinstance(paths, list) or not paths:
+            problems.append("%s: warmup_acct_paths must be a non-empty list of accounting file paths (e.g. "
+                            "[/var/log/pmta/acct.csv]), got %r" % (host, paths))
+    return problems
+
+
+def _dns_connection_problems(host, host_vars, defined):
+    """roles/dns/tasks/preflight.yml: an UPDATE needs the server, the TSIG key's name and its secret. Checked when
+    the inventory sets any of them (an inventory without DNS publishes nothing). ``defined``: every variable the
+    host defines (a value that cannot be read here, such as a vaulted secret, is defined, not missing)."""
+    names = ("dns_server", "dns_key_name", "dns_key_secret")
+    given = [name for name in names if name in defined]
+    if not given:
+        return []
+    missing = [name for name in names
+               if name not in defined or (name in host_vars and not str(host_vars[name] or "").strip())]
+    if not missing:
+        return []
+    return ["%s: %s set but %s empty or missing: the dns role sends RFC 2136 UPDATEs signed with TSIG and needs "
+            "all three (the primary's address, the key's name and its secret, in a vault)"
+            % (host, " and ".join(name for name in given if name not in missing) or "the DNS connection is",
+               " and ".join(missing))]
+
+
+def _monitoring_problems(host, host_vars):
+    """roles/monitoring/tasks/preflight.yml: the web monitor's URL on loopback, a sane collector interval."""
+    problems = []
+    if "monitoring_status_url" in host_vars:
+        url = host_vars["monitoring_status_url"]
+        if not isinstance(url, str) or not STATUS_URL_RE.match(url):
+            problems.append("%s: monitoring_status_url must be an http(s) URL on loopback (127.x.x.x, [::1] or "
+                            "localhost: PowerMTA's web monitor stays loopback-only), e.g. "
+                            "http://127.0.0.1:8080/status?format=json, got %r" % (host, url))
+        else:
+            port = re.match(r"^https?://[^/]*?:([0-9]+)/", url)
+            try:
+                http_port = as_int(host_vars.get("powermta_http_mgmt_port", DEFAULT_HTTP_MGMT_PORT))
+            except ValueError:
+                http_port = None  # reported by the port rule
+            if port and http_port is not None and int(port.group(1)) != http_port:
+                problems.append("%s: monitoring_status_url %s reads port %s but PowerMTA's web monitor listens on "
+                                "powermta_http_mgmt_port %d; leave monitoring_status_url at its default (it follows "
+                                "powermta_http_mgmt_port) or use the same port" % (host, url, port.group(1), http_port))
+    if "monitoring_collector_interval" in host_vars:
+        try:
+            interval = as_int(host_vars["monitoring_collector_interval"])
+        except ValueError:
+            interval = None
+        if interval is not None and interval < MIN_COLLECTOR_INTERVAL:
+            problems.append("%s: monitoring_collector_interval must be at least %d seconds, got %d"
+                            % (host, MIN_COLLECTOR_INTERVAL, interval))
+    return problems
+
+
+def _package_problems(host, host_vars):
+    """roles/powermta/tasks/preflight.yml: the package type fits the host; every host is Debian 12 (the
+    platforms host_tuning and monitoring accept), so the package is a .deb."""
+    package = host_vars.get("powermta_package_src")
+    if isinstance(package, str) and package and not package.endswith(".deb"):
+        return ["%s: powermta_package_src %s is not a .deb: the hosts run Debian 12 (the only platform the roles "
+                "accept), give PowerMTA's .deb package" % (host, package)]
+    return []
 
 
 def inbound_problems(host, host_vars):

@@ -99,3 +99,23 @@ def test_later_roles_checks_name_the_inventory_variable(values, expected):
 
 def test_later_roles_accept_their_defaults():
     assert later_role_problems("pmta1", {"dns_ttl": 3600, "warmup_schedule": {}, "warmup_thresholds": {}}) == []
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"warmup_isps": []}, "pmta1: warmup_isps must be a non-empty list"),
+    ({"warmup_isps": ["gmail", "gmail"]}, "pmta1: warmup_isps names gmail twice"),
+    ({"warmup_acct_paths": "/var/log/pmta/acct.csv"}, "pmta1: warmup_acct_paths must be a non-empty list"),
+    ({"dns_server": "192.0.2.53", "dns_key_name": "k"}, "pmta1: dns_server and dns_key_name set but dns_key_secret"),
+    ({"monitoring_status_url": "http://localhost:8081/status"}, "pmta1: monitoring_status_url http://localhost:8081"),
+    ({"monitoring_collector_interval": 3}, "pmta1: monitoring_collector_interval must be at least 10"),
+    ({"powermta_package_src": "/srv/PowerMTA.rpm"}, "pmta1: powermta_package_src /srv/PowerMTA.rpm is not a .deb"),
+])
+def test_later_roles_own_checks_are_refused_by_inventory_variable(values, expected):
+    assert any(problem.startswith(expected) for problem in later_role_problems("pmta1", values))
+
+
+def test_a_vaulted_dns_secret_that_cannot_be_read_here_is_not_missing():
+    values = {"dns_server": "192.0.2.53", "dns_key_name": "k"}
+    assert later_role_problems("pmta1", values, set(values) | {"dns_key_secret"}) == []
+    assert later_role_problems("pmta1", {"monitoring_status_url": "http://127.0.0.1:8080/status?format=json",
+                                         "warmup_isps": ["gmail", "other"], "powermta_package_src": "a.deb"}) == []
