@@ -279,7 +279,7 @@ def running_double(base, config, bind, clock):
     """pmtad from the source tree with ``config`` ({log} filled in) and the test hooks."""
     etc, run, log = base / "etc", base / "run", base / "log"
     for directory in (etc, run, log):
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, exist_ok=True)  # a restart reuses them (test_spool.py)
     (etc / "config").write_text(config.replace("{log}", str(log)))
     (etc / "license").write_text("# TEST DOUBLE license\n")
     (etc / "TEST-DOUBLE-clock").write_text(json.dumps(clock))

@@ -310,6 +310,7 @@ def main(argv=None):
             pass
         if not config.run_as_root:
             writable = [config.log_file] + [path for path, _records in config.acct_files if not path.startswith("|")]
+            writable += state.outbound.spool.owned_paths()  # spooled mail is read back after the drop
             _drop_privileges(writable)
 
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers + [control]]
