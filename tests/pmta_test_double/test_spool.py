@@ -7,6 +7,7 @@ a min-free-space above what that file system has free is a full spool, 0 is an e
 Run: .venv/bin/pytest tests/pmta_test_double/test_spool.py (as root).
 """
 
+import json
 import smtplib
 import sys
 import time
@@ -80,6 +81,8 @@ def test_queued_mail_survives_a_restart_and_is_delivered_once(world):
         assert pmta(double, "pause", "queue", "gmail.example.test/s-01").returncode == 0
         send(recipients)
         assert len(spool_files(spool)) == 3  # on disk before the 250 reply
+        status = json.loads(pmta(double, "--json", "show", "status").stdout)["data"]["status"]
+        assert status["spool"]["files"]["inUse"] == 3
         time.sleep(1)
         assert arrived(sink, recipients) == dict.fromkeys(recipients, 0)
     # Stopped with 3 queued; a pause is not kept across a restart (§6.3.23 acts on the running queues).

@@ -27,8 +27,8 @@ import threading
 import time
 
 from . import acct, dsn, routing, values
-from .spool import Spool
 from .clock import CLOCK
+from .spool import Spool
 
 TICK = 0.05  # wall-clock seconds between scheduler passes
 
