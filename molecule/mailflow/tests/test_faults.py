@@ -133,6 +133,7 @@ def test_faults_mid_rollout_lose_no_mail_and_the_next_run_converges(tmp_path):
         assert killed_at is None and DECIDE in output, output[-4000:]
         assert LINE not in on(KILLED, "cat %s" % LOCAL_CONF)
         assert LOCAL_CONF in [entry["dest"] for entry in marker(KILLED) or []], marker(KILLED)
+        assert on(KILLED, "stat -c %%a %s" % PENDING_MARKER).strip() == "600"
         assert reloads(KILLED) == reloads_before[KILLED] + 1  # the daemon still runs the change
         injected[KILLED] += submit(KILLED, [unique("fault-killed", gmail) for _index in range(2)])
 
@@ -159,6 +160,8 @@ def test_faults_mid_rollout_lose_no_mail_and_the_next_run_converges(tmp_path):
         assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
         reloaded = task_output(result.stdout, "Reload PowerMTA")
         assert all("changed: [%s]" % host in reloaded for host in HOSTS), result.stdout[-4000:]
+        serving = task_output(result.stdout, "Wait until PowerMTA serves")
+        assert all("ok: [%s]" % host in serving for host in HOSTS), result.stdout[-4000:]
         for host in HOSTS:
             assert checksums(host) == before[host], host
             assert marker(host) is None, host

@@ -16,16 +16,24 @@ installed, before the reload. Then:
   the tests after this one (test_runbooks.py).
 """
 
-import configparser
 import json
 import os
 import sys
 import time
 
-from helpers import ANSIBLE_PLAYBOOK, HOSTS, ROOT, playbook, recap
+from helpers import ANSIBLE_PLAYBOOK, HOSTS, ROOT, playbook
 
 sys.path.insert(0, str(ROOT / "tests" / "testbed"))
-from bench_run import PENDING_MARKER, run_watching, set_guest_link, ssh, task_output  # noqa: E402
+from bench_run import (  # noqa: E402
+    PENDING_MARKER,
+    in_batch_of,
+    lossy_ssh_env,
+    recap,
+    run_watching,
+    set_guest_link,
+    ssh,
+    task_output,
+)
 
 LOST = "site-n2"
 LOST_VMTA = "tx-42"
@@ -63,28 +71,6 @@ def wait_back(host, timeout=60):
     while ssh(host, "true", timeout=15).returncode != 0:
         assert time.monotonic() < deadline, "%s did not come back" % host
         time.sleep(1)
-
-
-def lossy_ssh_env(tmp_path):
-    """The scenario's SSH settings, plus keep-alives so that a connection to a host that went away ends in
-    seconds (UNREACHABLE) rather than TCP's retransmission timeout, and control masters of this test's own."""
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(os.environ["ANSIBLE_CONFIG"])
-    ssh_args = config.get("ssh_connection", "ssh_args", fallback="")
-    control = tmp_path / "cp"
-    control.mkdir()
-    # The role's staging trees on the controller: an unreachable host skips the role's cleanup (its `always`),
-    # so the lost host's tree stays; here, in pytest's tmp_path.
-    staging = tmp_path / "tmp"
-    staging.mkdir()
-    return {"ANSIBLE_SSH_ARGS": ssh_args + " -o ServerAliveInterval=2 -o ServerAliveCountMax=3",
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control), "ANSIBLE_TIMEOUT": "10", "TMPDIR": str(staging)}
-
-
-def in_batch_of(host, seen):
-    """True when the current play batch (since the last PLAY banner) is HOST's."""
-    plays = [i for i, line in enumerate(seen) if line.startswith("PLAY [")]
-    return bool(plays) and any("[%s]" % host in line for line in seen[plays[-1]:])
 
 
 def submit(host, vmta):
