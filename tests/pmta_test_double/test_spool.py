@@ -15,7 +15,7 @@ from pathlib import Path
 
 import loopback_lab
 import pytest
-from loopback_lab import ip, pmta, running_double, wait_for
+from loopback_lab import arrived, ip, pmta, running_double, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "module_utils"))
 import _pmta_queue  # noqa: E402 - the collection's reader of `pmta show queues`
@@ -55,18 +55,13 @@ def config(world, spool, min_free="0"):
 
 
 def send(recipients):
-    with smtplib.SMTP(ip(6), 2525, source_address=(ip(2), 0), timeout=10) as smtp:
-        for rcpt in recipients:
-            smtp.sendmail("app@example.com", [rcpt], "X-Virtual-MTA: s-01\r\nSubject: s\r\n\r\nspooled\r\n")
+    loopback_lab.send(recipients, headers="X-Virtual-MTA: s-01\r\n", each=True, listener=6)
 
 
-def arrived(sink, recipients):
-    counts = dict.fromkeys(recipients, 0)
-    for message in sink.messages:
-        for rcpt in message["rcpts"]:
-            if rcpt in counts:
-                counts[rcpt] += 1
-    return counts
+def reconfigure(double, world, spool, min_free):
+    """The config with another min-free-space, reloaded (§6.3.4 pmta reload)."""
+    (double["etc"] / "config").write_text(config(world, spool, min_free).replace("{log}", str(double["log"])))
+    assert pmta(double, "reload").returncode == 0
 
 
 def spool_files(spool):
@@ -103,8 +98,7 @@ def test_below_min_free_space_new_mail_is_refused_and_queued_mail_is_kept(world)
         assert pmta(double, "pause", "queue", "gmail.example.test/s-01").returncode == 0
         send(queued)
         # More free space required than the file system has: the spool is full for PowerMTA.
-        (double["etc"] / "config").write_text(config(world, spool, "1000t").replace("{log}", str(double["log"])))
-        assert pmta(double, "reload").returncode == 0
+        reconfigure(double, world, spool, "1000t")
         with pytest.raises(smtplib.SMTPSenderRefused) as refused:
             send(["refused@gmail.example.test"])
         assert refused.value.smtp_code == 452 and b"4.3.1" in refused.value.smtp_error
@@ -113,8 +107,7 @@ def test_below_min_free_space_new_mail_is_refused_and_queued_mail_is_kept(world)
         assert [(q["queue"], q["rcpt"]) for q in _pmta_queue.parse_show_queues(shown)[0]] == [
             ("gmail.example.test/s-01", 2)], shown
         # Space back (threshold 0): accepted again, and everything delivered once.
-        (double["etc"] / "config").write_text(config(world, spool).replace("{log}", str(double["log"])))
-        assert pmta(double, "reload").returncode == 0
+        reconfigure(double, world, spool, "0")
         send(["after@gmail.example.test"])
         assert pmta(double, "resume", "queue", "gmail.example.test/s-01").returncode == 0
         everything = queued + ["after@gmail.example.test"]

@@ -140,3 +140,54 @@ def pmta_health(inventory, host, spool_dirs=(SPOOL,), timeout=120):
         capture_output=True, text=True, timeout=timeout, env=env, check=False)
     assert completed.stdout, completed.stderr
     return json.loads(completed.stdout)["plays"][0]["tasks"][0]["hosts"][host]
+
+
+def on(host, command, timeout=60):
+    """stdout of COMMAND on HOST over a fresh SSH connection (no control master that a cut link left hanging)."""
+    result = ssh(host, command, timeout=timeout)
+    assert result.returncode == 0, "%s: %s: %s" % (host, command, result.stderr)
+    return result.stdout
+
+
+def checksums(host):
+    """sha256 of every file under /etc/pmta on HOST."""
+    return on(host, "find /etc/pmta -type f | sort | xargs sha256sum")
+
+
+def reloads(host):
+    """How often the running daemon on HOST loaded a new config (its own log line)."""
+    return int(on(host, "grep -c 'configuration reloaded' /var/log/pmta/log || true").strip() or 0)
+
+
+def marker(host):
+    """HOST's pending-activation marker (a list of {dest, ...}), None when there is none."""
+    text = on(host, "cat %s 2>/dev/null || true" % PENDING_MARKER)
+    return json.loads(text) if text.strip() else None
+
+
+def wait_back(host, timeout=60):
+    """Wait until HOST answers over SSH again."""
+    deadline = time.monotonic() + timeout
+    while ssh(host, "true", timeout=15).returncode != 0:
+        assert time.monotonic() < deadline, "%s did not come back" % host
+        time.sleep(1)
+
+
+def run_losing_host(command, host, task, env, cwd, timeout=600):
+    """Run COMMAND (an ansible-playbook rollout) and cut HOST's link when TASK starts in HOST's batch (the host
+    falls off the network there); the link comes back when the run ends. Returns (returncode, output, cut):
+    ``cut`` is False when the run never reached TASK on HOST."""
+    cut = []
+
+    def lose_the_host(line, _process, seen):
+        if not cut and line.startswith("TASK [") and task in line and in_batch_of(host, seen):
+            set_guest_link(host, up=False)
+            cut.append(time.monotonic())
+        return False
+
+    try:
+        returncode, output = run_watching(command, lose_the_host, env=dict(os.environ, **env), cwd=cwd,
+                                          timeout=timeout)
+    finally:
+        set_guest_link(host, up=True)
+    return returncode, output, bool(cut)

@@ -31,14 +31,18 @@ from bench_run import (  # noqa: E402 - the bench's shared helpers
     MOUNT_FULL_SPOOL,
     PENDING_MARKER,
     SPOOL,
-    in_batch_of,
+    checksums,
     kill_at_task,
     lossy_ssh_env,
+    marker,
+    on,
     pmta_health,
     recap,
+    reloads,
+    run_losing_host,
     run_watching,
-    set_guest_link,
     task_output,
+    wait_back,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -53,25 +57,6 @@ DECIDE = "Decide between nothing, reload and restart"
 POWERMTA = ROOT / "playbooks" / "powermta.yml"
 
 
-def on(host, command):
-    result = ssh(host, command)
-    assert result.returncode == 0, "%s: %s: %s" % (host, command, result.stderr)
-    return result.stdout
-
-
-def checksums(host):
-    return on(host, "find /etc/pmta -type f | sort | xargs sha256sum")
-
-
-def reloads(host):
-    return int(on(host, "grep -c 'configuration reloaded' /var/log/pmta/log || true").strip() or 0)
-
-
-def marker(host):
-    text = on(host, "cat %s 2>/dev/null || true" % PENDING_MARKER)
-    return json.loads(text) if text.strip() else None
-
-
 def queue(host):
     return "gmail.rollup/%s" % HELD[host][0]
 
@@ -81,13 +66,6 @@ def submit(host, recipients):
     for item in inject(host, recipients, pool=HELD[host][0]):
         assert not item["refused"] and not item["error"], item
     return recipients
-
-
-def wait_back(host, timeout=60):
-    deadline = time.monotonic() + timeout
-    while ssh(host, "true", timeout=15).returncode != 0:
-        assert time.monotonic() < deadline, "%s did not come back" % host
-        time.sleep(1)
 
 
 def test_faults_mid_rollout_lose_no_mail_and_the_next_run_converges(tmp_path):
@@ -102,21 +80,9 @@ def test_faults_mid_rollout_lose_no_mail_and_the_next_run_converges(tmp_path):
         injected[host] += submit(host, [unique("fault-before", gmail) for _index in range(3)])
     try:
         # 1. mf-n2 lost in its batch, after its files were installed.
-        cut = []
-
-        def lose_the_host(line, _process, seen):
-            if not cut and line.startswith("TASK [") and DECIDE in line and in_batch_of(LOST, seen):
-                set_guest_link(LOST, up=False)
-                cut.append(time.monotonic())
-            return False
-
         command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
                    os.environ["MOLECULE_INVENTORY_FILE"], str(POWERMTA), *CHANGE]
-        try:
-            returncode, output = run_watching(command, lose_the_host, env=dict(os.environ, **env), cwd=ROOT,
-                                              timeout=600)
-        finally:
-            set_guest_link(LOST, up=True)
+        returncode, output, cut = run_losing_host(command, LOST, DECIDE, env, ROOT)
         assert cut, "the rollout never reached %s's activation:\n%s" % (LOST, output[-4000:])
         assert returncode != 0 and recap(output)[LOST]["unreachable"] == 1, output[-4000:]
         assert LINE in on(KILLED, "cat %s" % LOCAL_CONF) and reloads(KILLED) == reloads_before[KILLED] + 1
