@@ -77,7 +77,9 @@ options:
         C(backoff_queues_warning) 1, C(backoff_queues_critical) 20,
         C(spool_free_percent_warning) 20, C(spool_free_percent_critical) 10,
         C(license_days_warning) 30, C(license_days_critical) 7,
-        C(acct_age_seconds_warning) 900, C(acct_age_seconds_critical) 3600."
+        C(acct_age_seconds_warning) 900, C(acct_age_seconds_critical) 3600,
+        C(spool_min_free_bytes) 0 (PowerMTA's C(min-free-space) of the spools in bytes, guide 3.3.2.4: below it the
+        spool check says full and is CRITICAL, as PowerMTA then refuses new mail)."
     type: dict
     default: {}
   fail_on:

@@ -279,7 +279,7 @@ def running_double(base, config, bind, clock):
     """pmtad from the source tree with ``config`` ({log} filled in) and the test hooks."""
     etc, run, log = base / "etc", base / "run", base / "log"
     for directory in (etc, run, log):
-        directory.mkdir(parents=True)
+        directory.mkdir(parents=True, exist_ok=True)  # a restart reuses them (test_spool.py)
     (etc / "config").write_text(config.replace("{log}", str(log)))
     (etc / "license").write_text("# TEST DOUBLE license\n")
     (etc / "TEST-DOUBLE-clock").write_text(json.dumps(clock))
@@ -362,11 +362,22 @@ def build_world(base):
         bind.stop()
 
 
-def send(recipients, headers="", body="hello\r\n", sender="app@example.com", source=None, each=False):
-    """One message for ``recipients``, or (``each``) one message per recipient in one SMTP session."""
-    with smtplib.SMTP(ip(1), 2525, source_address=(source or ip(2), 0), timeout=10) as smtp:
+def send(recipients, headers="", body="hello\r\n", sender="app@example.com", source=None, each=False, listener=1):
+    """One message for ``recipients``, or (``each``) one message per recipient in one SMTP session, to the double
+    listening on ip(LISTENER)."""
+    with smtplib.SMTP(ip(listener), 2525, source_address=(source or ip(2), 0), timeout=10) as smtp:
         for group in ([[r] for r in recipients] if each else [recipients]):
             smtp.sendmail(sender, group, headers + "Subject: t\r\n\r\n" + body)
+
+
+def arrived(sink, recipients):
+    """Recipient -> times it reached the sink."""
+    counts = dict.fromkeys(recipients, 0)
+    for message in sink.messages:
+        for rcpt in message["rcpts"]:
+            if rcpt in counts:
+                counts[rcpt] += 1
+    return counts
 
 
 def pmta(world, *args):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import loopback_lab
 import pytest
-from loopback_lab import Sink, ip, pmta, publish, rows, running_double, wait_for
+from loopback_lab import Sink, arrived, ip, pmta, publish, rows, running_double, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "plugins" / "module_utils"))
@@ -69,14 +69,6 @@ def send(recipients, vmta):
             smtp.sendmail("app@example.com", [rcpt], "X-Virtual-MTA: %s\r\nSubject: q\r\n\r\nhi\r\n" % vmta)
 
 
-def arrived(sink, recipients):
-    """Recipient -> times it reached the sink."""
-    counts = dict.fromkeys(recipients, 0)
-    for message in sink.messages:
-        for rcpt in message["rcpts"]:
-            if rcpt in counts:
-                counts[rcpt] += 1
-    return counts
 
 
 def queues(double, *options):

@@ -101,11 +101,11 @@ def in_sink_netns(group, *argv, timeout=60):
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def playbook(playbook_path, *args, timeout=600):
-    """Run ansible-playbook against Molecule's inventory, as a user would."""
+def playbook(playbook_path, *args, timeout=600, env=None):
+    """Run ansible-playbook against Molecule's inventory, as a user would (ENV: extra environment)."""
     command = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i",
                os.environ["MOLECULE_INVENTORY_FILE"], str(playbook_path), *args]
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
 
 

@@ -3,7 +3,6 @@
 import ipaddress
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,9 @@ import dns.rdatatype
 
 SCENARIO = Path(__file__).resolve().parents[1]
 ROOT = SCENARIO.parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "testbed"))
+from bench_run import recap  # noqa: E402,F401 - the scenario's tests import it from here
+
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 HOSTS = ["site-n1", "site-n2", "site-n3"]
 # The fleet model of inventory/host_vars: host -> [(vmta, ip, hostname, pool, warmup)].
@@ -26,7 +28,6 @@ VMTAS = {
                 ("mk-eu-45", "198.51.100.45", "mta45.example.com", "marketing-eu", True)],
 }
 ALL_IPS = [vmta[1] for host in HOSTS for vmta in VMTAS[host]]
-RECAP_RE = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def ephemeral():
@@ -67,12 +68,6 @@ def playbook(playbook_path, *args, inventories=(), timeout=900, env=None):
     command += [str(playbook_path), *args]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False)
-
-
-def recap(output):
-    """{host: {ok, changed, unreachable, failed}} from the PLAY RECAP of an ansible-playbook run."""
-    return {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
-                         "failed": int(m.group(5))} for m in RECAP_RE.finditer(output)}
 
 
 def pmta_checksums(host):

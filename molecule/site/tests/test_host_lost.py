@@ -16,16 +16,25 @@ installed, before the reload. Then:
   the tests after this one (test_runbooks.py).
 """
 
-import configparser
 import json
 import os
 import sys
 import time
 
-from helpers import ANSIBLE_PLAYBOOK, HOSTS, ROOT, playbook, recap
+from helpers import ANSIBLE_PLAYBOOK, HOSTS, ROOT, playbook
 
 sys.path.insert(0, str(ROOT / "tests" / "testbed"))
-from bench_run import PENDING_MARKER, run_watching, set_guest_link, ssh, task_output  # noqa: E402
+from bench_run import (  # noqa: E402
+    checksums,
+    lossy_ssh_env,
+    marker,
+    on,
+    recap,
+    reloads,
+    run_losing_host,
+    task_output,
+    wait_back,
+)
 
 LOST = "site-n2"
 LOST_VMTA = "tx-42"
@@ -35,56 +44,6 @@ LINE = "total-max-smtp-in 110"
 CHANGE = {"powermta_extra_config": LINE}
 DECIDE = "Decide between nothing, reload and restart"
 ROLE_PLAY = "PLAY [Install and configure PowerMTA]"
-
-
-def on(host, command, timeout=60):
-    """stdout of COMMAND on HOST over a fresh SSH connection (no control master that a cut link left hanging)."""
-    result = ssh(host, command, timeout=timeout)
-    assert result.returncode == 0, "%s: %s: %s" % (host, command, result.stderr)
-    return result.stdout
-
-
-def checksums(host):
-    return on(host, "find /etc/pmta -type f | sort | xargs sha256sum")
-
-
-def reloads(host):
-    """How often the running daemon loaded a new config (its own log line)."""
-    return int(on(host, "grep -c 'configuration reloaded' /var/log/pmta/log || true").strip() or 0)
-
-
-def marker(host):
-    text = on(host, "cat %s 2>/dev/null || true" % PENDING_MARKER)
-    return json.loads(text) if text.strip() else None
-
-
-def wait_back(host, timeout=60):
-    deadline = time.monotonic() + timeout
-    while ssh(host, "true", timeout=15).returncode != 0:
-        assert time.monotonic() < deadline, "%s did not come back" % host
-        time.sleep(1)
-
-
-def lossy_ssh_env(tmp_path):
-    """The scenario's SSH settings, plus keep-alives so that a connection to a host that went away ends in
-    seconds (UNREACHABLE) rather than TCP's retransmission timeout, and control masters of this test's own."""
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(os.environ["ANSIBLE_CONFIG"])
-    ssh_args = config.get("ssh_connection", "ssh_args", fallback="")
-    control = tmp_path / "cp"
-    control.mkdir()
-    # The role's staging trees on the controller: an unreachable host skips the role's cleanup (its `always`),
-    # so the lost host's tree stays; here, in pytest's tmp_path.
-    staging = tmp_path / "tmp"
-    staging.mkdir()
-    return {"ANSIBLE_SSH_ARGS": ssh_args + " -o ServerAliveInterval=2 -o ServerAliveCountMax=3",
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control), "ANSIBLE_TIMEOUT": "10", "TMPDIR": str(staging)}
-
-
-def in_batch_of(host, seen):
-    """True when the current play batch (since the last PLAY banner) is HOST's."""
-    plays = [i for i, line in enumerate(seen) if line.startswith("PLAY [")]
-    return bool(plays) and any("[%s]" % host in line for line in seen[plays[-1]:])
 
 
 def submit(host, vmta):
@@ -112,23 +71,11 @@ def test_a_host_lost_mid_rollout_is_finished_by_the_next_run(tmp_path):
     env = lossy_ssh_env(tmp_path)
     before = {host: checksums(host) for host in HOSTS}
     reloads_before = {host: reloads(host) for host in HOSTS}
-    cut = []
-
-    def lose_the_host(line, _process, seen):
-        # "Decide" follows "Install the configuration files": the files and the marker are on the host.
-        if not cut and line.startswith("TASK [") and DECIDE in line and in_batch_of(LOST, seen):
-            set_guest_link(LOST, up=False)
-            cut.append(time.monotonic())
-        return False
-
     command = [ANSIBLE_PLAYBOOK, "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(ROOT / "playbooks" / "powermta.yml"),
                "-e", json.dumps({**CHANGE, "mailops_serial": 1})]
     try:
-        try:
-            returncode, output = run_watching(command, lose_the_host, env=dict(os.environ, **env), cwd=ROOT,
-                                              timeout=600)
-        finally:
-            set_guest_link(LOST, up=True)
+        # "Decide" follows "Install the configuration files": the files and the marker are on the host.
+        returncode, output, cut = run_losing_host(command, LOST, DECIDE, env, ROOT)
         assert cut, "the rollout never reached %s's activation:\n%s" % (LOST, output[-4000:])
         # The batch stops per the rollout's rules: site-n2 unreachable, the run fails, no later batch.
         assert returncode != 0, output[-4000:]

@@ -37,6 +37,9 @@ DEFAULT_THRESHOLDS = {
     "backoff_queues_critical": 20,
     "spool_free_percent_warning": 20.0,
     "spool_free_percent_critical": 10.0,
+    # PowerMTA's min-free-space of the spools (§3.3.2.4, bytes; 0 = PowerMTA's default, no threshold): below it
+    # PowerMTA stops accepting mail into the spool, so the check is CRITICAL whatever the percentage says.
+    "spool_min_free_bytes": 0,
     "license_days_warning": 30,
     "license_days_critical": 7,
     "acct_age_seconds_warning": 900,
@@ -51,10 +54,11 @@ class HealthError(ValueError):
 class CheckResult:
     """One check: a state, a human message and optional perfdata."""
 
-    __slots__ = ("name", "state", "message", "value", "warning", "critical", "minimum", "maximum", "unit", "subject")
+    __slots__ = ("name", "state", "message", "value", "warning", "critical", "minimum", "maximum", "unit", "subject",
+                 "details")
 
     def __init__(self, name, state, message, value=None, warning=None, critical=None,
-                 minimum=None, maximum=None, unit="", subject=None):
+                 minimum=None, maximum=None, unit="", subject=None, details=None):
         self.name = name
         self.state = state
         self.message = message
@@ -65,6 +69,7 @@ class CheckResult:
         self.maximum = maximum
         self.unit = unit
         self.subject = subject  # what was checked (a path, a unit), for metrics labels
+        self.details = details or {}  # further measured numbers, for metrics (spool: free_bytes, accepting)
 
     def as_dict(self):
         return {
@@ -359,7 +364,19 @@ def evaluate_spool(path, total_bytes, free_bytes, thresholds):
     percent = round(percent, 2)
     state = _threshold_state(percent, warning, critical, higher_is_worse=False)
     message = "spool %s %.1f%% free (%s)" % (path, percent, _human_bytes(free_bytes))
-    return CheckResult(label, state, message, percent, warning, critical, 0, 100, unit="%", subject=path)
+    min_free = thresholds.get("spool_min_free_bytes") or 0
+    # §3.3.2.4: below min-free-space PowerMTA "stops accepting email into the spool"; with no space at all it
+    # cannot write a spool file whatever the threshold.
+    accepting = free_bytes > 0 and free_bytes >= min_free
+    if not accepting:
+        state = CRITICAL
+        message = "spool %s full: %s free, %s (PowerMTA refuses new mail)" % (
+            path, _human_bytes(free_bytes),
+            "below min-free-space %s" % _human_bytes(min_free) if min_free else "no space left")
+    elif state == CRITICAL:
+        message += ", nearly full"
+    return CheckResult(label, state, message, percent, warning, critical, 0, 100, unit="%", subject=path,
+                       details={"free_bytes": free_bytes, "accepting": accepting})
 
 
 def _human_bytes(count):

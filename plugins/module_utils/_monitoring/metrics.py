@@ -139,6 +139,13 @@ def add_health_metrics(registry, results, status):
         elif result.name.startswith("spool_free_pct") and result.value is not None:
             registry.add("pmta_spool_free_ratio", "gauge", "Free space of the spool file system (0-1).",
                          round(result.value / 100.0, 4), {"path": result.subject})
+            registry.add("pmta_spool_free_bytes", "gauge",
+                         "Free space of the spool file system for non-root users (as min-free-space counts it).",
+                         result.details["free_bytes"], {"path": result.subject})
+            registry.add("pmta_spool_accepting", "gauge",
+                         "1 while the spool has room for new mail (free space above min-free-space, 3.3.2.4), "
+                         "0 when full: PowerMTA refuses new mail.",
+                         1 if result.details["accepting"] else 0, {"path": result.subject})
         elif result.name == "license_days" and result.value is not None:
             registry.add("pmta_license_days_remaining", "gauge", "Days until the PowerMTA licence expires.",
                          result.value)

@@ -190,6 +190,10 @@ def _global_directive(node, config, errors):
         config.host_names.append(value.split()[0].lower())
     elif name == "log-file":
         config.log_file = value
+    elif name == "spool":  # §3.3.1.4, the global form of <spool>
+        config.spools.append(value)
+    elif name == "spool-min-free-space" and value.split("#")[0].strip().isdigit():  # §3.3.1.6: N in MB
+        config.spool_min_free_default = int(value.split("#")[0].strip()) * 1024 * 1024
     elif name == "run-as-root":
         config.run_as_root = boolean(value, True)
     elif name == "http-mgmt-port":
@@ -363,6 +367,7 @@ def _global_block(block, config, errors):
         config.acct_files.append((arg, records))
     elif tag == "spool":
         config.spools.append(arg)
+        config.spool_settings[arg] = _settings(block)
 
 
 def _address_list(block, processor, errors):

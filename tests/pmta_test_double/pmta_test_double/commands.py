@@ -115,6 +115,7 @@ def delete(outbound, queue_pattern=None, job_id=None, orig=None, rcpt=None, env_
                         or (limit is not None and now - message.received < limit):
                     continue
                 queue.recipients.remove(recipient)
+                outbound.spool.done(recipient)
                 gone.append((queue, recipient))
     if accounting and gone:
         rows = [outbound.row(queue, recipient, "b", "5.0.0 (deleted by administrator)",

@@ -146,9 +146,25 @@ class Config:
         self.relay_domains = set()  # §3.3.1.32.2: names or patterns
         self.relay_addresses = []  # §3.3.1.32.3: addresses or /regex/
         self.host_names = []  # §3.3.1.25: host-name "behaves like relay-domain"
-        self.spools = []
+        self.spools = []  # spool directories (§3.3.1.4, §3.3.2), in file order
+        self.spool_settings = {}  # path -> {directive: value} of its <spool> block
+        self.spool_min_free_default = 0  # deprecated global spool-min-free-space (§3.3.1.6)
         self.processors = {}  # "bounce" / "feedback-loop" -> Processor
         self.warnings = []
+
+    def spool_dirs(self):
+        """[spool.SpoolDir] with min-free-space (§3.3.2.4), priority (§3.3.2.3), deliver-only (§3.3.2.2)."""
+        from .spool import SpoolDir, size
+
+        dirs = []
+        for path in dict.fromkeys(self.spools):
+            settings = self.spool_settings.get(path, {})
+            min_free = self.spool_min_free_default
+            if settings.get("min-free-space"):
+                min_free = size(settings["min-free-space"])
+            priority = int(settings.get("priority", "1")) if str(settings.get("priority", "1")).isdigit() else 1
+            dirs.append(SpoolDir(path, min_free, priority, boolean(settings.get("deliver-only"), False)))
+        return dirs
 
     # -- sources --------------------------------------------------------
     def source_settings(self, client_ip, authenticated_source=None, listener_source=None):

@@ -111,7 +111,9 @@ class State:
                     "traffic": traffic,
                     "queue": {"smtp": smtp_queue, "pipe": {"rcp": 0, "dom": 0, "kb": 0}},
                     "conn": {"smtpIn": {"cur": 0}, "smtpOut": {"cur": sum(q["conn"] for q in real)}},
-                    "spool": {"initPct": 100, "files": {"total": smtp_queue.get("rcp", 0)}},
+                    # §7 "Spool Files": the message files in use (spool.py: one per queued message).
+                    "spool": {"initPct": 100, "files": {"total": smtp_queue.get("rcp", 0),
+                                                        "inUse": self.outbound.spool.files()}},
                     "pendingRestart": list(self.pending_restart),
                     "testClock": {"now": CLOCK.now(), "speed": CLOCK.speed},
                 },
@@ -310,6 +312,7 @@ def main(argv=None):
             pass
         if not config.run_as_root:
             writable = [config.log_file] + [path for path, _records in config.acct_files if not path.startswith("|")]
+            writable += state.outbound.spool.owned_paths()  # spooled mail is read back after the drop
             _drop_privileges(writable)
 
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers + [control]]

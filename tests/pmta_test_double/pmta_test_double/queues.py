@@ -15,7 +15,8 @@ messages per queue per day of a warm vMTA go to its cold vMTA(s), round robin,
 using the rollup queue's setting when the domain rolls up. ``reroute-to-virtual-mta``
 (§3.3.10.49, a vMTA, never a pool) moves a queue's mail to another vMTA: at
 reception and, after a reload, what is already queued.
-Queued mail is held in memory (a restart loses it; PowerMTA spools it).
+Queued mail is also written to the ``<spool>`` directories (spool.py) before it is acknowledged and
+loaded again at startup, so it survives a restart as in PowerMTA (§3.3.1.4).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 
 from . import acct, dsn, routing, values
 from .clock import CLOCK
+from .spool import Spool
 
 TICK = 0.05  # wall-clock seconds between scheduler passes
 
@@ -43,6 +45,8 @@ class Message:
         self.src_type = src_type
         self.src_mta = src_mta
         self.job_id = job_id
+        self.spool_file = None  # spool.py
+        self.spool_recipients = []
 
 
 class Recipient:
@@ -129,27 +133,38 @@ class Outbound:
         self.source_rr = collections.Counter()
         self.disabled_sources = {}  # (ip, queue pattern) -> until: pmta disable source (§6.3.33), commands.py
         self.resolver = routing.Resolver(state.config.name_servers, state.config.name_server_port)
+        self.spool = Spool(state.config.spool_dirs(), state.log)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def start(self):
+        """Load the spooled mail (§7 "Spool Initialization"), then start delivering."""
+        loaded = self.spool.load(Message, Recipient)
+        for message, recipients in loaded:
+            self.enqueue(message, recipients, restored=True)
+        if loaded:
+            self.state.log("spool: %d message(s), %d recipient(s) loaded" % (
+                len(loaded), sum(len(r) for _m, r in loaded)))
         self.thread.start()
 
     def reconfigure(self, config):
         self.resolver = routing.Resolver(config.name_servers, config.name_server_port)
+        self.spool.reconfigure(config.spool_dirs())
         with self.lock:
             self._move_rerouted(config)
 
     # -- reception -----------------------------------------------------
-    def enqueue(self, message, recipients):
-        """Queue accepted recipients; returns [(recipient, queue key)] after cold re-selection."""
+    def enqueue(self, message, recipients, restored=False):
+        """Queue accepted recipients; returns [(recipient, queue key)] after cold re-selection.
+        The message is spooled first (OSError when no spool can take it: nothing is queued then);
+        ``restored``: loaded from the spool at startup (already placed once, not written again)."""
         config = self.state.config
-        placed = []
+        targets = []
         for recipient in recipients:
             # DNS (for rollups) outside the lock: the scheduler must not wait on a slow resolver.
             name, by_ip = self._queue_name(config, recipient.domain, recipient.vmta)
             with self.lock:
-                cold = self._cold_vmta(config, recipient.vmta, name or recipient.domain)
+                cold = None if restored else self._cold_vmta(config, recipient.vmta, name or recipient.domain)
             if cold:
                 recipient.vmta, recipient.pool = cold, config.pool_of(cold)
                 name, by_ip = self._queue_name(config, recipient.domain, cold)
@@ -157,8 +172,12 @@ class Outbound:
             if target:
                 recipient.vmta, recipient.pool = target, config.pool_of(target)
                 name, by_ip = self._queue_name(config, recipient.domain, target)
-            queue_name = name or recipient.domain
             recipient.by_ip = by_ip
+            targets.append((recipient, name or recipient.domain))
+        if not restored:
+            self.spool.write(message, recipients)
+        placed = []
+        for recipient, queue_name in targets:
             with self.lock:
                 queue = self.queues.get((queue_name, recipient.vmta))
                 if queue is None:
@@ -384,6 +403,7 @@ class Outbound:
         with self.lock:
             if recipient in queue.recipients:
                 queue.recipients.remove(recipient)
+            self.spool.done(recipient)
             if record == "d":
                 queue.delivered += 1
                 if queue.mode == "backoff" and values.boolean(
@@ -402,7 +422,11 @@ class Outbound:
                          full=getattr(original, "dsn_full", False))
         report = Message("", original.envid, data, CLOCK.now(), "local", "", original.job_id)
         report.local_dsn = False
-        placed = self.enqueue(report, [Recipient(report, original.orig, "", "", "")])
+        try:
+            placed = self.enqueue(report, [Recipient(report, original.orig, "", "", "")])
+        except OSError as exc:  # no spool can take it (spool.py): the DSN is lost, as the log says
+            self.state.log("DSN for %s to %s not queued: %s" % (recipient.rcpt, original.orig, exc))
+            return
         self.state.log("DSN for %s (%s) to %s queued on %s" % (recipient.rcpt, status, original.orig,
                                                                ", ".join(q for _r, q in placed)))
 

@@ -32,6 +32,7 @@ import ssl
 from . import acct, processors
 from .queues import Message, Recipient
 from .routing import specificity
+from .spool import FULL_REPLY
 from .values import boolean
 
 MAX_LINE = 4096
@@ -218,6 +219,10 @@ class SmtpSession(socketserver.StreamRequestHandler):
         if boolean(settings.get("require-auth"), False) and self.auth_user is None:
             self.reply(530, "5.7.0 authentication required")
             return
+        if not self.server.state.outbound.spool.accepting():
+            # §3.3.2.4: below min-free-space PowerMTA stops accepting mail into the spool (spool.py).
+            self.reply(*FULL_REPLY)
+            return
         address, params = _address_and_params(argument[5:])
         self.mail_from = address
         self.envid = params.get("ENVID", "")
@@ -320,7 +325,13 @@ class SmtpSession(socketserver.StreamRequestHandler):
         item.local_dsn = not boolean(settings.get("suppress-local-dsn"), False)
         item.dsn_full = (self.ret or settings.get("dsn-return-default", "system").upper()) == "FULL"
         queued = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in to_deliver]
-        placed = state.outbound.enqueue(item, queued) if queued else []
+        try:
+            placed = state.outbound.enqueue(item, queued) if queued else []
+        except OSError as exc:  # not on disk, so not accepted: the client keeps the message and retries
+            self.log("message from %s refused: cannot spool it: %s" % (self.mail_from, exc.strerror or exc))
+            self.reply(*FULL_REPLY)
+            self.reset()
+            return
         # One r record per received recipient (§11.2.6), also for mail a processor consumed.
         consumed = [Recipient(item, rcpt, orcpt, vmta, pool) for rcpt, orcpt in self.recipients
                     if (rcpt, orcpt) not in to_deliver]

@@ -170,6 +170,25 @@ def test_spool_free_space(free, expected):
     assert result.perfdata() == "spool_free_pct=%d%%;20;10;0;100" % free
 
 
+def test_spool_below_powermtas_min_free_space_is_full_whatever_the_percentage():
+    """§3.3.2.4: below min-free-space PowerMTA stops accepting mail into the spool."""
+    thresholds = health.validate_thresholds({"spool_min_free_bytes": 2 * 1024 ** 3})
+    result = health.evaluate_spool("/var/spool/pmta", 4 * 1024 ** 3, 1024 ** 3, thresholds)  # 25 % free
+    assert result.state == health.CRITICAL and result.value == 25.0
+    assert "full" in result.message and "below min-free-space 2.0 GiB" in result.message
+    assert result.details == {"free_bytes": 1024 ** 3, "accepting": False}
+    above = health.evaluate_spool("/var/spool/pmta", 4 * 1024 ** 3, 3 * 1024 ** 3, thresholds)
+    assert above.state == health.OK and above.details["accepting"]
+
+
+def test_spool_with_no_space_left_is_full():
+    result = health.evaluate_spool("/var/spool/pmta", 1000, 0, THRESHOLDS)
+    assert result.state == health.CRITICAL and "full" in result.message and "no space left" in result.message
+    assert not result.details["accepting"]
+    nearly = health.evaluate_spool("/var/spool/pmta", 1000, 50, THRESHOLDS)
+    assert nearly.state == health.CRITICAL and nearly.message.endswith("nearly full") and nearly.details["accepting"]
+
+
 def test_spool_label_names_the_directory():
     result = health.evaluate_spool("/srv/spool 2", 1000, 500, THRESHOLDS)
     assert result.name == "spool_free_pct_srv_spool_2"

@@ -271,6 +271,25 @@ def test_collector_writes_the_textfile(tmp_path):
         server.server_close()
 
 
+def test_a_full_spool_shows_in_the_metrics(tmp_path):
+    """Below PowerMTA's min-free-space (§3.3.2.4, statvfs of a real directory): not accepting, health CRITICAL."""
+    thresholds = health.validate_thresholds({"spool_min_free_bytes": 1024 ** 5 * 1000})  # more than any disk here
+    total, free = health.probe_statvfs(str(tmp_path))
+    results = [health.evaluate_spool(str(tmp_path), total, free, thresholds)]
+    registry = metrics.Registry()
+    metrics.add_health_metrics(registry, results, None)
+    samples = parse_exposition(registry.render())
+    path = str(tmp_path)
+    assert samples['pmta_spool_accepting{path="%s"}' % path] == 0
+    assert samples['pmta_spool_free_bytes{path="%s"}' % path] == free > 0
+    assert samples['pmta_health_check_state{check="%s"}' % results[0].name] == health.CRITICAL
+    assert samples["pmta_health_state"] == health.CRITICAL
+    roomy = [health.evaluate_spool(path, total, free, health.validate_thresholds({}))]
+    registry = metrics.Registry()
+    metrics.add_health_metrics(registry, roomy, None)
+    assert parse_exposition(registry.render())['pmta_spool_accepting{path="%s"}' % path] == 1
+
+
 def test_collector_rejects_unknown_settings(tmp_path, capsys):
     (tmp_path / "metrics.json").write_text(json.dumps({"outptu": "/tmp/x"}))
     assert metrics.collector_main(["--config", str(tmp_path / "metrics.json")]) == 2
