@@ -18,7 +18,7 @@ import pytest
 from loopback_lab import arrived, ip, pmta, running_double, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "module_utils"))
-import _pmta_queue  # noqa: E402 - the collection's reader of `pmta show queues`
+from _operations import queue as _pmta_queue  # noqa: E402 - the collection's reader of `pmta show queues`
 
 SPOOL_CONFIG = """\
 postmaster ops@example.com
