@@ -364,6 +364,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
                                              for domain in hosts[host]["domains"] if domain["name"] == name]))
     model = {
         "group": group,
+        "secrets": bool(secrets),  # injector passwords read (roles/fleet rebuilds a model without them if needed)
         "hosts": hosts,
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],
