@@ -38,14 +38,30 @@ _raw:
   elements: str
 """
 
-import pkgutil
-import re
+import importlib  # noqa: E402 - plugins import after their documentation
+import os  # noqa: E402
+import pkgutil  # noqa: E402
+import re  # noqa: E402
 
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
+from ansible.errors import AnsibleLookupError  # noqa: E402
+from ansible.plugins.lookup import LookupBase  # noqa: E402
 
 PACKAGE = "ansible_collections.mailops.powermta.plugins.module_utils"
 NAME_RE = re.compile(r"^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*\.py$")
+
+
+def read_source(name):
+    """Bytes of ``plugins/module_utils/NAME`` via the import system, or None when the collection lacks it."""
+    data = pkgutil.get_data(PACKAGE, name)  # Ansible's collection loader serves package data
+    if data is not None:
+        return data
+    # A plain namespace package (no loader with get_data, e.g. under pytest): its __path__ entries.
+    for root in getattr(importlib.import_module(PACKAGE), "__path__", []):
+        path = os.path.join(root, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                return handle.read()
+    return None
 
 
 class LookupModule(LookupBase):
@@ -57,7 +73,7 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError("module_utils_source: %r is not a file name under plugins/module_utils "
                                          "(e.g. _health.py)" % (name,))
             try:
-                data = pkgutil.get_data(PACKAGE, str(name))
+                data = read_source(str(name))
             except (OSError, ImportError) as exc:
                 data = None
                 reason = str(exc)
