@@ -169,7 +169,7 @@ def item_schema_problems() -> list[str]:
     specs = yaml.safe_load((ROOT / "roles" / "powermta" / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
     options = specs["argument_specs"]["main"]["options"]
     problems = []
-    for kind, variables in items.SPEC_VARIABLES.items():
+    for kind, variables in items.LAYERS.items():
         for variable in variables:
             problems += ["powermta: %s: %s" % (variable, text)
                          for text in items.spec_differences(kind, (options.get(variable) or {}).get("options"))]

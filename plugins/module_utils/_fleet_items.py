@@ -54,17 +54,18 @@ SPEC_TYPES = {
     "str": ("str", None), "ip": ("str", None), "fqdn": ("str", None), "bool": ("bool", None), "int": ("int", None),
     "dict": ("dict", None), "list": ("list", "str"), "domains": ("list", "dict"), "reply_patterns": ("list", "dict"),
 }
-# The argument-spec variables whose items each schema describes (defaults, all hosts, group, host layers).
-SPEC_VARIABLES = {
-    "vmtas": ("powermta_vmtas", "powermta_group_vmtas", "powermta_host_vmtas"),
-    "pools": ("powermta_pools", "powermta_group_pools", "powermta_host_pools"),
-    "domains": ("powermta_domains", "powermta_group_domains", "powermta_host_domains"),
-    "injectors": ("powermta_injectors", "powermta_group_injectors", "powermta_host_injectors"),
-    "isp_policies": ("powermta_default_isp_policies", "powermta_isp_policies", "powermta_group_isp_policies",
-                     "powermta_host_isp_policies"),
+# kind -> the variables holding its items, the layers lowest first (the role's defaults layer, powermta_default_*,
+# first where there is one); each is declared in the powermta role's argument spec with SCHEMAS[kind]'s options.
+LAYERS = {
     "listeners": ("powermta_default_listeners", "powermta_listeners", "powermta_group_listeners",
                   "powermta_host_listeners"),
     "sources": ("powermta_default_sources", "powermta_sources", "powermta_group_sources", "powermta_host_sources"),
+    "injectors": ("powermta_injectors", "powermta_group_injectors", "powermta_host_injectors"),
+    "domains": ("powermta_domains", "powermta_group_domains", "powermta_host_domains"),
+    "pools": ("powermta_pools", "powermta_group_pools", "powermta_host_pools"),
+    "vmtas": ("powermta_vmtas", "powermta_group_vmtas", "powermta_host_vmtas"),
+    "isp_policies": ("powermta_default_isp_policies", "powermta_isp_policies", "powermta_group_isp_policies",
+                     "powermta_host_isp_policies"),
     "acct_files": ("powermta_default_acct_files", "powermta_acct_files", "powermta_group_acct_files",
                    "powermta_host_acct_files"),
 }

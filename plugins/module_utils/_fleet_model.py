@@ -16,6 +16,7 @@ import re
 from ._fleet import fleet_problems
 from ._fleet_items import (
     FQDN_RE,
+    LAYERS,
     as_bool,
     as_int,
     bounce_mailbox,
@@ -30,20 +31,6 @@ from ._layered import LayerError, merge_by_name
 from ._ownership import directory_problems
 from ._retire import retire_vmtas
 
-# kind -> layers, lowest first. The role's defaults layer (powermta_default_*) comes first where there is one.
-LAYERS = {
-    "listeners": ("powermta_default_listeners", "powermta_listeners", "powermta_group_listeners",
-                  "powermta_host_listeners"),
-    "sources": ("powermta_default_sources", "powermta_sources", "powermta_group_sources", "powermta_host_sources"),
-    "injectors": ("powermta_injectors", "powermta_group_injectors", "powermta_host_injectors"),
-    "domains": ("powermta_domains", "powermta_group_domains", "powermta_host_domains"),
-    "pools": ("powermta_pools", "powermta_group_pools", "powermta_host_pools"),
-    "vmtas": ("powermta_vmtas", "powermta_group_vmtas", "powermta_host_vmtas"),
-    "isp_policies": ("powermta_default_isp_policies", "powermta_isp_policies", "powermta_group_isp_policies",
-                     "powermta_host_isp_policies"),
-    "acct_files": ("powermta_default_acct_files", "powermta_acct_files", "powermta_group_acct_files",
-                   "powermta_host_acct_files"),
-}
 SYSCTL_LAYERS = ("host_tuning_sysctl", "host_tuning_group_sysctl", "host_tuning_host_sysctl")
 SETTINGS = (
     "powermta_package_src", "powermta_package_name", "powermta_license", "powermta_license_src",

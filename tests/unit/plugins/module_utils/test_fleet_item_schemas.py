@@ -6,8 +6,8 @@ import pytest
 import yaml
 from ansible_collections.mailops.powermta.plugins.module_utils import _dns_mail_records as records
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_items import (
+    LAYERS,
     SCHEMAS,
-    SPEC_VARIABLES,
     check_item,
     spec_differences,
 )
@@ -19,13 +19,13 @@ SPEC = SPECS["main"]["options"]
 
 @pytest.mark.parametrize("kind", sorted(SCHEMAS))
 def test_argument_spec_items_match_the_schema(kind):
-    for variable in SPEC_VARIABLES[kind]:
+    for variable in LAYERS[kind]:
         assert SPEC[variable]["type"] == "list" and SPEC[variable]["elements"] == "dict", variable
         assert spec_differences(kind, SPEC[variable]["options"]) == [], variable
 
 
 def test_every_layered_list_of_the_spec_has_a_schema():
-    described = {variable for variables in SPEC_VARIABLES.values() for variable in variables}
+    described = {variable for variables in LAYERS.values() for variable in variables}
     item_lists = {name for name, spec in SPEC.items()
                   if spec.get("elements") == "dict" and "state" in spec.get("options", {})}
     assert item_lists == described
