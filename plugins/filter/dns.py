@@ -63,24 +63,26 @@ def _address_records(vmtas, ttl=builders.DEFAULT_TTL):
     return builders.address_records(vmtas, ttl)
 
 
-def _host_dkim_keys(host_vars):
-    """Keys read from the host by the dns role in this play first, then the powermta role's facts of this run."""
-    read = list(host_vars.get("__dns_dkim_keys_read") or [])
+def _host_dkim_keys(host_vars, read_keys_var=None):
+    """Keys read from the host (the caller's per-host variable ``read_keys_var``) first, then the powermta role's
+    exported facts of this run (``powermta_dkim_public_keys``)."""
+    read = list(host_vars.get(read_keys_var) or []) if read_keys_var else []
     have = {(k.get("domain"), k.get("selector")) for k in read}
     facts = [k for k in host_vars.get("powermta_dkim_public_keys") or [] if (k.get("domain"), k.get("selector"))
              not in have]
     return read + facts
 
 
-def _mail_dns_fleet(model, hostvars):
-    """``mailops_fleet | mailops.powermta.dns_mail_fleet(hostvars)`` -> {domains, vmtas, dkim_keys}.
+def _mail_dns_fleet(model, hostvars, read_keys_var=None):
+    """``mailops_fleet | mailops.powermta.dns_mail_fleet(hostvars, read_keys_var=NAME)`` -> {domains, vmtas, dkim_keys}.
 
     Domains and vMTAs from the fleet model (``mailops.powermta.fleet_model``), DKIM public keys as read
-    from each of its hosts (``_dns_mail_fleet.mail_dns_from_model``).
+    from each of its hosts into the caller's variable ``read_keys_var``, else the powermta role's facts
+    (``_dns_mail_fleet.mail_dns_from_model``).
     """
     hosts = sorted((model or {}).get("hosts") or {}) if isinstance(model, dict) else []
     try:
-        keys = [(host, _host_dkim_keys(hostvars[host]) if host in hostvars else []) for host in hosts]
+        keys = [(host, _host_dkim_keys(hostvars[host], read_keys_var) if host in hostvars else []) for host in hosts]
         return fleet.mail_dns_from_model(model, keys)
     except fleet.FleetGatherError as exc:
         raise AnsibleFilterError(str(exc)) from exc

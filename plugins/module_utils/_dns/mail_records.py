@@ -268,6 +268,8 @@ def dmarc_record(domain, policy, rua, subdomain_policy=None, adkim=None, aspf=No
 def mx_record(name, exchanges, ttl=DEFAULT_TTL):
     """MX at ``name``: ``exchanges`` is a list of host names or ``{exchange, preference}``."""
     values = []
+    if isinstance(exchanges, str):  # one host name, not its characters ("MX exchange ... got '.'")
+        exchanges = [exchanges]
     for item in exchanges or []:
         if isinstance(item, dict):
             exchange, preference = item.get("exchange"), item.get("preference", 10)

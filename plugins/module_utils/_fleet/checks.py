@@ -55,7 +55,7 @@ def fleet_problems(views):
         if not view.get("package_given"):
             problems.append(
                 "%s: no PowerMTA package: this role never downloads it. Set exactly one of powermta_package_src "
-                "(your .deb/.rpm on the controller) or powermta_package_name (a package in your internal repository)"
+                "(your .deb on the controller) or powermta_package_name (a package in your internal repository)"
                 % host
             )
         if not view.get("license_given"):

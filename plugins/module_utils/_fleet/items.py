@@ -29,27 +29,72 @@ FALSE_WORDS = ("false", "no", "off", "0")
 
 # Per list: key -> kind. Kinds: str, bool, int, dict, list (of str), ip, fqdn, domains (nested
 # {name, directives}), reply_patterns ([{regex, action}]).
-# Keys not listed are kept as given (other roles may read them).
+# The one schema of the layered list items: the item ``options`` of roles/powermta/meta/argument_specs.yml must
+# declare exactly these keys with the matching type (``spec_type``), which tests/unit/test_item_schemas.py and
+# ``tools/gen-variables-doc.py --check`` enforce. Keys not listed are kept as given (other roles may read them).
 SCHEMAS = {
-    "vmtas": {"name": "str", "ip": "ip", "hostname": "fqdn", "pool": "str", "warmup": "bool", "traffic": "str",
-              "region": "str", "max_smtp_out": "int", "max_smtp_msg_rate": "str", "directives": "dict",
-              "domains": "domains", "daily_capacity": "int", "retire": "bool"},
+    "vmtas": {"name": "str", "ip": "ip", "hostname": "fqdn", "pool": "str", "warmup": "bool", "paused": "bool",
+              "traffic": "str", "region": "str", "max_smtp_out": "int", "max_smtp_msg_rate": "str",
+              "directives": "dict", "domains": "domains", "daily_capacity": "int", "retire": "bool"},
     "pools": {"name": "str", "traffic": "str", "region": "str", "directives": "dict", "domains": "domains"},
     "domains": {"name": "str", "dkim_selectors": "list", "dkim_key_bits": "int", "dmarc_policy": "str",
-                "dmarc_rua": "str", "bounce_domain": "fqdn"},
+                "dmarc_subdomain_policy": "str", "dmarc_rua": "str", "bounce_domain": "fqdn", "bounce_mx": "list",
+                "spf_ips": "list", "spf_extra_terms": "list", "mta_sts_id": "str", "tls_rpt_rua": "str"},
     "injectors": {"name": "str", "password": "str", "networks": "list", "auth": "bool",
                   "process_x_virtual_mta": "bool", "default_virtual_mta": "str", "directives": "dict",
-                  "pools": "list", "vmtas": "list", "username": "str"},
+                  "pools": "list", "vmtas": "list", "username": "str", "smtp_user": "str"},
     "isp_policies": {"name": "str", "domains": "list", "mx_patterns": "list", "directives": "dict",
                      "reply_patterns": "reply_patterns", "throttle_patterns": "list"},
     "listeners": {"name": "str", "starttls": "bool", "source": "str", "directives": "dict"},
     "sources": {"name": "str", "directives": "dict"},
     "acct_files": {"name": "str", "records": "list", "enabled": "bool", "directives": "dict"},
 }
+# How each kind is declared in an argument spec: (type, elements).
+SPEC_TYPES = {
+    "str": ("str", None), "ip": ("str", None), "fqdn": ("str", None), "bool": ("bool", None), "int": ("int", None),
+    "dict": ("dict", None), "list": ("list", "str"), "domains": ("list", "dict"), "reply_patterns": ("list", "dict"),
+}
+# kind -> the variables holding its items, the layers lowest first (the role's defaults layer, powermta_default_*,
+# first where there is one); each is declared in the powermta role's argument spec with SCHEMAS[kind]'s options.
+LAYERS = {
+    "listeners": ("powermta_default_listeners", "powermta_listeners", "powermta_group_listeners",
+                  "powermta_host_listeners"),
+    "sources": ("powermta_default_sources", "powermta_sources", "powermta_group_sources", "powermta_host_sources"),
+    "injectors": ("powermta_injectors", "powermta_group_injectors", "powermta_host_injectors"),
+    "domains": ("powermta_domains", "powermta_group_domains", "powermta_host_domains"),
+    "pools": ("powermta_pools", "powermta_group_pools", "powermta_host_pools"),
+    "vmtas": ("powermta_vmtas", "powermta_group_vmtas", "powermta_host_vmtas"),
+    "isp_policies": ("powermta_default_isp_policies", "powermta_isp_policies", "powermta_group_isp_policies",
+                     "powermta_host_isp_policies"),
+    "acct_files": ("powermta_default_acct_files", "powermta_acct_files", "powermta_group_acct_files",
+                   "powermta_host_acct_files"),
+}
 REQUIRED = {"vmtas": ("ip", "hostname"), "injectors": ("networks",)}
 ACCT_RECORDS = ("d", "b", "t", "tq", "f", "r", "rb", "rs", "rr")
 # String keys where a bare number is a meaningful value (max-smtp-msg-rate, §3.3.12.2).
 NUMBER_AS_STRING_KEYS = ("max_smtp_msg_rate",)
+
+
+def spec_differences(kind, options):
+    """Where the argument-spec item ``options`` of list ``kind`` disagree with ``SCHEMAS[kind]``: a list of texts.
+
+    Every schema key is declared with the type of ``SPEC_TYPES`` (lists with their ``elements``), no other key is
+    declared, and ``state`` (present/absent, the layering) is."""
+    schema = SCHEMAS[kind]
+    declared = {key: spec or {} for key, spec in (options or {}).items() if key != "state"}
+    problems = ["%s: %s is in _fleet_items.SCHEMAS (%s) but not in the argument spec" % (kind, key, schema[key])
+                for key in sorted(set(schema) - set(declared))]
+    problems += ["%s: %s is in the argument spec but not in _fleet_items.SCHEMAS" % (kind, key)
+                 for key in sorted(set(declared) - set(schema))]
+    for key in sorted(set(schema) & set(declared)):
+        want_type, want_elements = SPEC_TYPES[schema[key]]
+        have = (declared[key].get("type", "str"), declared[key].get("elements"))
+        if have != (want_type, want_elements):
+            problems.append("%s: %s is declared type=%s elements=%s, SCHEMAS says %s (type=%s elements=%s)"
+                            % (kind, key, have[0], have[1], schema[key], want_type, want_elements))
+    if "state" not in (options or {}):
+        problems.append("%s: the argument spec does not declare state (present/absent)" % kind)
+    return problems
 
 
 def normalize_domain(name):
@@ -226,9 +271,20 @@ def _check_domains(where, domain, secrets):
                                 % (where, selector))
         if len(set(selectors)) != len(selectors):
             problems.append("%s: dkim_selectors lists a selector twice: %r" % (where, selectors))
-    policy = domain.get("dmarc_policy")
-    if policy is not None and policy not in DMARC_POLICIES:
-        problems.append("%s: dmarc_policy must be one of %s, got %r" % (where, ", ".join(DMARC_POLICIES), policy))
+    for key in ("dmarc_policy", "dmarc_subdomain_policy"):
+        policy = domain.get(key)
+        if policy is not None and policy not in DMARC_POLICIES:
+            problems.append("%s: %s must be one of %s, got %r" % (where, key, ", ".join(DMARC_POLICIES), policy))
+    exchanges = domain.get("bounce_mx")
+    if isinstance(exchanges, list):
+        bad = [name for name in exchanges if not FQDN_RE.match(name.rstrip("."))]
+        if bad:
+            problems.append("%s: bounce_mx must list MX host names (e.g. [mx1.example.com]), not %r" % (where, bad))
+    spf_ips = domain.get("spf_ips")
+    if isinstance(spf_ips, list):
+        bad = [ip for ip in spf_ips if not _is_ip(ip)]
+        if bad:
+            problems.append("%s: spf_ips must list IP addresses (e.g. [203.0.113.10]), not %r" % (where, bad))
     rua = domain.get("dmarc_rua")
     if rua not in (None, "") and not all(part.strip().startswith("mailto:") for part in str(rua).split(",")):
         problems.append("%s: dmarc_rua must be mailto: URIs (e.g. mailto:dmarc-reports@example.com), got %r"
@@ -252,6 +308,14 @@ def _check_injectors(where, injector, secrets):
         if not isinstance(password, str) or not re.match(r"^[^\s#]{12,}$", password):
             problems.append("%s: password must have 12+ characters without spaces or # (vault it)" % where)
     return problems
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(str(text))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_network(text):

@@ -16,6 +16,7 @@ import re
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet.checks import fleet_problems
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items import (
     FQDN_RE,
+    LAYERS,
     as_bool,
     as_int,
     bounce_mailbox,
@@ -34,20 +35,6 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet.rules impo
 from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.probe import check_sysctl_items
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import directory_problems
 
-# kind -> layers, lowest first. The role's defaults layer (powermta_default_*) comes first where there is one.
-LAYERS = {
-    "listeners": ("powermta_default_listeners", "powermta_listeners", "powermta_group_listeners",
-                  "powermta_host_listeners"),
-    "sources": ("powermta_default_sources", "powermta_sources", "powermta_group_sources", "powermta_host_sources"),
-    "injectors": ("powermta_injectors", "powermta_group_injectors", "powermta_host_injectors"),
-    "domains": ("powermta_domains", "powermta_group_domains", "powermta_host_domains"),
-    "pools": ("powermta_pools", "powermta_group_pools", "powermta_host_pools"),
-    "vmtas": ("powermta_vmtas", "powermta_group_vmtas", "powermta_host_vmtas"),
-    "isp_policies": ("powermta_default_isp_policies", "powermta_isp_policies", "powermta_group_isp_policies",
-                     "powermta_host_isp_policies"),
-    "acct_files": ("powermta_default_acct_files", "powermta_acct_files", "powermta_group_acct_files",
-                   "powermta_host_acct_files"),
-}
 SYSCTL_LAYERS = ("host_tuning_sysctl", "host_tuning_group_sysctl", "host_tuning_host_sysctl")
 SETTINGS = (
     "powermta_package_src", "powermta_package_name", "powermta_license", "powermta_license_src",
@@ -368,6 +355,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
                                              for domain in hosts[host]["domains"] if domain["name"] == name]))
     model = {
         "group": group,
+        "secrets": bool(secrets),  # injector passwords read (roles/fleet rebuilds a model without them if needed)
         "hosts": hosts,
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],

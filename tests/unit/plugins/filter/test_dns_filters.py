@@ -34,11 +34,14 @@ def test_dns_fleet_reads_the_fleet_model_and_the_keys_read_from_its_hosts():
                   # Inventory layers are not merged again: the model is the one source of domains and vMTAs.
                   "powermta_host_vmtas": [{"name": "ignored", "ip": "192.0.2.9", "hostname": "x.example.com"}]},
     }
-    fleet = FILTERS["dns_mail_fleet"](model, hostvars)
+    fleet = FILTERS["dns_mail_fleet"](model, hostvars, read_keys_var="__dns_dkim_keys_read")
     assert fleet["domains"] == [{"name": "example.com", "dmarc_policy": "none", "dkim_selectors": ["s1", "s2"]}]
     assert [v["name"] for v in fleet["vmtas"]] == ["a", "b"]
     assert [(k["selector"], k["public_key_pem"]) for k in fleet["dkim_keys"]] == [("s1", "K1"), ("s2", "K2")]
     assert FILTERS["dns_mail_fleet"]({}, hostvars) == {"domains": [], "vmtas": [], "dkim_keys": []}
+    # Without the argument, no role's variable is read: only the powermta role's exported facts.
+    fleet = FILTERS["dns_mail_fleet"](model, hostvars)
+    assert [(k["selector"], k["public_key_pem"]) for k in fleet["dkim_keys"]] == [("s1", "OLD"), ("s2", "K2")]
 
 
 @pytest.mark.parametrize(("change", "message"), [
