@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ._fleet import fleet_problems
+from ._fleet_derived import DERIVED_SETTINGS, authenticating, derive, is_warming, starttls_offered, with_item_defaults
 from ._fleet_items import (
     FQDN_RE,
     as_bool,
@@ -67,6 +68,7 @@ def wanted_variables():
     """Every variable the model reads from a host's vars (nothing else is templated)."""
     names = [name for layers in LAYERS.values() for name in layers]
     names += list(SYSCTL_LAYERS) + list(SETTINGS) + list(MAILBOX_SETTINGS) + list(RULE_SETTINGS)
+    names += list(DERIVED_SETTINGS)
     return list(dict.fromkeys(names))  # once each (the mailbox and the rules share a few)
 
 
@@ -204,7 +206,7 @@ def _host_model(host, host_vars, problems, secrets):
         for item in merged:
             item, found = check_item(kind, "powermta_%s" % kind, item, secrets)
             problems += ["%s: %s" % (host, text) for text in found]
-            checked.append(item)
+            checked.append(with_item_defaults(kind, item))
         model[kind] = checked
     problems += ["%s: %s" % (host, text) for text in directory_problems(host_vars, model["acct_files"])]
     model["vmtas"] = retire_vmtas(model["vmtas"])  # retire: true -> out of its pool, rerouted (retire_ip.yml)
@@ -217,18 +219,17 @@ def _host_model(host, host_vars, problems, secrets):
     ]
     model["warmup_files"] = [
         {"src": "etc/pmta/conf.d/warmup.conf.j2", "dest": "etc/pmta/conf.d/warmup.conf", "name": ""}]
-    # A warming vMTA, and every vMTA of a pool with a warming member (the warm members sponsor the warming ones
-    # through cold-virtual-mta), gets an include file that the warmup role owns.
-    warming_pools = {vmta.get("pool") for vmta in model["vmtas"] if vmta.get("warmup") is True and vmta.get("pool")}
-    model["warmup_files"] += [
-        {"src": "etc/pmta/conf.d/warmup.d/vmta.conf.j2", "dest": "etc/pmta/conf.d/warmup.d/%s.conf" % vmta["name"],
-         "name": vmta["name"]}
-        for vmta in model["vmtas"] if vmta.get("warmup") is True or vmta.get("pool") in warming_pools
-    ]
     model["bounce_mailbox"], found = bounce_mailbox(host_vars.get("powermta_bounce_mailbox"), model["domains"],
                                                     host_vars.get("powermta_bounce_domains"),
                                                     host_vars.get("powermta_fbl_address"))
     problems += ["%s: %s" % (host, text) for text in found]
+    model.update(derive(host_vars, model))
+    # Every vMTA whose block includes a warm-up file gets one (a comment until the warmup role writes it).
+    model["warmup_files"] += [
+        {"src": "etc/pmta/conf.d/warmup.d/vmta.conf.j2", "dest": "etc/pmta/conf.d/warmup.d/%s.conf" % name,
+         "name": name}
+        for name in model["warmup_includes"]
+    ]
     problems += _reference_problems(host, host_vars, model)
     problems += host_rule_problems(host, host_vars, model)
     return model
@@ -265,13 +266,11 @@ def _reference_problems(host, host_vars, model):
                             "its own IP" % (host, vmta["name"], ip, seen_ips[ip], vmta["name"]))
         else:
             seen_ips[ip] = vmta["name"]
-    authenticating = [injector for injector in model["injectors"] if injector.get("auth", True) is True]
-    starttls = [listener for listener in model["listeners"] if listener.get("starttls", True) is True]
     try:
         allow_plain = as_bool(_setting(host_vars, "powermta_allow_unencrypted_auth"))
     except ValueError:
         allow_plain = False
-    if authenticating and not starttls and not allow_plain:
+    if authenticating(model["injectors"]) and not starttls_offered(model["listeners"]) and not allow_plain:
         problems.append("%s: powermta_injectors authenticate with SMTP AUTH, but no listener in powermta_listeners has "
                         "starttls: true, so passwords would cross the network in clear: enable STARTTLS on the "
                         "injection listener, or set powermta_allow_unencrypted_auth: true (a trusted network only)"
@@ -367,7 +366,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         "hosts": hosts,
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],
-                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True,
+                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": is_warming(vmta),
                  "retiring": "retiring_from_pool" in vmta, "retiring_from_pool": vmta.get("retiring_from_pool"),
                  "reroute_to": vmta.get("reroute_to")}
                 for vmta in vmtas],

@@ -33,8 +33,9 @@ import csv
 import io
 
 try:
-    from . import _isp_groups, _warmup
+    from . import _fleet_derived, _isp_groups, _warmup
 except ImportError:  # loaded by path (CLIs)
+    import _fleet_derived  # type: ignore[no-redef]
     import _isp_groups  # type: ignore[no-redef]
     import _warmup  # type: ignore[no-redef]
 
@@ -76,7 +77,7 @@ def ip_capacity(vmta, pairs, stages_by_isp, isps, full_capacity):
     """
     if vmta.get("paused"):
         return 0, "paused", {}
-    if not vmta.get("warmup"):
+    if not _fleet_derived.is_warming(vmta):
         capacity = vmta.get("daily_capacity")
         return int(capacity) if capacity is not None else full_capacity, "warm", {}
     detail = {}
