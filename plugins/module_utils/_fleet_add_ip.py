@@ -41,7 +41,7 @@ def add_ip_plan(model, add_ip, play_hosts, require_warmup=True):
             problems.append("IP %s is in no powermta_vmtas of the play hosts (%s): add its vMTA to the host_vars of "
                             "the host that carries it, e.g. {name: mk-eu-03, ip: %s, hostname: mtaNN.example.com, "
                             "pool: POOL, warmup: true}" % (ip, ", ".join(play_hosts), ip))
-        elif as_flag(require_warmup, True) and not hits[0]["warmup"]:
+        elif as_flag(require_warmup, True) and not is_warming(hits[0]):
             problems.append("%s/powermta_vmtas %s (IP %s) has no warmup: true: a new IP must warm up; set warmup: "
                             "true, or -e add_ip_require_warmup=false for an IP that is already warm"
                             % (hits[0]["host"], hits[0]["vmta"], ip))
