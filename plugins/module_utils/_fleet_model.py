@@ -256,16 +256,7 @@ def _reference_problems(host, host_vars, model):
         if target and target not in vmta_names + pool_names:
             problems.append("%s: powermta_injectors item %s: default_virtual_mta %s is neither a vMTA nor a pool of "
                             "this host" % (host, injector["name"], target))
-    seen_ips = {}
-    for vmta in model["vmtas"]:
-        ip = vmta.get("ip")
-        if ip in (None, ""):
-            continue
-        if ip in seen_ips:
-            problems.append("%s: powermta_vmtas item %s: several vMTAs use the same IP %s (%s and %s); give each vMTA "
-                            "its own IP" % (host, vmta["name"], ip, seen_ips[ip], vmta["name"]))
-        else:
-            seen_ips[ip] = vmta["name"]
+    # One IP on one vMTA of one host: _fleet.ip_owner_problems, for the whole fleet at once.
     try:
         allow_plain = as_bool(_setting(host_vars, "powermta_allow_unencrypted_auth"))
     except ValueError:
