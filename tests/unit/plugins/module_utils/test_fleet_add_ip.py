@@ -3,16 +3,9 @@
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_add_ip import add_ip_plan, requested_ips
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import build_fleet_model
+from test_fleet_model import BASE as FLEET_BASE  # the model tests' consistent host
 
-BASE = {
-    "powermta_package_src": "files/PowerMTA.deb",
-    "powermta_license": "LICENSE",
-    "powermta_dkim_key_source": "controller",
-    "powermta_dkim_controller_dir": "/srv/dkim",
-    "powermta_default_listeners": [{"name": "0/0:25", "starttls": True}],
-    "powermta_domains": [{"name": "example.com", "dkim_selectors": ["s2026a"]}],
-    "powermta_pools": [{"name": "mk"}],
-}
+BASE = dict(FLEET_BASE, powermta_pools=[{"name": "mk"}])
 
 
 @pytest.fixture(scope="module")

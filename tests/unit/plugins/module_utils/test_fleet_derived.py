@@ -15,6 +15,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet_derived im
 )
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet_model import build_fleet_model, wanted_variables
 from ansible_collections.mailops.powermta.plugins.module_utils._warmup_render import assign
+from test_fleet_model import BASE as FLEET_BASE  # the model tests' consistent host
 
 VMTAS = [
     {"name": "tx-1", "pool": "tx"},
@@ -135,20 +136,12 @@ def test_an_injector_without_auth_needs_no_auth_source():
     assert derive({}, model)["authenticating"] is False
 
 
-BASE = {
-    "powermta_package_src": "files/PowerMTA.deb",
-    "powermta_license": "LICENSE",
-    "powermta_dkim_key_source": "controller",
-    "powermta_dkim_controller_dir": "/srv/dkim",
-    "powermta_default_listeners": [{"name": "0/0:25"}],
-    "powermta_domains": [{"name": "example.com", "dkim_selectors": ["s2026a"], "bounce_domain": "b.example.com"}],
-    "powermta_pools": [{"name": "tx"}],
-    "powermta_injectors": [{"name": "mumara", "password": "a-long-password-1", "networks": ["198.51.100.0/28"]}],
-    "powermta_vmtas": [
-        {"name": "tx-1", "ip": "203.0.113.10", "hostname": "mta10.example.com", "pool": "tx"},
-        {"name": "tx-2", "ip": "203.0.113.11", "hostname": "mta11.example.com", "pool": "tx", "warmup": "yes"},
-    ],
-}
+BASE = dict(FLEET_BASE, powermta_default_listeners=[{"name": "0/0:25"}], powermta_pools=[{"name": "tx"}],
+            powermta_domains=[{"name": "example.com", "dkim_selectors": ["s2026a"], "bounce_domain": "b.example.com"}],
+            powermta_vmtas=[
+                {"name": "tx-1", "ip": "203.0.113.10", "hostname": "mta10.example.com", "pool": "tx"},
+                {"name": "tx-2", "ip": "203.0.113.11", "hostname": "mta11.example.com", "pool": "tx", "warmup": "yes"},
+            ])
 
 
 def test_the_model_carries_the_derived_facts_of_each_host():
