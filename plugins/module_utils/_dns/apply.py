@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import time
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
+from .values import (
     MAX_UPDATE_BYTES,
     DnsInputError,
     rcode_error,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry import (
+from .registry import (
     Entry,
     choose_shards,
     registry_name,
@@ -22,7 +22,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._dns.registry imp
     shard_of,
     value_digest,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
+from .values import (
     DnsInputError,
     DnsOwnershipError,
     DnsSafetyError,

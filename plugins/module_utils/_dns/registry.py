@@ -31,7 +31,7 @@ import hashlib
 import re
 import zlib
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import DnsInputError
+from .values import DnsInputError
 
 try:
     import dns.name

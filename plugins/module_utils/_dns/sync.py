@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns import apply, plan, registry, zones
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.transport import DnsTransport
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
+from . import apply, plan, registry, zones
+from .transport import DnsTransport
+from .values import (
     DnsInputError,
     absolute_name,
     normalize_records,

@@ -9,8 +9,8 @@ connection is local: no module payload, no second Python process; see docs/dns.m
 
 from __future__ import annotations
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns import sync
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import DnsError
+from . import sync
+from .values import DnsError
 
 RECORD_TYPES = ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]
 TSIG_ALGORITHM_NAMES = ["hmac-md5", "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"]

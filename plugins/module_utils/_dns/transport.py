@@ -11,14 +11,14 @@ import socket
 import struct
 import time
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
+from .values import (
     HAS_DNSPYTHON,
     TSIG_ALGORITHMS,
     DnsError,
     DnsInputError,
     absolute_name,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.xfr import TransferFailed, ZoneTransfer
+from .xfr import TransferFailed, ZoneTransfer
 
 try:
     import dns.exception

@@ -17,7 +17,7 @@ import socket
 import struct
 import traceback
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.mail_records import (
+from .mail_records import (
     DMARC_POLICIES,
     SPF_LOOKUP_LIMIT,
     SPF_LOOKUP_MECHANISMS,

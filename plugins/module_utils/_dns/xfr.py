@@ -16,7 +16,7 @@ messages in a row may come unsigned. Anything that does not verify, or a transfe
 
 from __future__ import annotations
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.zones import add_rrset
+from .zones import add_rrset
 
 try:
     import dns.exception

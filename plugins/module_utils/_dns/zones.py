@@ -9,7 +9,7 @@ The parsing helpers (``zone_of_answer``, ``rdataset_in_answer``, ``zone_data``) 
 
 from __future__ import annotations
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.values import (
+from .values import (
     DnsError,
     DnsInputError,
     absolute_name,

@@ -22,6 +22,28 @@ def _normalised_ip(value):
         return str(value).strip()
 
 
+def ip_owner_problems(owners_by_ip):
+    """The one rule "a sending IP belongs to exactly one vMTA on one host" (``{ip: [(host, vMTA name)]}``).
+
+    Twice on one host names the host and both vMTAs; on several hosts names every owner.
+    """
+    problems = []
+    for ip, owners in sorted(owners_by_ip.items()):
+        first_on_host = {}
+        for host, name in owners:
+            if host in first_on_host:
+                problems.append("%s: powermta_vmtas item %s: several vMTAs use the same IP %s (%s and %s); give each "
+                                "vMTA its own IP" % (host, name, ip, first_on_host[host], name))
+            else:
+                first_on_host[host] = name
+        if len(first_on_host) > 1:
+            problems.append(
+                "IP %s is used by %s: each sending IP belongs to exactly one vMTA on one host; fix powermta_vmtas "
+                "(or powermta_host_vmtas) of those hosts" % (ip, ", ".join("%s/%s" % owner for owner in owners))
+            )
+    return problems
+
+
 def fleet_problems(views):
     problems = []
     owners_by_ip = {}
@@ -32,7 +54,7 @@ def fleet_problems(views):
         for vmta in view.get("vmtas") or []:
             name = vmta.get("name", "?")
             if vmta.get("ip") not in (None, ""):
-                owners_by_ip.setdefault(_normalised_ip(vmta["ip"]), []).append("%s/%s" % (host, name))
+                owners_by_ip.setdefault(_normalised_ip(vmta["ip"]), []).append((host, name))
             pool = vmta.get("pool")
             if pool and pool not in pools:
                 problems.append(
@@ -55,7 +77,7 @@ def fleet_problems(views):
         if not view.get("package_given"):
             problems.append(
                 "%s: no PowerMTA package: this role never downloads it. Set exactly one of powermta_package_src "
-                "(your .deb on the controller) or powermta_package_name (a package in your internal repository)"
+                "(your .deb/.rpm on the controller) or powermta_package_name (a package in your internal repository)"
                 % host
             )
         if not view.get("license_given"):
@@ -63,13 +85,7 @@ def fleet_problems(views):
                 "%s: no PowerMTA license: set powermta_license (vaulted text) or powermta_license_src "
                 "(a file on the controller)" % host
             )
-    for ip, owners in sorted(owners_by_ip.items()):
-        # Twice on one host is reported per host by the fleet model (_fleet/model.py), naming the vMTA.
-        if len({owner.split("/")[0] for owner in owners}) > 1:
-            problems.append(
-                "IP %s is used by %s: each sending IP belongs to exactly one vMTA on one host; fix powermta_vmtas "
-                "(or powermta_host_vmtas) of those hosts" % (ip, ", ".join(owners))
-            )
+    problems += ip_owner_problems(owners_by_ip)
     for (domain, selector), hosts in sorted(hosts_by_selector.items()):
         if len(hosts) > 1:
             problems.append(

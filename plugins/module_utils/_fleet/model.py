@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet.checks import fleet_problems
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items import (
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.probe import check_sysctl_items
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import directory_problems
+
+from .checks import fleet_problems
+from .derived import DERIVED_SETTINGS, authenticating, derive, is_warming, starttls_offered, with_item_defaults
+from .items import (
     FQDN_RE,
     LAYERS,
     as_bool,
@@ -25,15 +29,13 @@ from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items impo
     normalize_domain,
     reply_pattern_problems,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet.layers import LayerError, merge_by_name
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet.retire import retire_vmtas
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet.rules import (
+from .layers import LayerError, merge_by_name
+from .retire import retire_vmtas
+from .rules import (
     RULE_SETTINGS,
     fleet_rule_problems,
     host_rule_problems,
 )
-from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.probe import check_sysctl_items
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import directory_problems
 
 SYSCTL_LAYERS = ("host_tuning_sysctl", "host_tuning_group_sysctl", "host_tuning_host_sysctl")
 SETTINGS = (
@@ -58,6 +60,7 @@ def wanted_variables():
     """Every variable the model reads from a host's vars (nothing else is templated)."""
     names = [name for layers in LAYERS.values() for name in layers]
     names += list(SYSCTL_LAYERS) + list(SETTINGS) + list(MAILBOX_SETTINGS) + list(RULE_SETTINGS)
+    names += list(DERIVED_SETTINGS)
     return list(dict.fromkeys(names))  # once each (the mailbox and the rules share a few)
 
 
@@ -195,7 +198,7 @@ def _host_model(host, host_vars, problems, secrets):
         for item in merged:
             item, found = check_item(kind, "powermta_%s" % kind, item, secrets)
             problems += ["%s: %s" % (host, text) for text in found]
-            checked.append(item)
+            checked.append(with_item_defaults(kind, item))
         model[kind] = checked
     problems += ["%s: %s" % (host, text) for text in directory_problems(host_vars, model["acct_files"])]
     model["vmtas"] = retire_vmtas(model["vmtas"])  # retire: true -> out of its pool, rerouted (retire_ip.yml)
@@ -208,18 +211,17 @@ def _host_model(host, host_vars, problems, secrets):
     ]
     model["warmup_files"] = [
         {"src": "etc/pmta/conf.d/warmup.conf.j2", "dest": "etc/pmta/conf.d/warmup.conf", "name": ""}]
-    # A warming vMTA, and every vMTA of a pool with a warming member (the warm members sponsor the warming ones
-    # through cold-virtual-mta), gets an include file that the warmup role owns.
-    warming_pools = {vmta.get("pool") for vmta in model["vmtas"] if vmta.get("warmup") is True and vmta.get("pool")}
-    model["warmup_files"] += [
-        {"src": "etc/pmta/conf.d/warmup.d/vmta.conf.j2", "dest": "etc/pmta/conf.d/warmup.d/%s.conf" % vmta["name"],
-         "name": vmta["name"]}
-        for vmta in model["vmtas"] if vmta.get("warmup") is True or vmta.get("pool") in warming_pools
-    ]
     model["bounce_mailbox"], found = bounce_mailbox(host_vars.get("powermta_bounce_mailbox"), model["domains"],
                                                     host_vars.get("powermta_bounce_domains"),
                                                     host_vars.get("powermta_fbl_address"))
     problems += ["%s: %s" % (host, text) for text in found]
+    model.update(derive(host_vars, model))
+    # Every vMTA whose block includes a warm-up file gets one (a comment until the warmup role writes it).
+    model["warmup_files"] += [
+        {"src": "etc/pmta/conf.d/warmup.d/vmta.conf.j2", "dest": "etc/pmta/conf.d/warmup.d/%s.conf" % name,
+         "name": name}
+        for name in model["warmup_includes"]
+    ]
     problems += _reference_problems(host, host_vars, model)
     problems += host_rule_problems(host, host_vars, model)
     return model
@@ -246,23 +248,12 @@ def _reference_problems(host, host_vars, model):
         if target and target not in vmta_names + pool_names:
             problems.append("%s: powermta_injectors item %s: default_virtual_mta %s is neither a vMTA nor a pool of "
                             "this host" % (host, injector["name"], target))
-    seen_ips = {}
-    for vmta in model["vmtas"]:
-        ip = vmta.get("ip")
-        if ip in (None, ""):
-            continue
-        if ip in seen_ips:
-            problems.append("%s: powermta_vmtas item %s: several vMTAs use the same IP %s (%s and %s); give each vMTA "
-                            "its own IP" % (host, vmta["name"], ip, seen_ips[ip], vmta["name"]))
-        else:
-            seen_ips[ip] = vmta["name"]
-    authenticating = [injector for injector in model["injectors"] if injector.get("auth", True) is True]
-    starttls = [listener for listener in model["listeners"] if listener.get("starttls", True) is True]
+    # One IP on one vMTA of one host: _fleet.ip_owner_problems, for the whole fleet at once.
     try:
         allow_plain = as_bool(_setting(host_vars, "powermta_allow_unencrypted_auth"))
     except ValueError:
         allow_plain = False
-    if authenticating and not starttls and not allow_plain:
+    if authenticating(model["injectors"]) and not starttls_offered(model["listeners"]) and not allow_plain:
         problems.append("%s: powermta_injectors authenticate with SMTP AUTH, but no listener in powermta_listeners has "
                         "starttls: true, so passwords would cross the network in clear: enable STARTTLS on the "
                         "injection listener, or set powermta_allow_unencrypted_auth: true (a trusted network only)"
@@ -359,7 +350,7 @@ def build_fleet_model(fleet_vars, unreadable=None, group="pmta_fleet", secrets=T
         "hosts": hosts,
         "vmtas": vmtas,
         "ips": [{"ip": vmta.get("ip"), "vmta": vmta["name"], "host": vmta["inventory_host"],
-                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": vmta.get("warmup") is True,
+                 "hostname": vmta.get("hostname"), "pool": vmta.get("pool"), "warmup": is_warming(vmta),
                  "retiring": "retiring_from_pool" in vmta, "retiring_from_pool": vmta.get("retiring_from_pool"),
                  "reroute_to": vmta.get("reroute_to")}
                 for vmta in vmtas],

@@ -13,6 +13,8 @@ vMTA delivers its own queue from its own IP (``reroute_to`` None) and the playbo
 
 from __future__ import annotations
 
+from .derived import is_warming
+
 REROUTE = "reroute-to-virtual-mta"
 
 
@@ -31,7 +33,7 @@ def retire_vmtas(vmtas):
             continue
         pool = vmta.get("pool")
         peers = [peer for peer in staying if pool and peer.get("pool") == pool]
-        peers.sort(key=lambda peer: peer.get("warmup") is True)  # warm peers first, order kept otherwise
+        peers.sort(key=is_warming)  # warm peers first, order kept otherwise
         target = peers[0]["name"] if peers else None
         retiring = {key: value for key, value in vmta.items() if key not in ("pool", "warmup")}
         retiring.update(retiring_from_pool=pool, reroute_to=target)

@@ -13,17 +13,18 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from ansible_collections.mailops.powermta.plugins.module_utils._fleet.items import (
-    FQDN_RE,
-    as_bool,
-    as_int,
-    normalize_domain,
-)
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_config.exposure import INJECTOR_PREFIX_LIMIT
 from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine import (
     WarmupInputError,
     normalize_schedule,
     normalize_thresholds,
+)
+
+from .items import (
+    FQDN_RE,
+    as_bool,
+    as_int,
+    normalize_domain,
 )
 
 # The widest network an injector (SMTP AUTH or open relaying) may cover unless

@@ -35,10 +35,11 @@ import time
 
 try:
     from ansible_collections.mailops.powermta.plugins.module_utils._common.atomic import write_atomic
-    from ansible_collections.mailops.powermta.plugins.module_utils._monitoring import health as _health
     from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
     from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct_tail as _acct_tail
     from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as _warmup
+
+    from . import health as _health
 except ImportError:  # loaded by path on the host
     from _common.atomic import write_atomic  # type: ignore[no-redef]
     from _warmup import acct as _acct  # type: ignore[no-redef]

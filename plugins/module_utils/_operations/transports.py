@@ -33,9 +33,11 @@ import csv
 import io
 
 try:
+    from ansible_collections.mailops.powermta.plugins.module_utils._fleet import derived as _fleet_derived
     from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups as _isp_groups
     from ansible_collections.mailops.powermta.plugins.module_utils._warmup import engine as _warmup
 except ImportError:  # loaded by path (CLIs)
+    from _fleet import derived as _fleet_derived  # type: ignore[no-redef]
     from _fleet import isp_groups as _isp_groups  # type: ignore[no-redef]
     from _warmup import engine as _warmup  # type: ignore[no-redef]
 
@@ -77,7 +79,7 @@ def ip_capacity(vmta, pairs, stages_by_isp, isps, full_capacity):
     """
     if vmta.get("paused"):
         return 0, "paused", {}
-    if not vmta.get("warmup"):
+    if not _fleet_derived.is_warming(vmta):
         capacity = vmta.get("daily_capacity")
         return int(capacity) if capacity is not None else full_capacity, "warm", {}
     detail = {}

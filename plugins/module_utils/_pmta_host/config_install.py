@@ -23,7 +23,7 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import (
+from .ownership import (
     MANIFEST,
     owned_by_name,
     ownership_problem,

@@ -24,7 +24,7 @@ import io
 import os
 
 try:
-    from ansible_collections.mailops.powermta.plugins.module_utils._warmup import acct as _acct
+    from . import acct as _acct
 except ImportError:  # loaded by path on the host
     from _warmup import acct as _acct  # type: ignore[no-redef]
 

@@ -37,7 +37,8 @@ import numbers
 
 try:
     from ansible_collections.mailops.powermta.plugins.module_utils._fleet import isp_groups as _isp_groups
-    from ansible_collections.mailops.powermta.plugins.module_utils._warmup.state import (
+
+    from .state import (
         COUNTERS,
         HISTORY_LENGTH,
         STATE_VERSION,

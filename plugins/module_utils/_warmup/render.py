@@ -36,19 +36,13 @@ guide gives no rate that means "none": N must be non-zero, §3.3.10.33).
 
 from __future__ import annotations
 
-TRUE_STRINGS = ("yes", "on", "1", "true", "y", "t")
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet.derived import (
+    is_warming,  # the one definition of "warming"
+)
 
 
 class WarmupRenderError(ValueError):
     """Bad vMTA data; the message names the variable and the fix."""
-
-
-def is_warming(vmta):
-    """``warmup`` read as Ansible's ``bool`` filter reads it."""
-    value = vmta.get("warmup", False)
-    if isinstance(value, str):
-        return value.strip().lower() in TRUE_STRINGS
-    return bool(value)
 
 
 def _macro(isp):
