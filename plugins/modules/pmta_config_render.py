@@ -44,8 +44,9 @@ options:
     description:
       - Files with literal content (e.g. stand-ins for include files owned by another role, so the includes
         of the staging tree resolve when it is linted).
-      - "Each item is a dict C({dest: PATH, content: TEXT}) (PATH relative to O(root)), or a plain string PATH,
-        which gets a one-line comment as content."
+      - "Each item is a dict C({dest: PATH, content: TEXT}) (PATH relative to O(root); C(path) is taken when
+        C(dest) is absent, so the files M(mailops.powermta.warmup_plan) returns can be given as they are), or a
+        plain string PATH, which gets a one-line comment as content."
     type: list
     elements: raw
     default: []
