@@ -94,8 +94,8 @@ class ActionModule(ActionBase):
             if isinstance(item, str):
                 item = {"path": item}
             if isinstance(item, dict) and item.get("path") and not item.get("dest"):
-                # Templates mirror their destination: path P renders P.j2 to P.
-                item = dict(item, src=f"{item['path']}.j2", dest=item["path"])
+                # Templates mirror their destination: path P renders P.j2 (or src when given) to P.
+                item = dict(item, src=item.get("src") or f"{item['path']}.j2", dest=item["path"])
             if not isinstance(item, dict) or not item.get("src") or not item.get("dest"):
                 raise AnsibleActionFail(f"templates[{index}] must be a dict with src and dest, not {item!r}")
             dest = _inside(root, str(item["dest"]))

@@ -78,6 +78,30 @@ options:
         type: list
         elements: raw
         default: []
+  directories:
+    description:
+      - Directories the role keeps (drop-in directories); those missing, or with another owner, group or mode,
+        are returned in RV(directories_to_fix), so the role calls a module only for them.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      owner:
+        description: Owner name.
+        type: str
+        default: root
+      group:
+        description: Group name.
+        type: str
+        default: root
+      mode:
+        description: Octal mode as a string.
+        type: str
+        default: "0755"
   limit_nofile:
     description:
       - The LimitNOFILE the role will set; a problem when it exceeds fs.nr_open (as the merged sysctl items set
@@ -195,6 +219,11 @@ swaps:
   returned: always
   type: list
   elements: str
+directories_to_fix:
+  description: The entries of O(directories) that are missing or have another owner, group or mode.
+  returned: always
+  type: list
+  elements: dict
 sysctl:
   description:
     - The merged sysctl items in order, each with C(skipped), the reason this host cannot set it (or empty).
@@ -227,6 +256,9 @@ import pwd  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils import _host_tuning as ht  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils import _host_tuning_sysctl as hts  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning_files import (  # noqa: E402
+    directories_to_fix,
+)
 
 
 def _exists(lookup, name):
@@ -265,6 +297,17 @@ def main():
                 },
             },
             "limit_nofile": {"type": "int", "default": 0},
+            "directories": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
+                    "mode": {"type": "str", "default": "0755"},
+                },
+            },
             "min_ram_mb": {"type": "int", "default": 0},
             "user": {"type": "str", "default": "pmta"},
             "variable_prefix": {"type": "str", "default": "host_tuning_"},
@@ -336,6 +379,7 @@ def main():
         memtotal_mb=memtotal_mb,
         swaps=swaps,
         packages_missing=ht.packages_missing(params["packages"], run),
+        directories_to_fix=directories_to_fix(params["directories"]),
         sysctl=hts.annotate_skipped(sysctl, skipped),
         sysctl_writable=writable,
         sysctl_skipped=skipped,

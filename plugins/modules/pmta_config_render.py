@@ -32,7 +32,9 @@ options:
   templates:
     description:
       - "Templates to render. Each item is a dict C({src: TEMPLATE, dest: PATH}), or C({path: PATH}) or a plain
-        string PATH for a template whose path mirrors its destination (C(PATH.j2) renders to C(PATH))."
+        string PATH for a template whose path mirrors its destination (C(PATH.j2) renders to C(PATH)).
+        C({src: TEMPLATE, path: PATH}) renders TEMPLATE to PATH, so the same list can be given to
+        M(mailops.powermta.pmta_config_install) (which installs staged PATH at C(/PATH))."
       - TEMPLATE is looked up like M(ansible.builtin.template)'s C(src) (the role's C(templates/));
         PATH is relative to O(root), e.g. V(etc/pmta/config).
       - The template sees its whole list item as C(item), as in a loop, so per-file data (e.g. C(item.name)) can

@@ -77,3 +77,9 @@ def test_a_bad_value_in_a_layer_is_a_problem(capsys):
     result = run_module({"sysctl_layers": [{"variable": "host_tuning_group_sysctl",
                                             "items": [{"name": "net.core.somaxconn", "value": "lots"}]}]}, capsys)
     assert any("net.core.somaxconn = 'lots' is not an integer" in p for p in result["problems"])
+
+
+def test_directories_missing_are_returned_to_fix(tmp_path, capsys):
+    missing = str(tmp_path / "pmta.service.d")
+    result = run_module({"directories": [{"path": missing}], "_ansible_check_mode": True}, capsys)
+    assert result["directories_to_fix"] == [{"path": missing, "owner": "root", "group": "root", "mode": "0755"}]
