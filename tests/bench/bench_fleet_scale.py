@@ -317,7 +317,7 @@ def real_site(hosts: int, ips: int, forks: int, keep: bool) -> dict:
     names = [f"scale-{h + 1}" for h in range(hosts)]
     server = Bind9Server(os.path.join(workdir, "bind9"))
     try:
-        server.start()
+        server.start(detach=keep)  # detached: --keep leaves it running after the bench
         subprocess.run([DOUBLE_BUILD, os.path.join(workdir, "double")], check=True, capture_output=True)
         package = os.path.join(workdir, "double", "pmta-test-double_all.deb")
         start = time.monotonic()
@@ -334,8 +334,10 @@ def real_site(hosts: int, ips: int, forks: int, keep: bool) -> dict:
             out["again"] = run_playbook(workdir, playbook, forks, extra)
         return out
     finally:
-        server.stop()
-        if not keep:
+        if keep:  # hosts, BIND 9 and the extra vars stay, to run other code against the same fleet
+            print(f"  (BIND 9 left running: python3 tests/testbed/bind9.py stop --dir {server.workdir})")
+        else:
+            server.stop()
             subprocess.run([sys.executable, TESTBED, "down", *names], capture_output=True, check=False)
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -388,7 +390,8 @@ def main() -> int:
     parser.add_argument("--hosts", default="", help="real converge on nspawn hosts, e.g. 2x8,4x32 (needs root)")
     parser.add_argument("--site", default="", help="site.yml + warm-up step on nspawn hosts, e.g. 4x32 (needs root)")
     parser.add_argument("--forks", type=int, default=10)
-    parser.add_argument("--keep", action="store_true", help="keep work directories (and bench hosts)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep work directories and bench hosts (and --site's BIND 9)")
     parser.add_argument("-e", "--extra-vars", action="append", default=[], help="passed to ansible-playbook -e")
     args = parser.parse_args()
     EXTRA.extend(args.extra_vars)
