@@ -268,19 +268,25 @@ def bench_hosts(names: list[str], addresses: list[list[str]]) -> dict:
     return {item["instance"]: item for item in json.loads(res.stdout)}
 
 
+def start_fleet(workdir: str, names: list[str], ips: int, playbook_name: str, playbook_text: str) -> tuple:
+    """Build the test double, start the bench hosts, write the inventory and the playbook: (boot s, playbook)."""
+    subprocess.run([DOUBLE_BUILD, os.path.join(workdir, "double")], check=True, capture_output=True)
+    package = os.path.join(workdir, "double", "pmta-test-double_all.deb")
+    start = time.monotonic()
+    connections = bench_hosts(names, vmta_addresses(len(names), ips))
+    boot = time.monotonic() - start
+    write_inventory(workdir, len(names), ips, package, connections)
+    playbook = os.path.join(workdir, playbook_name)
+    with open(playbook, "w", encoding="utf-8") as handle:
+        handle.write(playbook_text.format(root=ROOT))
+    return boot, playbook
+
+
 def real_converge(hosts: int, ips: int, forks: int, keep: bool) -> dict:
     workdir = prepare_workdir(hosts, ips, keep)
     names = [f"scale-{h + 1}" for h in range(hosts)]
     try:
-        subprocess.run([DOUBLE_BUILD, os.path.join(workdir, "double")], check=True, capture_output=True)
-        package = os.path.join(workdir, "double", "pmta-test-double_all.deb")
-        start = time.monotonic()
-        connections = bench_hosts(names, vmta_addresses(hosts, ips))
-        boot = time.monotonic() - start
-        write_inventory(workdir, hosts, ips, package, connections)
-        playbook = os.path.join(workdir, "converge.yml")
-        with open(playbook, "w", encoding="utf-8") as handle:
-            handle.write(CONVERGE_PLAYBOOK.format(root=ROOT))
+        boot, playbook = start_fleet(workdir, names, ips, "converge.yml", CONVERGE_PLAYBOOK)
         first = run_playbook(workdir, playbook, forks)
         out = {"boot": boot, "first": first}
         if first["rc"] == 0:
@@ -318,16 +324,8 @@ def real_site(hosts: int, ips: int, forks: int, keep: bool) -> dict:
     server = Bind9Server(os.path.join(workdir, "bind9"))
     try:
         server.start(detach=keep)  # detached: --keep leaves it running after the bench
-        subprocess.run([DOUBLE_BUILD, os.path.join(workdir, "double")], check=True, capture_output=True)
-        package = os.path.join(workdir, "double", "pmta-test-double_all.deb")
-        start = time.monotonic()
-        connections = bench_hosts(names, vmta_addresses(hosts, ips))
-        boot = time.monotonic() - start
-        write_inventory(workdir, hosts, ips, package, connections)
+        boot, playbook = start_fleet(workdir, names, ips, "site.yml", SITE_PLAYBOOK)
         extra = ["-e", "@" + site_vars(workdir, server)]
-        playbook = os.path.join(workdir, "site.yml")
-        with open(playbook, "w", encoding="utf-8") as handle:
-            handle.write(SITE_PLAYBOOK.format(root=ROOT))
         first = run_playbook(workdir, playbook, forks, extra)
         out = {"boot": boot, "first": first}
         if first["rc"] == 0:
