@@ -108,6 +108,8 @@ class ActionModule(ActionBase):
         for index, item in enumerate(stand_ins):
             if isinstance(item, str):
                 item = {"dest": item, "content": STAND_IN}
+            if isinstance(item, dict) and item.get("path") and not item.get("dest"):
+                item = dict(item, dest=item["path"])  # {path, content}, as warmup_plan returns its files
             if not isinstance(item, dict) or not item.get("dest"):
                 raise AnsibleActionFail(f"stand_ins[{index}] must be a dict with dest and content, not {item!r}")
             dest = _inside(root, str(item["dest"]))

@@ -55,11 +55,59 @@ options:
     default: noatime,nofail
   sysctl:
     description:
-      - sysctl items C({name, value}) to validate and probe for writability.
+      - sysctl items C({name, value, comment}) to validate and probe for writability (the profile's defaults).
+      - O(sysctl_layers) are merged over them by name; the result is returned in RV(sysctl).
       - Keys the host cannot set are returned in RV(sysctl_skipped) with a warning each.
     type: list
     elements: dict
     default: []
+  sysctl_layers:
+    description:
+      - Layers merged over O(sysctl) by name, in order (all hosts, group, host); an item with C(state=absent)
+        drops the key. Merged once here, in Python, instead of a Jinja variable evaluated at each use.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      variable:
+        description: The variable the layer comes from, named in messages.
+        type: str
+        required: true
+      items:
+        description: The layer's sysctl items.
+        type: list
+        elements: raw
+        default: []
+  directories:
+    description:
+      - Directories the role keeps (drop-in directories); those missing, or with another owner, group or mode,
+        are returned in RV(directories_to_fix), so the role calls a module only for them.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      owner:
+        description: Owner name.
+        type: str
+        default: root
+      group:
+        description: Group name.
+        type: str
+        default: root
+      mode:
+        description: Octal mode as a string.
+        type: str
+        default: "0755"
+  limit_nofile:
+    description:
+      - The LimitNOFILE the role will set; a problem when it exceeds fs.nr_open (as the merged sysctl items set
+        it, else the kernel's 1048576). V(0) skips the check.
+    type: int
+    default: 0
   min_ram_mb:
     description: Installed RAM the host must have, in MiB. V(0) skips the check.
     type: int
@@ -171,6 +219,17 @@ swaps:
   returned: always
   type: list
   elements: str
+directories_to_fix:
+  description: The entries of O(directories) that are missing or have another owner, group or mode.
+  returned: always
+  type: list
+  elements: dict
+sysctl:
+  description:
+    - The merged sysctl items in order, each with C(skipped), the reason this host cannot set it (or empty).
+  returned: always
+  type: list
+  elements: dict
 sysctl_writable:
   description: sysctl items this host can set.
   returned: always
@@ -196,6 +255,10 @@ import pwd  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning import probe as ht  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning import sysctl as hts  # noqa: E402
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.files import (  # noqa: E402
+    directories_to_fix,
+)
 
 
 def _exists(lookup, name):
@@ -224,6 +287,27 @@ def main():
             "log_disk": {"type": "dict", "default": {}},
             "mount_options": {"type": "str", "default": "noatime,nofail"},
             "sysctl": {"type": "list", "elements": "dict", "default": []},
+            "sysctl_layers": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "variable": {"type": "str", "required": True},
+                    "items": {"type": "list", "elements": "raw", "default": []},
+                },
+            },
+            "limit_nofile": {"type": "int", "default": 0},
+            "directories": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "owner": {"type": "str", "default": "root"},
+                    "group": {"type": "str", "default": "root"},
+                    "mode": {"type": "str", "default": "0755"},
+                },
+            },
             "min_ram_mb": {"type": "int", "default": 0},
             "user": {"type": "str", "default": "pmta"},
             "variable_prefix": {"type": "str", "default": "host_tuning_"},
@@ -240,8 +324,11 @@ def main():
     if params["min_ram_mb"]:
         problems += ht.check_ram(memtotal_mb, params["min_ram_mb"])
 
-    problems += ht.check_sysctl_items(params["sysctl"])
-    writable, skipped = ht.probe_sysctl([i for i in params["sysctl"] if "name" in i])
+    sysctl, layer_problems = hts.merge_layers(params["sysctl"], params["sysctl_layers"])
+    problems += layer_problems
+    problems += ht.check_sysctl_items(sysctl)
+    problems += hts.check_limit_nofile(params["limit_nofile"], sysctl)
+    writable, skipped = ht.probe_sysctl([i for i in sysctl if "name" in i])
     for item in skipped:
         module.warn("sysctl %s = %s skipped: %s" % (item["name"], item.get("value"), item["reason"]))
 
@@ -292,6 +379,8 @@ def main():
         memtotal_mb=memtotal_mb,
         swaps=swaps,
         packages_missing=ht.packages_missing(params["packages"], run),
+        directories_to_fix=directories_to_fix(params["directories"]),
+        sysctl=hts.annotate_skipped(sysctl, skipped),
         sysctl_writable=writable,
         sysctl_skipped=skipped,
         user_exists=_exists(pwd.getpwnam, params["user"]),

@@ -32,7 +32,9 @@ options:
   templates:
     description:
       - "Templates to render. Each item is a dict C({src: TEMPLATE, dest: PATH}), or C({path: PATH}) or a plain
-        string PATH for a template whose path mirrors its destination (C(PATH.j2) renders to C(PATH))."
+        string PATH for a template whose path mirrors its destination (C(PATH.j2) renders to C(PATH)).
+        C({src: TEMPLATE, path: PATH}) renders TEMPLATE to PATH, so the same list can be given to
+        M(mailops.powermta.pmta_config_install) (which installs staged PATH at C(/PATH))."
       - TEMPLATE is looked up like M(ansible.builtin.template)'s C(src) (the role's C(templates/));
         PATH is relative to O(root), e.g. V(etc/pmta/config).
       - The template sees its whole list item as C(item), as in a loop, so per-file data (e.g. C(item.name)) can
@@ -44,8 +46,9 @@ options:
     description:
       - Files with literal content (e.g. stand-ins for include files owned by another role, so the includes
         of the staging tree resolve when it is linted).
-      - "Each item is a dict C({dest: PATH, content: TEXT}) (PATH relative to O(root)), or a plain string PATH,
-        which gets a one-line comment as content."
+      - "Each item is a dict C({dest: PATH, content: TEXT}) (PATH relative to O(root); C(path) is taken when
+        C(dest) is absent, so the files M(mailops.powermta.warmup_plan) returns can be given as they are), or a
+        plain string PATH, which gets a one-line comment as content."
     type: list
     elements: raw
     default: []

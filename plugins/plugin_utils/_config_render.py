@@ -17,7 +17,8 @@ def template_item(item):
     if isinstance(item, str):
         item = {"path": item}
     if isinstance(item, dict) and item.get("path") and not item.get("dest"):
-        item = dict(item, src=f"{item['path']}.j2", dest=item["path"])
+        # Templates mirror their destination: path P renders P.j2 (or src when given) to P.
+        item = dict(item, src=item.get("src") or f"{item['path']}.j2", dest=item["path"])
     if not isinstance(item, dict) or not item.get("src") or not item.get("dest"):
         return None
     return item

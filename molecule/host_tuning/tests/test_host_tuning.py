@@ -44,6 +44,11 @@ section logrotate; cat /etc/logrotate.d/mailops-powermta
 section unbound; systemctl is-enabled unbound; systemctl is-active unbound
 section udp; ss -lunH
 section dns; python3 -c "{dns_check}"
+section nvme_model; cat /sys/class/nvme/nvme*/model
+section nvme_links; for s in spool1 spool2; do readlink -f /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_$s; done
+section spool_writable; for m in {mount_points}; do touch $m/.probe && rm $m/.probe && echo "$m ok"; done
+section smoke_unit; systemctl is-enabled bench-smoke; systemctl is-active bench-smoke
+grep 'Max open files' /proc/$(systemctl show -p MainPID --value bench-smoke)/limits
 true
 """
 
@@ -182,3 +187,20 @@ def test_unbound_caches_on_loopback_only(state):
     assert port53 and all(addr.startswith("127.0.0.1:") for addr in port53), port53
     # it answers (localhost is served by unbound itself; the bench has no route out)
     assert state["dns"] == "127.0.0.1"
+
+
+# Folded in from the former smoke-qemu scenario: the bench's QEMU host itself (one VM boot, not two).
+def test_nvme_disks_are_real_qemu_controllers(state):
+    assert state["nvme_model"].count("QEMU NVMe Ctrl") == 2, state["nvme_model"]
+    links = state["nvme_links"].splitlines()
+    assert len(links) == 2 and all(re.fullmatch(r"/dev/nvme\d+n\d+", link) for link in links), links
+
+
+def test_spool_file_systems_are_writable_after_the_reboot(state):
+    assert state["spool_writable"].splitlines() == [f"{d['mount_point']} ok" for d in DISKS]
+
+
+def test_a_unit_enabled_before_the_reboot_runs_after_it_with_its_nofile(state):
+    lines = state["smoke_unit"].splitlines()
+    assert lines[:2] == ["enabled", "active"], lines
+    assert re.match(r"^Max open files\s+65536\s+65536", lines[2]), lines

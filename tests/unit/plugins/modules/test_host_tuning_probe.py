@@ -51,3 +51,35 @@ def test_log_disk_without_device_is_refused(capsys):
     assert result["problems"] == [
         "host_tuning_log_disk.device: give the device of the log disk, or leave log_disk empty"
     ]
+
+
+def test_sysctl_layers_are_merged_checked_and_returned_in_order(capsys):
+    result = run_module({
+        "sysctl": [{"name": "net.core.somaxconn", "value": 4096, "comment": "backlog"},
+                   {"name": "vm.swappiness", "value": 1}],
+        "sysctl_layers": [
+            {"variable": "host_tuning_sysctl", "items": [{"name": "net.core.somaxconn", "value": 8192}]},
+            {"variable": "host_tuning_host_sysctl",
+             "items": [{"name": "vm.swappiness", "state": "absent"}, {"name": "fs.nr_open", "value": 1048576}]},
+        ],
+        "limit_nofile": 2000000,
+        "_ansible_check_mode": True,
+    }, capsys)
+    assert [(i["name"], i["value"]) for i in result["sysctl"]] == [("net.core.somaxconn", 8192),
+                                                                   ("fs.nr_open", 1048576)]
+    assert result["sysctl"][0]["comment"] == "backlog"
+    assert all("skipped" in item for item in result["sysctl"])
+    assert result["problems"] == ["host_tuning_limit_nofile: 2000000 exceeds fs.nr_open (1048576); lower it or add"
+                                  " fs.nr_open to host_tuning_sysctl"]
+
+
+def test_a_bad_value_in_a_layer_is_a_problem(capsys):
+    result = run_module({"sysctl_layers": [{"variable": "host_tuning_group_sysctl",
+                                            "items": [{"name": "net.core.somaxconn", "value": "lots"}]}]}, capsys)
+    assert any("net.core.somaxconn = 'lots' is not an integer" in p for p in result["problems"])
+
+
+def test_directories_missing_are_returned_to_fix(tmp_path, capsys):
+    missing = str(tmp_path / "pmta.service.d")
+    result = run_module({"directories": [{"path": missing}], "_ansible_check_mode": True}, capsys)
+    assert result["directories_to_fix"] == [{"path": missing, "owner": "root", "group": "root", "mode": "0755"}]
