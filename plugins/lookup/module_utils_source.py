@@ -6,7 +6,8 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: module_utils_source
-author: mailops.powermta contributors
+author:
+  - mailops.powermta contributors (@mailops)
 version_added: 0.1.0
 short_description: The source text of a plain-Python module_utils file of this collection
 description:

@@ -62,7 +62,7 @@ def _enclosing(lines, number):
             if stack:
                 stack.pop()
         elif stripped.startswith("<") and stripped.endswith(">"):
-            name, _, arg = stripped[1:-1].partition(" ")
+            name, _space, arg = stripped[1:-1].partition(" ")
             stack.append((name.lower(), arg.strip()))
     return stack
 

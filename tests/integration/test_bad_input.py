@@ -411,7 +411,7 @@ CASES = {
                     ["pmta1: powermta_package_src files/PowerMTA-5.0r8.rpm is not a .deb: the hosts run Debian 12"]),
     "dns-server-without-key": (lambda d: fleet(d, dns_server="192.0.2.53"),
                                ["pmta1: dns_server set but dns_key_name and dns_key_secret empty or missing"]),
-    "dns-key-secret-empty": (lambda d: fleet(d, **dict(DNS_CONNECTION, dns_key_secret="")),
+    "dns-key-secret-empty": (lambda d: fleet(d, **{**DNS_CONNECTION, "dns_key_secret": ""}),
                              ["pmta1: dns_server and dns_key_name set but dns_key_secret empty or missing"]),
     "dns-key-algorithm-unknown": (lambda d: fleet(d, **dict(DNS_CONNECTION, dns_key_algorithm="hmac-sha999")),
                                   ["pmta1: dns_key_algorithm: value of dns_key_algorithm must be one of: hmac-md5,",

@@ -69,8 +69,6 @@ def send(recipients, vmta):
             smtp.sendmail("app@example.com", [rcpt], "X-Virtual-MTA: %s\r\nSubject: q\r\n\r\nhi\r\n" % vmta)
 
 
-
-
 def queues(double, *options):
     result = pmta(double, "show", "queues", "--no-rcpt-events", "--maxitems=1000", *options)
     assert result.returncode == 0, result.stderr

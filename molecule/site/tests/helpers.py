@@ -16,6 +16,8 @@ ROOT = SCENARIO.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "testbed"))
 from bench_run import recap  # noqa: E402,F401 - the scenario's tests import it from here
 
+__all__ = ["recap"]
+
 ANSIBLE_PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 HOSTS = ["site-n1", "site-n2", "site-n3"]
 # The fleet model of inventory/host_vars: host -> [(vmta, ip, hostname, pool, warmup)].

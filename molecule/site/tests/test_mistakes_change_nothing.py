@@ -122,8 +122,8 @@ def test_mistake_changes_nothing_on_any_host_or_in_dns(once, fleet, tmp_path, ca
         args += ["-e", "@%s" % (tmp_path / "extra.json")]
     inventories = []
     if host_vars:
-        (tmp_path / "hosts.yml").write_text(json.dumps({"pmta_fleet": {"hosts": {h: {} for h in host_vars},
-                                                                      "vars": group_vars}}))
+        inventory = {"pmta_fleet": {"hosts": {h: {} for h in host_vars}, "vars": group_vars}}
+        (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
         (tmp_path / "host_vars").mkdir()
         for name, values in host_vars.items():
             (tmp_path / "host_vars" / ("%s.yml" % name)).write_text(json.dumps(values))

@@ -118,7 +118,7 @@ def inbound(settings, domains, mailbox):
     bounce_domains = _unique([domain["bounce_domain"] for domain in domains if domain.get("bounce_domain")]
                              + list(given))
     fbl_address = str(settings.get("powermta_fbl_address") or "")
-    fbl_domain = fbl_address.split("@")[-1] if fbl_address else ""
+    fbl_domain = fbl_address.rsplit("@", maxsplit=1)[-1] if fbl_address else ""
     return {
         "enabled": True,
         "bounce_domains": bounce_domains,
@@ -159,6 +159,6 @@ def derive(settings, model):
         "starttls": starttls_offered(model["listeners"]),
         "authenticating": authenticating(model["injectors"]),
         "inbound": inbound(settings, model["domains"], model.get("bounce_mailbox")),
-        "auth_default_virtual_mta": auth_default_virtual_mta(settings, model["injectors"], model["pools"],
-                                                            model["vmtas"]),
+        "auth_default_virtual_mta": auth_default_virtual_mta(
+            settings, model["injectors"], model["pools"], model["vmtas"]),
     }

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 PRINT_ONLY = sorted(
-    [path for path in (ROOT / "roles" / "powermta" / "templates").rglob("*.j2")]
+    list((ROOT / "roles" / "powermta" / "templates").rglob("*.j2"))
     + [ROOT / "playbooks" / "templates" / "lab_summary.txt.j2",
        ROOT / "playbooks" / "templates" / "lab_summary_mail.txt.j2",
        ROOT / "playbooks" / "add_ip.yml",

@@ -44,8 +44,7 @@ def test_a_drifted_spec_is_reported():
 
 
 def test_bounce_mx_given_as_a_string_is_refused_by_name():
-    _item, problems = check_item("domains", "powermta_domains", {"name": "example.com",
-                                                                  "bounce_mx": "mx.example.com"})
+    _item, problems = check_item("domains", "powermta_domains", {"name": "example.com", "bounce_mx": "mx.example.com"})
     assert len(problems) == 1
     assert problems[0].startswith("powermta_domains item example.com: bounce_mx must be a list")
 
@@ -68,8 +67,9 @@ def test_spf_ips_are_checked_and_used():
     _item, problems = check_item("domains", "powermta_domains", {"name": "example.com", "spf_ips": ["192.0.2.300"]})
     assert problems == ["powermta_domains item example.com: spf_ips must list IP addresses (e.g. [203.0.113.10]), "
                         "not ['192.0.2.300']"]
-    item, problems = check_item("domains", "powermta_domains", {"name": "example.com", "spf_ips": [" 192.0.2.20 "],
-                                                                 "dmarc_rua": "mailto:d@example.com"})
+    item, problems = check_item(
+        "domains", "powermta_domains",
+        {"name": "example.com", "spf_ips": [" 192.0.2.20 "], "dmarc_rua": "mailto:d@example.com"})
     assert problems == []
     vmtas = [{"name": "v1", "ip": "192.0.2.10", "hostname": "v1.example.com"}]
     spf = [r for r in records.mail_records([item], vmtas, require_dkim=False)
@@ -78,7 +78,7 @@ def test_spf_ips_are_checked_and_used():
 
 
 def test_dmarc_subdomain_policy_is_checked():
-    _item, problems = check_item("domains", "powermta_domains", {"name": "example.com",
-                                                                  "dmarc_subdomain_policy": "strict"})
+    _item, problems = check_item("domains", "powermta_domains",
+                                 {"name": "example.com", "dmarc_subdomain_policy": "strict"})
     assert problems == ["powermta_domains item example.com: dmarc_subdomain_policy must be one of none, quarantine, "
                         "reject, got 'strict'"]

@@ -27,6 +27,6 @@ def test_a_directory_in_place_is_left_alone_others_are_listed(tmp_path):
 
 
 def test_another_owner_is_listed(tmp_path):
-    _, group = me()
+    _user, group = me()
     assert directories_to_fix([{"path": str(tmp_path), "owner": "surely-not-this-user", "group": group,
                                 "mode": "%04o" % (tmp_path.stat().st_mode & 0o7777)}]) != []

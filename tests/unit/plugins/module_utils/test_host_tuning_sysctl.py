@@ -40,7 +40,7 @@ def test_a_name_twice_in_one_layer_is_a_problem_naming_the_variable():
 
 
 def test_an_item_without_name_is_a_problem_naming_the_variable():
-    _, problems = hts.merge_layers(PROFILE, layers(host=[{"value": 1}]))
+    _merged, problems = hts.merge_layers(PROFILE, layers(host=[{"value": 1}]))
     assert problems and problems[0].startswith("host_tuning_host_sysctl item 0 must be a dict with a 'name' key")
 
 
