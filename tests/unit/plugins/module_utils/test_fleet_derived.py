@@ -136,13 +136,13 @@ def test_an_injector_without_auth_needs_no_auth_source():
     assert derive({}, model)["authenticating"] is False
 
 
-VMTAS = [
+MODEL_VMTAS = [
     {"name": "tx-1", "ip": "203.0.113.10", "hostname": "mta10.example.com", "pool": "tx"},
     {"name": "tx-2", "ip": "203.0.113.11", "hostname": "mta11.example.com", "pool": "tx", "warmup": "yes"},
 ]
 BASE = dict(FLEET_BASE, powermta_default_listeners=[{"name": "0/0:25"}], powermta_pools=[{"name": "tx"}],
             powermta_domains=[{"name": "example.com", "dkim_selectors": ["s2026a"], "bounce_domain": "b.example.com"}],
-            powermta_vmtas=VMTAS)
+            powermta_vmtas=MODEL_VMTAS)
 
 
 def test_the_model_carries_the_derived_facts_of_each_host():
