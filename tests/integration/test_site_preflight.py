@@ -78,7 +78,7 @@ def test_domain_without_selector_is_refused(example_copy):
 
 
 def test_role_alone_builds_the_model_from_play_vars_and_checks_the_host(tmp_path):
-    """Without playbooks/preflight.yml the powermta role builds the fleet model itself (same action, once),
+    """Without playbooks/preflight.yml the powermta role builds the fleet model (the fleet role, same action, once),
     seeing the play's vars_files, then checks the host's interfaces: here the controller, over a local
     connection, in check mode and only up to the preflight."""
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"pmta_fleet": {"hosts": {"ctl1": {
@@ -99,7 +99,7 @@ def test_role_alone_builds_the_model_from_play_vars_and_checks_the_host(tmp_path
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "TASK [mailops.powermta.powermta : Build and check the fleet model" in output
+    assert "TASK [mailops.powermta.fleet : Build the fleet model (when this run has none that fits)" in output
     assert "ok: [ctl1 -> localhost]" in output  # the model (package, license, vMTAs from vars_files) is fine
     flat = " ".join(output.split())
     assert "ctl1: powermta_vmtas item tx-01: IP 192.0.2.99 is not configured on ctl1" in flat, output[-3000:]
