@@ -65,6 +65,8 @@ up() {
     "${TESTBED[@]}" lab-up "$LAB/inventory.json" --prefix "$PREFIX" > "$LAB/hosts.json"
     python3 -c 'import json,sys; print("\n".join(h["instance"] for h in json.load(open(sys.argv[1]))))' \
       "$LAB/hosts.json" > "$LAB/hosts.txt"
+    # New hosts and new sinks: the suppression CSV of the previous lab would list addresses these sinks never saw.
+    rm -f "$LAB/suppression.csv"
     echo "=== lab: starting the ISP side (one aiosmtpd sink per ISP group, own netns, $ISP_NET)"
     echo "    and the injector's mailbox (Postfix + Dovecot IMAP, own netns; login in $LAB/mailbox.json)"
     "${ISP[@]}" up --dir "$LAB/isp" --name lab --net "$ISP_NET" --fbl-address fbl@fbl.example.com \
