@@ -1,8 +1,8 @@
 """The fleet model decides, templates print (issue 22): no Jinja programs over fleet data.
 
 Derived facts live in plugins/module_utils (_fleet/derived.py, _fleet/summary.py, _fleet/add_ip.py,
-_warmup/report.py) and are unit-tested there; the files below only print or pass them on. A ``{% set %}`` or ``namespace(...)`` here is
-a rule decided a second time in Jinja: move it into Python instead.
+_warmup/report.py) and are unit-tested there; the files below only print or pass them on. A ``{% set %}`` or
+``namespace(...)`` here is a rule decided a second time in Jinja: move it into Python instead.
 """
 
 import re
