@@ -162,7 +162,7 @@ def inventory_spec_problems(hostvars, hosts, templar, skip_keys):
             except Exception:  # undefined (a vault not opened) or failing: reported where it is read
                 continue
         problems += spec_problems(host, values, specs, cache)
-        problems += later_role_problems(host, values, set(raw))
+        problems += later_role_problems(host, values, set(raw), is_file=os.path.isfile)
     return problems
 
 

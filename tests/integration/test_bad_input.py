@@ -21,8 +21,10 @@ PLAYBOOK = ROOT / "playbooks" / "preflight.yml"
 ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 MODEL_TASK = "TASK [Build and check the fleet model]"
 
+PACKAGE = "@PACKAGE@"  # replaced by a stand-in file of each run: only its existence is checked
+
 FLEET_VARS = {
-    "powermta_package_src": "files/PowerMTA-5.0r8.deb",
+    "powermta_package_src": PACKAGE,
     "powermta_license": "LICENSE TEXT",
     "powermta_dkim_key_source": "controller",
     "powermta_dkim_controller_dir": "/srv/dkim",
@@ -407,6 +409,12 @@ CASES = {
         ["pmta1: powermta_listeners item 0/0:25: 'max-message-size huge': max-message-size is not allowed in"
          " <smtp-listener> [wrong-scope] (fix: max-message-size belongs in <source>"]),
     # ---- what the later roles' own checks refuse (their preflight asserts), refused here first
+    "package-file-missing": (lambda d: fleet(d, powermta_package_src="files/PowerMTA-5.0r8.deb"),
+                             ["pmta1: powermta_package_src files/PowerMTA-5.0r8.deb is not a file on the controller",
+                              "{{ inventory_dir }}/files/PowerMTA-5.0r8.deb"]),
+    "license-file-missing": (lambda d: (d["fleet"].pop("powermta_license"),
+                                        fleet(d, powermta_license_src="/nonexistent/pmta-license")),
+                             ["pmta1: powermta_license_src /nonexistent/pmta-license is not a file on the controller"]),
     "package-rpm": (lambda d: fleet(d, powermta_package_src="files/PowerMTA-5.0r8.rpm"),
                     ["pmta1: powermta_package_src files/PowerMTA-5.0r8.rpm is not a .deb: the hosts run Debian 12"]),
     "dns-server-without-key": (lambda d: fleet(d, dns_server="192.0.2.53"),
@@ -455,6 +463,8 @@ def run_case(tmp_root, case_id, change):
     directory = tmp_root / case_id
     directory.mkdir()
     data = {"fleet": copy.deepcopy(FLEET_VARS), "hosts": copy.deepcopy(HOST_VARS)}
+    if data["fleet"].get("powermta_package_src") == PACKAGE:
+        data["fleet"]["powermta_package_src"] = str(tmp_root / "PowerMTA-5.0r8.deb")
     if change is not None:
         change(data)
     ssh_log = directory / "ssh-calls.log"
@@ -472,6 +482,7 @@ def results(tmp_path_factory):
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip("needs the project venv (make install)")
     root = tmp_path_factory.mktemp("bad-input")
+    (root / "PowerMTA-5.0r8.deb").write_text("not a package: preflight only checks that the file exists\n")
     jobs = dict(CASES, valid=(None, []))
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {case_id: pool.submit(run_case, root, case_id, change)

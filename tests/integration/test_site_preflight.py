@@ -16,8 +16,8 @@ EXAMPLE = ROOT / "inventories" / "example"
 VAULT_EXAMPLE = EXAMPLE / "group_vars" / "all" / "vault.yml.example"
 
 
-def run_preflight(inventory):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+def run_preflight(inventory, **environment):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **environment)
     return subprocess.run(
         [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), "-e", "@%s" % VAULT_EXAMPLE,
          str(ROOT / "playbooks" / "preflight.yml")],
@@ -25,10 +25,17 @@ def run_preflight(inventory):
     )
 
 
+def stand_in_package(path):
+    """The operator's PowerMTA package is theirs to supply; preflight only checks that the file exists."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a package: preflight only checks that the file exists\n")
+
+
 @pytest.fixture
 def example_copy(tmp_path):
     target = tmp_path / "inventory"
     shutil.copytree(EXAMPLE, target)
+    stand_in_package(target / "files" / "PowerMTA-5.0r8.deb")  # the example's "{{ inventory_dir }}/files/..."
     return target
 
 
@@ -39,10 +46,20 @@ def edit_host_vars(inventory, host, change):
     path.write_text(yaml.safe_dump(data))
 
 
-def test_example_inventory_passes():
-    result = run_preflight(EXAMPLE)
+def test_example_inventory_passes(example_copy):
+    result = run_preflight(example_copy)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Fleet model consistent: 3 host(s)" in result.stdout
+
+
+def test_example_inventory_without_the_package_file_is_refused(example_copy):
+    """The role asserts the package is a file on the controller before installing: preflight refuses it first."""
+    (example_copy / "files" / "PowerMTA-5.0r8.deb").unlink()
+    result = run_preflight(example_copy)
+    assert result.returncode != 0
+    flat = " ".join(result.stdout.split())
+    assert ("pmta-eu1: powermta_package_src %s is not a file on the controller"
+            % (example_copy / "files" / "PowerMTA-5.0r8.deb")) in flat, result.stdout[-3000:]
 
 
 def test_ip_on_two_hosts_is_refused_naming_both(example_copy):
@@ -123,7 +140,10 @@ def test_molecule_scenario_inventory_passes_preflight_on_the_controller(tmp_path
     for part in ("group_vars", "host_vars"):
         if (source / "inventory" / part).is_dir():
             shutil.copytree(source / "inventory" / part, tmp_path / part)
-    result = run_preflight(tmp_path)
+    # The scenarios' package is the test double Molecule builds into its ephemeral directory.
+    ephemeral = tmp_path / "ephemeral"
+    stand_in_package(ephemeral / "pmta-test-double" / "pmta-test-double_all.deb")
+    result = run_preflight(tmp_path, MOLECULE_EPHEMERAL_DIRECTORY=str(ephemeral))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "Fleet model consistent: %d host(s)" % len(groups["pmta_fleet"]["hosts"]) in result.stdout
 

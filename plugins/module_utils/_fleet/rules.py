@@ -249,11 +249,12 @@ def domain_ownership_problems(host, host_vars, model, sending_domains):
     return problems
 
 
-def later_role_problems(host, host_vars, defined=None):
+def later_role_problems(host, host_vars, defined=None, is_file=None):
     """What the dns and warmup roles refuse, named by the inventory variable (not the module's argument).
 
     ``host_vars``: what the inventory sets (the fleet_model action passes the values it reads for the argument
-    specs; the model itself reads no dns_ or warmup_ variable).
+    specs; the model itself reads no dns_ or warmup_ variable). ``is_file``: the controller's file test, for the
+    package and license files (the action passes os.path.isfile; pure callers leave it out).
     """
     problems = []
     if "dns_ttl" in host_vars:
@@ -278,7 +279,7 @@ def later_role_problems(host, host_vars, defined=None):
     problems += _warmup_list_problems(host, host_vars)
     problems += _dns_connection_problems(host, host_vars, host_vars if defined is None else defined)
     problems += _monitoring_problems(host, host_vars)
-    problems += _package_problems(host, host_vars)
+    problems += _package_problems(host, host_vars, is_file)
     return problems
 
 
@@ -362,14 +363,25 @@ def _monitoring_problems(host, host_vars):
     return problems
 
 
-def _package_problems(host, host_vars):
+def _package_problems(host, host_vars, is_file=None):
     """roles/powermta/tasks/preflight.yml: the package type fits the host; every host is Debian 12 (the
-    platforms host_tuning and monitoring accept), so the package is a .deb."""
+    platforms host_tuning and monitoring accept), so the package is a .deb. With ``is_file`` (the controller's
+    file test), the package and license files exist, as the role's `is file` asserts before installing."""
+    problems = []
     package = host_vars.get("powermta_package_src")
     if isinstance(package, str) and package and not package.endswith(".deb"):
-        return ["%s: powermta_package_src %s is not a .deb: the hosts run Debian 12 (the only platform the roles "
-                "accept), give PowerMTA's .deb package" % (host, package)]
-    return []
+        problems.append("%s: powermta_package_src %s is not a .deb: the hosts run Debian 12 (the only platform the "
+                        "roles accept), give PowerMTA's .deb package" % (host, package))
+    if is_file is None:
+        return problems
+    for name, what in (("powermta_package_src", "your PowerMTA .deb"), ("powermta_license_src", "your license file")):
+        path = host_vars.get(name)
+        if isinstance(path, str) and path and not is_file(path):
+            problems.append("%s: %s %s is not a file on the controller (a relative path is read from the directory "
+                            "ansible-playbook runs in): give the path of %s, e.g. \"{{ inventory_dir }}/files/%s\""
+                            % (host, name, path, what,
+                               "PowerMTA-5.0r8.deb" if name == "powermta_package_src" else "pmta-license"))
+    return problems
 
 
 def inbound_problems(host, host_vars):

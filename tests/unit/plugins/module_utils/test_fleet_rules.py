@@ -119,3 +119,15 @@ def test_a_vaulted_dns_secret_that_cannot_be_read_here_is_not_missing():
     assert later_role_problems("pmta1", values, set(values) | {"dns_key_secret"}) == []
     assert later_role_problems("pmta1", {"monitoring_status_url": "http://127.0.0.1:8080/status?format=json",
                                          "warmup_isps": ["gmail", "other"], "powermta_package_src": "a.deb"}) == []
+
+
+def test_package_and_license_files_must_exist_on_the_controller():
+    """The powermta role asserts `is file` for both before installing; with the controller's file test the
+    preflight refuses a missing one first, naming the variable and the fix."""
+    values = {"powermta_package_src": "/srv/pkg/PowerMTA-5.0r8.deb", "powermta_license_src": "/srv/pkg/license"}
+    missing = later_role_problems("pmta1", values, is_file=lambda path: path.endswith(".deb"))
+    assert missing == ["pmta1: powermta_license_src /srv/pkg/license is not a file on the controller (a relative "
+                       "path is read from the directory ansible-playbook runs in): give the path of your license "
+                       "file, e.g. \"{{ inventory_dir }}/files/pmta-license\""]
+    assert later_role_problems("pmta1", values, is_file=lambda path: True) == []
+    assert later_role_problems("pmta1", values) == []  # pure callers: no file test
