@@ -42,6 +42,9 @@ ARGUMENT_SPEC = {
     "listeners": {"type": "list", "elements": "dict", "default": []},
     # Render and lint every host's complete PowerMTA config, as the powermta role would (playbooks/preflight.yml).
     "render": {"type": "bool", "default": False},
+    # The package and license files exist on the controller (the powermta role asserts it before installing);
+    # a run that installs nothing (tools/render_pmta_configs.yml) leaves it out.
+    "controller_files": {"type": "bool", "default": True},
 }
 
 
@@ -144,7 +147,7 @@ def read_fleet_vars(hostvars, hosts, templar, include_secrets=True, defaults=Non
     return fleet_vars, unreadable
 
 
-def inventory_spec_problems(hostvars, hosts, templar, skip_keys):
+def inventory_spec_problems(hostvars, hosts, templar, skip_keys, is_file=os.path.isfile):
     """Every role's argument spec against what each host's inventory sets (values that cannot be read are the
     model's or the role's to report)."""
     specs = role_specs()
@@ -162,7 +165,7 @@ def inventory_spec_problems(hostvars, hosts, templar, skip_keys):
             except Exception:  # undefined (a vault not opened) or failing: reported where it is read
                 continue
         problems += spec_problems(host, values, specs, cache)
-        problems += later_role_problems(host, values, set(raw), is_file=os.path.isfile)
+        problems += later_role_problems(host, values, set(raw), is_file=is_file)
     return problems
 
 
@@ -199,7 +202,8 @@ class ActionModule(ActionBase):
         model, problems = build_fleet_model(fleet_vars, unreadable, group=group, secrets=args["include_secrets"])
         layered = [name for layers in LAYERS.values() for name in layers] + list(SYSCTL_LAYERS)
         problems += layer_conflict_problems(set_twice(task_vars["hostvars"], self._loader, hosts, layered))
-        problems += inventory_spec_problems(task_vars["hostvars"], hosts, self._templar, skip)
+        problems += inventory_spec_problems(task_vars["hostvars"], hosts, self._templar, skip,
+                                            os.path.isfile if args["controller_files"] else None)
         if args["render"] and not problems:  # a config is rendered from a consistent model only
             problems += config_problems(self._loader, self._templar, task_vars["hostvars"], model, defaults)
         result.update(changed=False, problems=problems)

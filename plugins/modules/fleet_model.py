@@ -74,6 +74,13 @@ options:
         temporary directory, which is removed.
     type: bool
     default: false
+  controller_files:
+    description:
+      - Check that C(powermta_package_src) and C(powermta_license_src) are files on the controller, as the
+        C(mailops.powermta.powermta) role asserts before installing. A run that installs nothing (rendering only)
+        may leave it out.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - mailops.powermta.attributes.READ_ONLY
 attributes:
