@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # The selectors of playbooks/incident.yml (incident_isp, incident_ip, ...), in the report's order.
 SELECTORS = ("isp", "ip", "pool", "vmta", "queue")
+QUEUE_LINE = "  %-40s %6d rcpt %8.1f kB  %s"
 
 
 def name_list(value):
@@ -44,8 +45,8 @@ def report_lines(action, selection, results, check_mode=False):
             host, "changed" if result.get("changed") else "already so", len(after),
             sum(queue["rcpt"] for queue in after), sum(queue["kbytes"] for queue in after),
             " (check mode)" if check_mode else ""))
-        lines += ["  %-40s %6d rcpt %8.1f kB  %s" % (queue["queue"], queue["rcpt"], queue["kbytes"],
-                                                       "paused" if queue["paused"] else "running")
-                  for queue in after]
+        for queue in after:
+            lines.append(QUEUE_LINE % (queue["queue"], queue["rcpt"], queue["kbytes"],
+                                       "paused" if queue["paused"] else "running"))
         lines += ["  ran: " + command for command in result.get("commands", [])]
     return lines

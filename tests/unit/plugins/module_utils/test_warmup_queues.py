@@ -34,8 +34,8 @@ def test_a_listed_ip_with_nowhere_to_reroute_is_paused_the_others_are_rerouted()
 
 
 def test_the_step_that_finds_it_delisted_resumes_it_once():
-    listed, _files = step({}, "2026-05-01T06:00:00Z", blocklisted={"198.51.100.9": ["zen.dnsbl.test"],
-                                                                  "192.0.2.21": ["zen.dnsbl.test"]})
+    listed, _files = step({}, "2026-05-01T06:00:00Z",
+                          blocklisted={"198.51.100.9": ["zen.dnsbl.test"], "192.0.2.21": ["zen.dnsbl.test"]})
     assert {isp: pair["status"] for isp, pair in listed["state"]["ips"]["198.51.100.9"].items()} == dict.fromkeys(
         ISPS, "paused")
     delisted, files = step(listed["state"], "2026-05-02T06:00:00Z")
