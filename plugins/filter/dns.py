@@ -28,6 +28,13 @@ def _mail_dns_records(domains, vmtas, dkim_keys=None, ttl=builders.DEFAULT_TTL, 
                                  require_dkim=require_dkim, ptr=ptr, ptr_verify_only=ptr_verify_only)
 
 
+def _mail_dns_plan(domains, vmtas, dkim_keys=None, ttl=builders.DEFAULT_TTL, spf_all="-all", bounce_mx=None,
+                   require_dkim=True, ptr="publish", ptr_verify_only=None):
+    """``domains | mailops.powermta.dns_mail_plan(vmtas, dkim_keys)`` -> {records, verify, ptr_verify_names}."""
+    return builders.mail_plan(domains, vmtas, dkim_keys, ttl=ttl, spf_all=spf_all, bounce_mx=bounce_mx,
+                              require_dkim=require_dkim, ptr=ptr, ptr_verify_only=ptr_verify_only)
+
+
 def _mail_dns_verify_spec(domains, vmtas, dkim_keys=None, ptr="publish", ptr_verify_only=None):
     """``domains | mailops.powermta.dns_verify_spec(vmtas, dkim_keys)`` -> {domains, ips}."""
     return builders.verify_spec(domains, vmtas, dkim_keys, ptr=ptr, ptr_verify_only=ptr_verify_only)
@@ -91,6 +98,7 @@ def _mail_dns_fleet(model, hostvars, read_keys_var=None):
 class FilterModule:
     def filters(self):
         return {
+            "dns_mail_plan": _wrap(_mail_dns_plan),
             "dns_mail_records": _wrap(_mail_dns_records),
             "dns_mail_fleet": _mail_dns_fleet,
             "dns_verify_spec": _wrap(_mail_dns_verify_spec),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet import summary
 
 HOST_KEYS = ("ansible_host", "ansible_local", "warmup_schedule", "__summary_units_state", "__summary_metrics",
@@ -43,6 +44,14 @@ def _fleet_summary_mail(hosts, hostvars, sinks=None, injected=None):
     return summary.mail_table(stats, sinks or {}, injected or {})
 
 
+def _fleet_summary_mailbox(compare_json, login_json=None):
+    """``__summary_mailbox.stdout | mailops.powermta.fleet_summary_mailbox(lookup('file', lab_mailbox_file))``."""
+    try:
+        return summary.mailbox_table(compare_json, login_json)
+    except ValueError as exc:
+        raise AnsibleFilterError("fleet_summary_mailbox: not JSON: %s" % exc) from exc
+
+
 def _fleet_summary_warmup(hosts, hostvars, vmtas, isps):
     """``ansible_play_hosts_all | mailops.powermta.fleet_summary_warmup(hostvars, vmtas, isps)``."""
     return summary.warmup_rows(hosts, _plain_hosts(hostvars, hosts), vmtas or [], list(isps))
@@ -55,5 +64,6 @@ class FilterModule:
             "fleet_summary_hosts": _fleet_summary_hosts,
             "fleet_summary_dns": _fleet_summary_dns,
             "fleet_summary_mail": _fleet_summary_mail,
+            "fleet_summary_mailbox": _fleet_summary_mailbox,
             "fleet_summary_warmup": _fleet_summary_warmup,
         }

@@ -5,20 +5,15 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.mailops.powermta.plugins.module_utils._operations import incident
 
 
 def name_list(value):
     """``-e x=a,b`` or a YAML list -> ``['a', 'b']``: trimmed, empty items dropped, order kept, no duplicates."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, (list, tuple)):
-        items = value
-    else:
-        raise AnsibleFilterError("name_list expects a comma-separated string or a list, got %s" % type(value).__name__)
-    names = [str(item).strip() for item in items if item is not None]
-    return list(dict.fromkeys(name for name in names if name))
+    try:
+        return incident.name_list(value)
+    except TypeError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
 
 
 class FilterModule:

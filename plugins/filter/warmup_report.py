@@ -18,6 +18,11 @@ def _warmup_report_rows(hosts, hostvars):
     return _warmup_report.report_rows(list(hosts), plain)
 
 
+def _warmup_report_steps(rows):
+    """``__warmup_report | mailops.powermta.warmup_report_steps``."""
+    return _warmup_report.report_steps(rows)
+
+
 def _warming_vmtas(vmtas):
     """``warmup_vmtas | mailops.powermta.warming_vmtas``."""
     return _warmup_report.warming_vmtas(vmtas)
@@ -25,4 +30,5 @@ def _warming_vmtas(vmtas):
 
 class FilterModule:
     def filters(self):
-        return {"warmup_report_rows": _warmup_report_rows, "warming_vmtas": _warming_vmtas}
+        return {"warmup_report_rows": _warmup_report_rows, "warmup_report_steps": _warmup_report_steps,
+                "warming_vmtas": _warming_vmtas}

@@ -205,6 +205,12 @@ disks:
     dir_in_place:
       description: The mounted directory already has the owner, group and mode asked for.
       type: bool
+required_mounts:
+  description:
+    - The mount point of each of RV(disks), in order; the PowerMTA unit's C(RequiresMountsFor=).
+  returned: always
+  type: list
+  elements: str
 memtotal_mb:
   description: MemTotal of the host in MiB.
   returned: always
@@ -258,6 +264,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning impo
 from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning import sysctl as hts  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.files import (  # noqa: E402
     directories_to_fix,
+    required_mounts,
 )
 
 
@@ -376,6 +383,7 @@ def main():
         changed=False,
         problems=problems,
         disks=planned,
+        required_mounts=required_mounts(planned),
         memtotal_mb=memtotal_mb,
         swaps=swaps,
         packages_missing=ht.packages_missing(params["packages"], run),

@@ -178,6 +178,30 @@ files:
   returned: when O(vmtas) is given
   type: list
   elements: dict
+queues_to_pause:
+  description:
+    - "The queues to pause before the new rates are loaded (C(*/<vmta>), for M(mailops.powermta.pmta_queue)): each
+      vMTA of RV(files) that is paused with no vMTA to reroute its mail to (C(reroute_to=null))."
+  returned: when O(vmtas) is given
+  type: list
+  elements: str
+  sample: ["*/ip-03"]
+queues_to_resume:
+  description:
+    - "The queues to resume (C(*/<vmta>)): each warming vMTA not paused by this plan whose IP O(state) had paused
+      at every ISP group, so a previous step paused its queues."
+  returned: when O(vmtas) is given
+  type: list
+  elements: str
+  sample: ["*/ip-03"]
+plan_lines:
+  description:
+    - "One line per warming vMTA of O(vmtas) and ISP group of its IP, for the run's output:
+      C(<vmta> <ip> <isp>: stage <n>/<stages>, <limit>/d, <action>: <reason>)."
+  returned: when O(vmtas) and O(ips) are given
+  type: list
+  elements: str
+  sample: ["ip-03 203.0.113.13 gmail: stage 2/20, 500/d, advance: stage 1 delivered cleanly"]
 skipped:
   description: True when the previous step was more recent than O(min_interval_hours) and nothing was planned.
   returned: success
@@ -199,9 +223,17 @@ from ansible_collections.mailops.powermta.plugins.module_utils._warmup.engine im
     normalize_ip,
     plan,
 )
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.queues import (  # noqa: E402
+    queues_to_pause,
+    queues_to_resume,
+)
 from ansible_collections.mailops.powermta.plugins.module_utils._warmup.render import (  # noqa: E402
     WarmupRenderError,
     render,
+)
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.report import (  # noqa: E402
+    plan_lines,
+    warming_vmtas,
 )
 
 
@@ -249,10 +281,14 @@ def main():
     extra = {}
     if params["vmtas"] is not None:
         extra["files"] = extra_files
+        extra["queues_to_pause"] = queues_to_pause(extra_files)
+        extra["queues_to_resume"] = queues_to_resume(extra_files, params["vmtas"], params["state"])
     if params["ips"] is not None:
         extra["decisions_by_ip"] = {
             given: [d for d in result["decisions"] if d["ip"] == normalize_ip(given, "ips")] for given in params["ips"]
         }
+        if params["vmtas"] is not None:
+            extra["plan_lines"] = plan_lines(warming_vmtas(params["vmtas"]), extra["decisions_by_ip"])
     module.exit_json(changed=False, state=result["state"], decisions=result["decisions"], summary=summary,
                      skipped=result["skipped"], **extra)
 

@@ -105,7 +105,7 @@ CONTROLLER_PLAYBOOK = """---
 
     - name: Remove every host's staging tree (one command for the fleet)
       ansible.builtin.command:
-        argv: "{{{{ ['rm', '-rf', '--'] + ansible_play_hosts | map('extract', hostvars, ['__powermta_staging', 'path'])
+        argv: "{{{{ ['rm', '-rf', '--'] + ansible_play_hosts | map('extract', hostvars, ['powermta_rendered', 'path'])
                  | list }}}}"
       run_once: true
       delegate_to: localhost

@@ -358,10 +358,24 @@ def ptr_mode(ip, default="publish", verify_only=None):
     return default
 
 
+def _ptr_modes(vmtas, default="publish", verify_only=None):
+    """``{address: publish | verify}`` of every vMTA with an IP (``ptr_mode``), in vMTA order."""
+    modes = {}
+    for vmta in vmtas or []:
+        if vmta.get("ip"):
+            address = parse_ip(vmta["ip"], "ip of vMTA %s" % vmta.get("name"))
+            if address not in modes:
+                modes[address] = ptr_mode(address, default, verify_only)
+    return modes
+
+
+def _verify_names(modes):
+    return sorted({address.reverse_pointer for address, mode in modes.items() if mode == "verify"})
+
+
 def ptr_verify_names(vmtas, default="publish", verify_only=None):
     """Reverse names of the sending IPs whose PTR is only verified (never written, never pruned)."""
-    return sorted({parse_ip(v["ip"]).reverse_pointer for v in vmtas or [] if v.get("ip")
-                   and ptr_mode(v["ip"], default, verify_only) == "verify"})
+    return _verify_names(_ptr_modes(vmtas, default, verify_only))
 
 
 # ---------------------------------------------------------------- the whole set
@@ -375,19 +389,8 @@ def _default_exchanges(vmtas):
     return sorted(set(first_per_host.values()) or {v["hostname"] for v in vmtas})
 
 
-def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all", bounce_mx=None,
-                 require_dkim=True, ptr="publish", ptr_verify_only=None):
-    """Every record a fleet needs, from the fleet model.
-
-    ``domains``: ``[{name, dkim_selectors, dmarc_policy, dmarc_rua, bounce_domain, spf_extra_terms,
-    spf_ips, dmarc_subdomain_policy, mta_sts_id, tls_rpt_rua}]``; ``vmtas``: ``[{name, ip, hostname}]``;
-    ``dkim_keys``: ``[{domain, selector, public_key_pem}]``. Each domain's SPF lists every vMTA IP
-    unless the domain gives ``spf_ips``. ``bounce_mx``: exchanges for bounce domains (default: the
-    vMTA hostnames). Duplicate name+type from different builders is an error. ``ptr`` / ``ptr_verify_only``:
-    PTRs of IPs in verify-only reverse zones are left out (see ``ptr_mode``).
-    """
-    vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
-    all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
+def _dkim_keys(dkim_keys):
+    """``{(domain, selector): public key}``: one key per selector across the fleet."""
     keys = {}
     for key in dkim_keys or []:
         ident = (fqdn(key.get("domain"), "DKIM key domain"), fqdn(key.get("selector"), "DKIM key selector"))
@@ -396,32 +399,62 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
             raise RecordBuildError("DKIM selector %s._domainkey.%s has different public keys on different hosts; "
                                    "use one key per selector across the fleet" % (ident[1], ident[0]))
         keys[ident] = pem
-    # Addresses first: BIND checks in-zone MX targets have A/AAAA within the same UPDATE.
-    records = address_records(vmtas, ttl)
+    return keys
+
+
+def _decide(domains, vmtas, dkim_keys, ptr, ptr_verify_only):
+    """What the fleet publishes and verifies, decided once; the records and the verify spec are views of it.
+
+    ``vmtas``: the sending vMTAs (an IP and a hostname); ``modes``: each IP's PTR mode; ``keys``: the DKIM public
+    keys; ``domains``: per domain (input order) its name, the IPs its SPF authorises (``spf_ips``, else every
+    sending IP), its DKIM selectors, DMARC policy and bounce domain (None when it has none).
+    """
+    modes = _ptr_modes(vmtas, ptr, ptr_verify_only)
+    sending = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
+    all_ips = sorted({str(parse_ip(v["ip"], "ip of vMTA %s" % v.get("name"))) for v in sending})
+    decided = []
     for domain in domains or []:
         name = fqdn(domain.get("name"), "domain name")
-        records.extend(spf_records(name, domain.get("spf_ips") or all_ips, domain.get("spf_extra_terms"),
-                                   spf_all, ttl))
-        for selector in domain.get("dkim_selectors") or []:
-            ident = (name, fqdn(selector, "DKIM selector of %s" % name))
-            if ident not in keys:
+        decided.append({
+            "name": name,
+            "spf_ips": [str(parse_ip(ip, "SPF sending IP")) for ip in domain.get("spf_ips") or all_ips],
+            "selectors": [fqdn(selector, "DKIM selector of %s" % name) for selector in domain.get("dkim_selectors")
+                          or []],
+            "dmarc_policy": domain.get("dmarc_policy", "none"),
+            "bounce_domain": fqdn(domain["bounce_domain"], "bounce_domain of %s" % name)
+            if domain.get("bounce_domain") else None,
+        })
+    return {"vmtas": sending, "modes": modes, "keys": _dkim_keys(dkim_keys), "domains": decided}
+
+
+def _records(decided, domains, ttl, spf_all, bounce_mx, require_dkim):
+    """The records of ``_decide``'s decisions (``domains``: the same input, for what only records use)."""
+    vmtas, keys = decided["vmtas"], decided["keys"]
+    # Addresses first: BIND checks in-zone MX targets have A/AAAA within the same UPDATE.
+    records = address_records(vmtas, ttl)
+    for domain, plan in zip(domains or [], decided["domains"], strict=True):
+        name = plan["name"]
+        records.extend(spf_records(name, plan["spf_ips"], domain.get("spf_extra_terms"), spf_all, ttl))
+        for selector in plan["selectors"]:
+            if (name, selector) not in keys:
                 if require_dkim:
                     raise RecordBuildError("no DKIM public key for selector %s of %s: run the powermta role first "
                                            "(it makes the key; the dns role reads its public half from the "
-                                           "hosts, or takes powermta_dkim_public_keys)" % (ident[1], name))
+                                           "hosts, or takes powermta_dkim_public_keys)" % (selector, name))
                 continue
-            records.append(dkim_record(name, ident[1], keys[ident], ttl))
-        records.append(dmarc_record(name, domain.get("dmarc_policy", "none"), domain.get("dmarc_rua"),
+            records.append(dkim_record(name, selector, keys[(name, selector)], ttl))
+        records.append(dmarc_record(name, plan["dmarc_policy"], domain.get("dmarc_rua"),
                                     domain.get("dmarc_subdomain_policy"), ttl=ttl))
-        if domain.get("bounce_domain"):
+        if plan["bounce_domain"]:
             exchanges = domain.get("bounce_mx") or bounce_mx or _default_exchanges(vmtas)
-            records.append(mx_record(domain["bounce_domain"], exchanges, ttl))
+            records.append(mx_record(plan["bounce_domain"], exchanges, ttl))
         if domain.get("mta_sts_id"):
             records.append(mta_sts_record(name, domain["mta_sts_id"], ttl))
         if domain.get("tls_rpt_rua"):
             records.append(tls_rpt_record(name, domain["tls_rpt_rua"], ttl))
     records.extend(helo_spf_record(h, ttl) for h in sorted({fqdn(v["hostname"]) for v in vmtas}))
-    records.extend(ptr_records([v for v in vmtas if ptr_mode(v["ip"], ptr, ptr_verify_only) == "publish"], ttl))
+    modes = decided["modes"]
+    records.extend(ptr_records([v for v in vmtas if modes[parse_ip(v["ip"])] == "publish"], ttl))
     seen = {}
     for item in records:
         key = (item["name"], item["type"])
@@ -432,28 +465,58 @@ def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all"
     return records
 
 
-def verify_spec(domains, vmtas, dkim_keys=None, ptr="publish", ptr_verify_only=None):
-    """``{domains, ips}`` options for ``dns_verify`` from the same fleet model."""
-    vmtas = [v for v in (vmtas or []) if v.get("ip") and v.get("hostname")]
-    all_ips = sorted({str(parse_ip(v["ip"])) for v in vmtas})
-    keys = {(fqdn(k["domain"]), fqdn(k["selector"])): k.get("public_key_pem") or k.get("public_key")
-            for k in dkim_keys or []}
-    spec_domains = []
-    for domain in domains or []:
-        name = fqdn(domain.get("name"), "domain name")
+def _verify(decided):
+    """``{domains, ips}`` options of ``dns_verify``: the same decisions the records were built from."""
+    keys = decided["keys"]
+    domains = []
+    for plan in decided["domains"]:
         dkim = []
-        for selector in domain.get("dkim_selectors") or []:
-            entry = {"selector": fqdn(selector)}
-            if keys.get((name, entry["selector"])):
-                entry["public_key"] = keys[(name, entry["selector"])]
+        for selector in plan["selectors"]:
+            entry = {"selector": selector}
+            if keys.get((plan["name"], selector)):
+                entry["public_key"] = keys[(plan["name"], selector)]
             dkim.append(entry)
-        item = {"name": name, "spf_ips": [str(parse_ip(i)) for i in domain.get("spf_ips") or all_ips],
-                "dkim": dkim, "dmarc_policy": domain.get("dmarc_policy", "none")}
-        if domain.get("bounce_domain"):
-            item["bounce_domain"] = fqdn(domain["bounce_domain"])
-        spec_domains.append(item)
-    ips = {}
-    for vmta in vmtas:
-        ips.setdefault(str(parse_ip(vmta["ip"])), fqdn(vmta["hostname"]))
-    return {"domains": spec_domains, "ips": [{"ip": ip, "hostname": host, "ptr": ptr_mode(ip, ptr, ptr_verify_only)}
-                                             for ip, host in sorted(ips.items())]}
+        item = {"name": plan["name"], "spf_ips": list(plan["spf_ips"]), "dkim": dkim,
+                "dmarc_policy": plan["dmarc_policy"]}
+        if plan["bounce_domain"]:
+            item["bounce_domain"] = plan["bounce_domain"]
+        domains.append(item)
+    hostnames = {}
+    for vmta in decided["vmtas"]:
+        hostnames.setdefault(str(parse_ip(vmta["ip"])), fqdn(vmta["hostname"]))
+    modes = {str(address): mode for address, mode in decided["modes"].items()}
+    return {"domains": domains, "ips": [{"ip": ip, "hostname": host, "ptr": modes[ip]}
+                                        for ip, host in sorted(hostnames.items())]}
+
+
+def mail_plan(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all", bounce_mx=None,
+              require_dkim=True, ptr="publish", ptr_verify_only=None):
+    """Every record a fleet needs and how to verify them, from one set of decisions (``_decide``).
+
+    Returns ``{records, verify, ptr_verify_names}``: ``records`` as ``mail_records``, ``verify`` the ``{domains,
+    ips}`` options of ``dns_verify`` (the same SPF IPs, DKIM selectors and keys, bounce domains and PTR modes),
+    ``ptr_verify_names`` the reverse names only verified (``dns_records``' ``prune_exclude``).
+    """
+    decided = _decide(domains, vmtas, dkim_keys, ptr, ptr_verify_only)
+    return {"records": _records(decided, domains, ttl, spf_all, bounce_mx, require_dkim),
+            "verify": _verify(decided), "ptr_verify_names": _verify_names(decided["modes"])}
+
+
+def mail_records(domains, vmtas, dkim_keys=None, ttl=DEFAULT_TTL, spf_all="-all", bounce_mx=None,
+                 require_dkim=True, ptr="publish", ptr_verify_only=None):
+    """Every record a fleet needs, from the fleet model (the ``records`` of ``mail_plan``).
+
+    ``domains``: ``[{name, dkim_selectors, dmarc_policy, dmarc_rua, bounce_domain, spf_extra_terms,
+    spf_ips, dmarc_subdomain_policy, mta_sts_id, tls_rpt_rua}]``; ``vmtas``: ``[{name, ip, hostname}]``;
+    ``dkim_keys``: ``[{domain, selector, public_key_pem}]``. Each domain's SPF lists every vMTA IP
+    unless the domain gives ``spf_ips``. ``bounce_mx``: exchanges for bounce domains (default: the
+    vMTA hostnames). Duplicate name+type from different builders is an error. ``ptr`` / ``ptr_verify_only``:
+    PTRs of IPs in verify-only reverse zones are left out (see ``ptr_mode``).
+    """
+    decided = _decide(domains, vmtas, dkim_keys, ptr, ptr_verify_only)
+    return _records(decided, domains, ttl, spf_all, bounce_mx, require_dkim)
+
+
+def verify_spec(domains, vmtas, dkim_keys=None, ptr="publish", ptr_verify_only=None):
+    """``{domains, ips}`` options for ``dns_verify`` (the ``verify`` of ``mail_plan``, without building records)."""
+    return _verify(_decide(domains, vmtas, dkim_keys, ptr, ptr_verify_only))

@@ -9,6 +9,8 @@ Plain Python, no Ansible imports. Inputs are the fleet model (``mailops.powermta
 
 from __future__ import annotations
 
+import json
+
 from .derived import is_warming
 
 DEFAULT_ISPS = ("gmail", "yahoo", "microsoft", "apple", "comcast", "other")
@@ -119,6 +121,33 @@ def mail_table(acct_stats, sinks, injected):
                    rejected=sink["rejected"] if sink else "-", agree=verdict)
         rows.append(row)
     return {"rows": rows, "agree": agree, "differ": differ, "sinks": bool(sinks)}
+
+
+def _sorted_as_dictsort(mapping):
+    """Items by key, compared without case (Jinja's dictsort)."""
+    return sorted(mapping.items(), key=lambda item: item[0].lower() if isinstance(item[0], str) else item[0])
+
+
+def mailbox_table(compare_json, login_json):
+    """The MAILBOX table: ``tests/testbed/lab_mailbox.py compare`` beside the injector mailbox's login.
+
+    ``compare_json``: the command's output (``{groups: {isp: {mailbox_dsns, mailbox_arf, suppressed, duplicates,
+    sink_bounces, sink_complaints, agree}}, agree, missing, unexpected}``, or ``{error}``; empty: ``{}``);
+    ``login_json``: the lab's mailbox file (``{host, port, user, ...}``; empty: ``{}``). Returns ``{login: {host,
+    port, user}}`` ("?" when unknown) and either ``error`` or ``rows`` (by ISP group, ``suppressed`` "-" when the
+    suppression CSV was not read), ``agree``, ``missing`` and ``unexpected``.
+    """
+    result = json.loads(compare_json or "{}")
+    login = json.loads(login_json or "{}")
+    table = {"login": {key: login.get(key, "?") for key in ("host", "port", "user")}}
+    if "error" in result:
+        table["error"] = result["error"]
+        return table
+    table["rows"] = [dict(row, isp=isp, suppressed=row.get("suppressed", "-"))
+                     for isp, row in _sorted_as_dictsort(result.get("groups", {}))]
+    table.update(agree=bool(result.get("agree", False)), missing=result.get("missing", {}),
+                 unexpected=result.get("unexpected", {}))
+    return table
 
 
 def _warmup_cell(pair, stages):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_records as b
@@ -170,3 +171,61 @@ def test_txt_records_are_shared_others_are_not(rsa2048):
     records = b.mail_records(domains, VMTAS, [{"domain": "example.com", "selector": "s1", "public_key_pem": rsa2048}])
     assert {r["type"] for r in records if r.get("shared")} == {"TXT"}
     assert all(r.get("shared") for r in records if r["type"] == "TXT")
+
+
+def _spf_ips_of(records, domain):
+    """Every address the SPF of ``domain`` authorises, following its own _spf<n> includes."""
+    by_name = {r["name"]: r for r in records if r["type"] == "TXT"}
+    addresses, names = set(), [domain]
+    while names:
+        for term in by_name[names.pop()]["values"][0].split()[1:]:
+            if term.startswith(("ip4:", "ip6:")):
+                addresses |= {str(a) for a in ipaddress.ip_network(term[4:]).hosts()} \
+                    if "/" in term else {str(ipaddress.ip_address(term[4:]))}
+            elif term.startswith("include:") and term[8:] in by_name:
+                names.append(term[8:])
+    return addresses
+
+
+def test_one_plan_the_verify_spec_checks_what_the_records_publish(rsa2048):
+    """mail_plan: records, verify spec and PTR verify names from the same decisions; the filters' views agree."""
+    many = [{"name": "v%d" % n, "ip": "198.51.100.%d" % n, "hostname": "mta%d.example.org" % n,
+             "inventory_host": "pmta%d" % (n % 3)} for n in range(1, 120, 3)]
+    vmtas = VMTAS + many
+    keys = [{"domain": "example.com", "selector": "s1", "public_key_pem": rsa2048},
+            {"domain": "example.net", "selector": "s2", "public_key": rsa2048}]
+    domains = [{"name": "Example.com", "dkim_selectors": ["S1"], "dmarc_policy": "reject", "dmarc_rua": "d@example.com",
+                "bounce_domain": "Bounces.Example.com."},
+               {"name": "example.net", "dkim_selectors": ["s2", "s3"], "dmarc_rua": "d@example.net",
+                "spf_ips": ["192.0.2.11", "2001:DB8::40"]}]
+    plan = b.mail_plan(domains, vmtas, keys, require_dkim=False, ptr_verify_only=["198.51.100.0/28"])
+    records, verify = plan["records"], plan["verify"]
+    assert records == b.mail_records(domains, vmtas, keys, require_dkim=False, ptr_verify_only=["198.51.100.0/28"])
+    assert verify == b.verify_spec(domains, vmtas, keys, ptr_verify_only=["198.51.100.0/28"])
+    assert plan["ptr_verify_names"] == b.ptr_verify_names(vmtas, "publish", ["198.51.100.0/28"])
+    for domain in verify["domains"]:
+        # SPF: the verify spec's IPs are exactly those the published SPF (and its includes) authorises.
+        assert _spf_ips_of(records, domain["name"]) == set(domain["spf_ips"]), domain["name"]
+        # DKIM: a record for each selector with a key, the same key in the spec.
+        for entry in domain["dkim"]:
+            published = [r for r in records if r["name"] == "%s._domainkey.%s" % (entry["selector"], domain["name"])]
+            assert bool(published) == ("public_key" in entry)
+        # Bounce domain: the MX the spec checks is the one published.
+        mx = [r["name"] for r in records if r["type"] == "MX" and r["name"].endswith(domain["name"])]
+        assert mx == ([domain["bounce_domain"]] if "bounce_domain" in domain else [])
+    assert [d["name"] for d in verify["domains"]] == ["example.com", "example.net"]
+    assert verify["domains"][1]["spf_ips"] == ["192.0.2.11", "2001:db8::40"]
+    assert [e["selector"] for e in verify["domains"][1]["dkim"]] == ["s2", "s3"]
+    # PTR: a published PTR for each IP the spec marks publish; the verify-only ones are the excluded names.
+    ptr_names = {r["name"] for r in records if r["type"] == "PTR"}
+    assert ptr_names == {b.reverse_name(i["ip"]) for i in verify["ips"] if i["ptr"] == "publish"}
+    assert set(plan["ptr_verify_names"]) == {b.reverse_name(i["ip"]) for i in verify["ips"] if i["ptr"] == "verify"}
+    assert len(plan["ptr_verify_names"]) == 5  # 198.51.100.1, 4, 7, 10, 13
+
+
+def test_the_plan_fails_as_the_records_do():
+    domains = [{"name": "example.com", "dkim_selectors": ["s1"], "dmarc_rua": "mailto:d@example.com"}]
+    with pytest.raises(b.RecordBuildError, match="run the powermta role first"):
+        b.mail_plan(domains, VMTAS, [])
+    with pytest.raises(b.RecordBuildError, match="SPF sending IP 'nope'"):
+        b.mail_plan([dict(domains[0], spf_ips=["nope"])], VMTAS, require_dkim=False)

@@ -1,5 +1,8 @@
 """The lab summary's tables, decided in _fleet_summary (playbooks/lab_summary.yml prints them)."""
 
+import json
+
+from ansible_collections.mailops.powermta.plugins.module_utils._fleet import summary
 from ansible_collections.mailops.powermta.plugins.module_utils._fleet.summary import (
     as_count,
     dns_rows,
@@ -100,3 +103,24 @@ def test_warmup_rows_show_stage_and_daily_limit_per_isp_group():
         {"ip": "203.0.113.11", "vmta": "mk-01", "cells": ["2 40/d", "1 paused", "3 ", "done", "-"]},
         {"ip": "198.51.100.9", "vmta": "?", "cells": ["1 ", "-", "-", "-", "-"]},
     ]
+
+
+def test_mailbox_table_from_the_compare_output_and_the_login_file():
+    compare = json.dumps({"groups": {"yahoo": {"mailbox_dsns": 1, "mailbox_arf": 0, "duplicates": 0, "sink_bounces": 1,
+                                               "sink_complaints": 0, "agree": True},
+                                     "Gmail": {"mailbox_dsns": 2, "mailbox_arf": 1, "suppressed": 3, "duplicates": 0,
+                                               "sink_bounces": 2, "sink_complaints": 1, "agree": False}},
+                          "agree": False, "missing": {"gmail": ["a@gmail.test"]}})
+    table = summary.mailbox_table(compare, json.dumps({"host": "127.0.0.1", "port": 1143, "user": "injector",
+                                                       "password": "not shown"}))
+    assert table["login"] == {"host": "127.0.0.1", "port": 1143, "user": "injector"}
+    assert [(row["isp"], row["suppressed"]) for row in table["rows"]] == [("Gmail", 3), ("yahoo", "-")]
+    assert (table["agree"], table["missing"], table["unexpected"]) == (False, {"gmail": ["a@gmail.test"]}, {})
+    assert "error" not in table
+
+
+def test_mailbox_table_error_and_nothing_known():
+    assert summary.mailbox_table('{"error": "IMAP login refused"}', None) == {
+        "login": {"host": "?", "port": "?", "user": "?"}, "error": "IMAP login refused"}
+    assert summary.mailbox_table("", "") == {"login": {"host": "?", "port": "?", "user": "?"}, "rows": [],
+                                             "agree": False, "missing": {}, "unexpected": {}}

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning import probe as ht
+from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.files import required_mounts
 
 
 def disk(label="host_tuning_spool_disks[0]", device="/dev/nvme0n1", mount_point="/var/spool/pmta1", **kw):
@@ -257,3 +258,11 @@ def test_probe_device_on_a_regular_file_is_not_a_block_device(tmp_path):
     result = ht.probe_device(str(f), "/var/spool/pmta1", [], [])
     assert result["exists"] and not result["is_block"]
     assert "not a block device" in ht.check_disk(disk(device=str(f)), result, set())[0]
+
+
+def test_the_unit_requires_the_mount_point_of_every_planned_disk_in_order():
+    spool = ht.plan_disk(disk(), probe())
+    log = ht.plan_disk(disk("host_tuning_log_disk", "/dev/nvme1n1", "/var/log/pmta", purpose="log"),
+                       probe(real_device="/dev/nvme1n1", name="nvme1n1", disk="nvme1n1"))
+    assert required_mounts([spool, log]) == ["/var/spool/pmta1", "/var/log/pmta"]
+    assert required_mounts([]) == []

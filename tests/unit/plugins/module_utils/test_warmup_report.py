@@ -1,6 +1,11 @@
 """The warm-up report's rows (plugins/module_utils/_warmup/report.py)."""
 
-from ansible_collections.mailops.powermta.plugins.module_utils._warmup.report import report_rows, warming_vmtas
+from ansible_collections.mailops.powermta.plugins.module_utils._warmup.report import (
+    plan_lines,
+    report_rows,
+    report_steps,
+    warming_vmtas,
+)
 
 
 def decision(ip, isp, stage):
@@ -34,3 +39,23 @@ def test_warming_vmtas_read_the_flag_once_for_all():
     vmtas = [{"name": "a", "warmup": True}, {"name": "b", "warmup": "no"}, {"name": "c"},
              {"name": "d", "warmup": "yes"}]
     assert [vmta["name"] for vmta in warming_vmtas(vmtas)] == ["a", "d"]
+
+
+def test_plan_lines_one_per_warming_vmta_and_isp_group_in_vmta_order():
+    decisions_by_ip = {"203.0.113.10": [decision("203.0.113.10", "gmail", 1), decision("203.0.113.10", "other", 3)],
+                       "2001:db8::20": [dict(decision("2001:db8::20", "yahoo", 2), action="hold",
+                                             reason="too little sent (12 of 100)")]}
+    warm = [{"name": "v6", "ip": "2001:db8::20"}, {"name": "a", "ip": "203.0.113.10"},
+            {"name": "idle", "ip": "203.0.113.11"}]
+    assert plan_lines(warm, decisions_by_ip) == [
+        "v6 2001:db8::20 yahoo: stage 2/10, 100/d, hold: too little sent (12 of 100)",
+        "a 203.0.113.10 gmail: stage 1/10, 50/d, advance: clean",
+        "a 203.0.113.10 other: stage 3/10, 150/d, advance: clean",
+    ]
+    assert plan_lines([], decisions_by_ip) == []
+
+
+def test_report_steps_each_plan_time_once_in_row_order():
+    rows = [{"step": "2026-05-02T06:00:00Z"}, {"step": "2026-05-01T06:00:00Z"}, {"step": "2026-05-02T06:00:00Z"}]
+    assert report_steps(rows) == ["2026-05-02T06:00:00Z", "2026-05-01T06:00:00Z"]
+    assert report_steps([]) == []

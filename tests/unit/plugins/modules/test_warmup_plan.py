@@ -39,3 +39,16 @@ def test_module_groups_by_given_ip_and_replays_within_min_interval(capsys):
     assert [d["ip"] for d in first["decisions_by_ip"]["2001:DB8::11"]] == ["2001:db8::11"]
     again = run_module(dict(args, state=first["state"], now="2026-05-01T06:20:00Z"), capsys)
     assert again["skipped"] is True and again["state"] == first["state"]
+
+
+def test_module_returns_the_queues_to_pause_and_resume_and_the_plan_lines(capsys):
+    vmtas = [{"name": "solo", "ip": "198.51.100.9", "warmup": True}, {"name": "warm", "ip": "198.51.100.1"}]
+    args = {"ips": ["198.51.100.9"], "isps": ["gmail"], "schedule": {"default": [100, 200]}, "vmtas": vmtas}
+    listed = run_module(dict(args, now="2026-05-01T06:00:00Z", blocklisted={"198.51.100.9": ["zen.dnsbl.test"]}),
+                        capsys)
+    assert listed["queues_to_pause"] == ["*/solo"] and listed["queues_to_resume"] == []
+    assert listed["plan_lines"] == ["solo 198.51.100.9 gmail: stage 1/2, 0/d, pause: %s"
+                                    % listed["decisions"][0]["reason"]]
+    delisted = run_module(dict(args, now="2026-05-02T06:00:00Z", state=listed["state"]), capsys)
+    assert delisted["queues_to_pause"] == [] and delisted["queues_to_resume"] == ["*/solo"]
+    assert "plan_lines" not in run_module({"now": "2026-05-01T06:00:00Z", "vmtas": vmtas}, capsys)
