@@ -120,6 +120,12 @@ options:
       variable:
         description: The inventory variable the path comes from, named in the message when the path is refused.
         type: str
+      force:
+        description:
+          - V(false) creates the directory when it is missing (under the same rule) and never changes an existing
+            one, e.g. a directory that belongs to a package, whose owner and mode stay the package's.
+        type: bool
+        default: true
   installed:
     description:
       - The RV(files) result of a V(present) run, for V(restored) and V(committed).
@@ -243,6 +249,7 @@ def main():
                 "owner": {"type": "str"},
                 "group": {"type": "str"},
                 "variable": {"type": "str"},
+                "force": {"type": "bool", "default": True},
             }},
             "installed": {"type": "list", "elements": "dict", "default": []},
             "backup": {"type": "bool", "default": True},

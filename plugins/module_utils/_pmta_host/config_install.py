@@ -217,8 +217,9 @@ def install(specs: list[dict], backup: bool = True, check: bool = False, marker:
 def ensure_directories(specs: list[dict], check: bool = False, manifest: str = MANIFEST) -> list[dict]:
     """Create missing directories (parents too) and fix mode/owner/group of listed ones.
 
-    spec: {path, mode, owner, group, variable?}. Returns [{path, changed, created}]. Directories are never
-    removed by restore(): they may hold files that are not ours.
+    spec: {path, mode, owner, group, variable?, force?}. Returns [{path, changed, created}] (a ``force: False``
+    directory that exists is left out: it is created when missing and never changed, e.g. one that belongs to
+    a package). Directories are never removed by restore(): they may hold files that are not ours.
     Only directories the collection owns are touched (_ownership): every spec is checked before the first
     change, and a system directory or an existing directory it did not create refuses the whole call.
     A directory created here outside the collection's own prefixes is recorded in ``manifest``.
@@ -233,6 +234,8 @@ def ensure_directories(specs: list[dict], check: bool = False, manifest: str = M
             st = os.stat(path) if os.path.isabs(path) else None
         except FileNotFoundError:
             st = None
+        if st is not None and stat.S_ISDIR(st.st_mode) and not spec.get("force", True):
+            continue  # created only when missing (e.g. a package's directory): an existing one is left as it is
         problem = ownership_problem(path, st is not None, known, spec.get("variable"))
         if problem:
             problems.append(problem)

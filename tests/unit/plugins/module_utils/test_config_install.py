@@ -149,6 +149,30 @@ def test_directories_created_and_fixed_idempotently(tmp_path):
         ensure_directories([{"path": str(tmp_path / "file")}], manifest=str(manifest))
 
 
+def test_a_package_directory_is_created_when_missing_and_never_changed(tmp_path):
+    # force: false (e.g. node_exporter's textfile directory): an existing directory the collection did not
+    # create keeps its owner and mode and refuses nothing; a missing one is created under the same rule.
+    manifest = tmp_path / "manifest"
+    packaged = tmp_path / "packaged"
+    packaged.mkdir()
+    os.chmod(packaged, 0o775)
+    missing = tmp_path / "missing"
+    specs = [{"path": str(packaged), "mode": "0755", "force": False},
+             {"path": str(missing), "mode": "0755", "force": False}]
+    assert ensure_directories(specs, check=True, manifest=str(manifest)) == [
+        {"path": str(missing), "changed": True, "created": True}]
+    ensure_directories(specs, manifest=str(manifest))
+    assert stat.S_IMODE(packaged.stat().st_mode) == 0o775 and stat.S_IMODE(missing.stat().st_mode) == 0o755
+    assert str(missing) in manifest.read_text() and str(packaged) not in manifest.read_text()
+    assert ensure_directories(specs, manifest=str(manifest)) == []
+    # The rule still holds for what it would create, and with force (the default) for an existing one.
+    with pytest.raises(InstallError, match="system directory"):
+        ensure_directories([{"path": "/nonexistent-top", "force": False}], check=True, manifest=str(manifest))
+    with pytest.raises(InstallError, match="not created by mailops.powermta"):
+        ensure_directories([{"path": str(packaged), "mode": "0755"}], check=True,
+                           manifest=str(tmp_path / "other-manifest"))
+
+
 def test_pending_marker_survives_until_commit_and_restores_to_the_oldest_state(tmp_path):
     from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
         clear_marker,
