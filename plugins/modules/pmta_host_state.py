@@ -60,6 +60,15 @@ options:
     type: list
     elements: path
     default: []
+  checksum_paths:
+    description:
+      - Files reported in RV(paths) like O(paths) and, when they are regular files, with their SHA-256 as
+        C(checksum), so M(mailops.powermta.pmta_config_install) (its
+        O(mailops.powermta.pmta_config_install#module:host_paths)) can tell without a call that nothing differs.
+        Never list a secret file here.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - mailops.powermta.attributes.read_only
 """
@@ -134,7 +143,8 @@ services_to_stop:
 paths:
   description:
     - Per path of O(paths), C(exists) (bool) and, when it exists, C(type) (V(file), V(directory), V(link) or
-      V(other)), C(mode) (octal string such as V('0755')), C(owner) and C(group) (names; the number when unknown).
+      V(other)), C(mode) (octal string such as V('0755')), C(owner) and C(group) (names; the number when unknown),
+      and C(checksum) (SHA-256) for a regular file of O(checksum_paths).
   returned: always
   type: dict
 os:
@@ -176,6 +186,7 @@ def main():
             "dkim_keys": {"type": "list", "elements": "path", "default": [], "no_log": False},  # paths, not keys
             "group": {"type": "str"},
             "paths": {"type": "list", "elements": "path", "default": []},
+            "checksum_paths": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -193,7 +204,7 @@ def main():
     state["dkim_public_keys"] = read_public_keys(params["dkim_keys"])
     if params["group"]:
         state["group_exists"] = group_exists(params["group"])
-    state["paths"] = stat_paths(params["paths"])
+    state["paths"] = stat_paths(params["paths"], params["checksum_paths"])
     state["os"] = read_os_release()
     module.exit_json(changed=False, services_to_start=needs_start(state["services"], params["enabled"]),
                      services_to_stop=needs_stop(state["services"]), **state)

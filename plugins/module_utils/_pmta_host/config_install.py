@@ -335,3 +335,43 @@ def read_before(specs: list[dict]) -> None:
                 spec["_before"] = handle.read()
         except (FileNotFoundError, IsADirectoryError):
             pass
+
+
+def _same_attributes(found: dict, mode, owner, group) -> bool:
+    """The read attributes of one path are what install() or ensure_directories() would leave (None: any)."""
+    if mode not in (None, "") and int(found.get("mode") or "0", 8) != _parse_mode(mode):
+        return False
+    return all(want in (None, "") or str(want) == found.get(key) for key, want in (("owner", owner), ("group", group)))
+
+
+def unchanged_by_read(files: list[dict], directories: list[dict], host_paths: dict, defaults: dict) -> bool:
+    """Whether the host, as pmta_host_state read it (``host_paths``: its ``paths`` result, files with their
+    ``checksum``), already has every directory and file as a present call would leave them, so the caller
+    can leave out the call. Anything it cannot prove the same (a path not read, a secret file, whose checksum
+    is never read, a numeric owner) counts as a change: the call then decides on the host, rule included.
+
+    files: {dest, content (text), mode?, owner?, group?, force?, secret?}; defaults: {mode, owner, group}.
+    """
+    import hashlib
+
+    for spec in directories:
+        found = host_paths.get(spec.get("path")) or {}
+        if not found.get("exists") or found.get("type") != "directory":
+            return False
+        if spec.get("force", True) and not _same_attributes(found, spec.get("mode"), spec.get("owner"),
+                                                            spec.get("group")):
+            return False
+    for spec in files:
+        found = host_paths.get(spec.get("dest")) or {}
+        if not found.get("exists") or found.get("type") != "file":
+            return False
+        if not spec.get("force", True):
+            continue
+        if spec.get("secret") or spec.get("content") is None:
+            return False
+        if found.get("checksum") != hashlib.sha256(spec["content"].encode("utf-8")).hexdigest():
+            return False
+        if not _same_attributes(found, spec.get("mode") or defaults.get("mode"),
+                                spec.get("owner") or defaults.get("owner"), spec.get("group") or defaults.get("group")):
+            return False
+    return True

@@ -73,15 +73,27 @@ def read_os_release(path: str = "/etc/os-release") -> dict:
         return {"id": None, "version_id": None}
 
 
-def stat_paths(paths: list) -> dict:
+def sha256_file(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stat_paths(paths: list, checksum_paths=()) -> dict:
     """{path: {exists, type, mode, owner, group}} (``type``: file, directory, link or other), without following
-    a final symlink, so the caller knows which directories and files are there before it decides to call."""
+    a final symlink, so the caller knows which directories and files are there before it decides to call.
+    A regular file of ``checksum_paths`` also gets its ``checksum`` (SHA-256): never give it a secret file."""
     import grp
     import pwd
     import stat as stat_mod
 
     result = {}
-    for path in paths:
+    checksummed = set(checksum_paths)
+    for path in list(dict.fromkeys(list(paths) + list(checksum_paths))):
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -99,6 +111,11 @@ def stat_paths(paths: list) -> dict:
             group = str(st.st_gid)
         result[path] = {"exists": True, "type": kind, "mode": "%04o" % stat_mod.S_IMODE(st.st_mode),
                         "owner": owner, "group": group}
+        if kind == "file" and path in checksummed:
+            try:
+                result[path]["checksum"] = sha256_file(path)
+            except OSError:
+                pass  # unreadable: no checksum, so the caller installs it
     return result
 
 

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import stat
 
 import pytest
@@ -223,3 +225,42 @@ def test_unreadable_marker_is_refused_with_what_to_do(tmp_path):
     marker.write_text("{not json")
     with pytest.raises(InstallError, match="check the files it guards, then remove it"):
         read_marker(str(marker))
+
+
+def test_unchanged_by_read_only_when_every_path_is_proven_the_same(tmp_path):
+    import hashlib
+
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
+        unchanged_by_read,
+    )
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import stat_paths
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    us = grp.getgrgid(os.getgid()).gr_name
+    own = tmp_path / "own"
+    own.mkdir()
+    os.chmod(own, 0o755)
+    conf = own / "metrics.json"
+    conf.write_text("{}\n")
+    os.chmod(conf, 0o640)
+    directories = [{"path": str(own), "mode": "0755", "owner": me, "group": us},
+                   {"path": str(tmp_path / "packaged"), "mode": "0755", "force": False}]
+    files = [{"dest": str(conf), "content": "{}\n", "mode": "0640"}]
+    defaults = {"mode": None, "owner": me, "group": us}
+    (tmp_path / "packaged").mkdir()
+    os.chmod(tmp_path / "packaged", 0o775)  # a package's own mode: force false leaves it
+    read = stat_paths([str(own), str(tmp_path / "packaged")], [str(conf)])
+    assert read[str(conf)]["checksum"] == hashlib.sha256(b"{}\n").hexdigest()
+    assert unchanged_by_read(files, directories, read, defaults)
+    # Each difference makes the call: content, mode, owner, a missing path, a path not read, a secret.
+    assert not unchanged_by_read([dict(files[0], content="{ }\n")], directories, read, defaults)
+    assert not unchanged_by_read([dict(files[0], mode="0644")], directories, read, defaults)
+    assert not unchanged_by_read(files, [dict(directories[0], mode="0750")], read, defaults)
+    assert not unchanged_by_read(files, directories, read, dict(defaults, owner="nobody-else"))
+    assert not unchanged_by_read(files + [{"dest": str(own / "new"), "content": ""}], directories, read, defaults)
+    assert not unchanged_by_read([{"dest": str(conf), "secret": True}], directories, read, defaults)
+    assert not unchanged_by_read(files, directories, stat_paths([str(own), str(tmp_path / "packaged"), str(conf)]),
+                                 defaults)  # no checksum read
+    (tmp_path / "packaged").rmdir()
+    assert not unchanged_by_read(files, directories, stat_paths([str(own), str(tmp_path / "packaged")], [str(conf)]),
+                                 defaults)
