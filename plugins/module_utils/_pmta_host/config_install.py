@@ -27,6 +27,7 @@ from .ownership import (
     MANIFEST,
     owned_by_name,
     ownership_problem,
+    path_shape_problem,
     read_manifest,
     record_created,
 )
@@ -348,7 +349,8 @@ def unchanged_by_read(files: list[dict], directories: list[dict], host_paths: di
     """Whether the host, as pmta_host_state read it (``host_paths``: its ``paths`` result, files with their
     ``checksum``), already has every directory and file as a present call would leave them, so the caller
     can leave out the call. Anything it cannot prove the same (a path not read, a secret file, whose checksum
-    is never read, a numeric owner) counts as a change: the call then decides on the host, rule included.
+    is never read, a numeric owner, a directory outside the collection's own prefixes, whose ownership only the
+    host's manifest tells) counts as a change: the call then decides on the host, rule included.
 
     files: {dest, content (text), mode?, owner?, group?, force?, secret?}; defaults: {mode, owner, group}.
     """
@@ -358,8 +360,13 @@ def unchanged_by_read(files: list[dict], directories: list[dict], host_paths: di
         found = host_paths.get(spec.get("path")) or {}
         if not found.get("exists") or found.get("type") != "directory":
             return False
-        if spec.get("force", True) and not _same_attributes(found, spec.get("mode"), spec.get("owner"),
-                                                            spec.get("group")):
+        if not spec.get("force", True):
+            continue
+        # The ownership rule is the host's to apply, with its manifest: proven here only for a directory under the
+        # collection's own prefixes whose path is well formed.
+        if not owned_by_name(spec["path"]) or path_shape_problem("directory", spec["path"]):
+            return False
+        if not _same_attributes(found, spec.get("mode"), spec.get("owner"), spec.get("group")):
             return False
     for spec in files:
         found = host_paths.get(spec.get("dest")) or {}

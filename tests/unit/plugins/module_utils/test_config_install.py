@@ -227,13 +227,13 @@ def test_unreadable_marker_is_refused_with_what_to_do(tmp_path):
         read_marker(str(marker))
 
 
-def test_unchanged_by_read_only_when_every_path_is_proven_the_same(tmp_path):
+def test_unchanged_by_read_only_when_every_path_is_proven_the_same(tmp_path, monkeypatch):
     import hashlib
 
-    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
-        unchanged_by_read,
-    )
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host import config_install
     from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import stat_paths
+
+    unchanged_by_read = config_install.unchanged_by_read
 
     me = pwd.getpwuid(os.getuid()).pw_name
     us = grp.getgrgid(os.getgid()).gr_name
@@ -251,6 +251,9 @@ def test_unchanged_by_read_only_when_every_path_is_proven_the_same(tmp_path):
     os.chmod(tmp_path / "packaged", 0o775)  # a package's own mode: force false leaves it
     read = stat_paths([str(own), str(tmp_path / "packaged")], [str(conf)])
     assert read[str(conf)]["checksum"] == hashlib.sha256(b"{}\n").hexdigest()
+    # A directory outside the collection's prefixes: only the host's manifest says whether it is ours.
+    assert not unchanged_by_read(files, directories, read, defaults)
+    monkeypatch.setattr(config_install, "owned_by_name", lambda path: path == str(own))  # as under /etc/pmta
     assert unchanged_by_read(files, directories, read, defaults)
     # Each difference makes the call: content, mode, owner, a missing path, a path not read, a secret.
     assert not unchanged_by_read([dict(files[0], content="{ }\n")], directories, read, defaults)
