@@ -11,6 +11,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
+    InstallError,
+    unchanged_by_read,
+)
 
 FILE_KEYS = frozenset(("src", "dest", "mode", "owner", "group", "force", "secret", "restart", "content"))
 
@@ -53,6 +57,16 @@ class ActionModule(ActionBase):
         module_args["files"] = files
         module_args.pop("src_root", None)
         remove_src_root = boolean(module_args.pop("remove_src_root", False), strict=False)
+        host_paths = module_args.pop("host_paths", None)
+        if (host_paths and module_args.get("state", "present") == "present" and not module_args.get("pending_marker")
+                and self._unchanged(files, module_args, host_paths)):
+            # The host's read (pmta_host_state) shows every directory and file as this call would leave them.
+            if remove_src_root and src_root:
+                shutil.rmtree(src_root, ignore_errors=True)
+            result.update(changed=False, changed_files=[], directories=[], pending=[], unchanged_by_read=True,
+                          files=[{"dest": item["dest"], "changed": False, "created": False, "content_changed": False,
+                                  "restart": bool(item.get("restart"))} for item in files])
+            return result
         installed = [item for item in module_args.get("installed") or [] if isinstance(item, dict)]
         if module_args.get("state") == "committed" and not any(item.get("backup_file") for item in installed) and not (
                 module_args.get("pending_marker") and any(item.get("changed") for item in installed)):
@@ -71,5 +85,17 @@ class ActionModule(ActionBase):
                 shutil.rmtree(src_root, ignore_errors=True)
         # The arguments hold every file's content: keep them out of the registered result.
         module_result.pop("invocation", None)
+        if host_paths:
+            module_result["unchanged_by_read"] = False
         result.update(module_result)
         return result
+
+    @staticmethod
+    def _unchanged(files, module_args, host_paths):
+        if not isinstance(host_paths, dict):
+            raise AnsibleActionFail("host_paths must be the paths result of mailops.powermta.pmta_host_state")
+        try:
+            return unchanged_by_read(files, module_args.get("directories") or [], host_paths,
+                                     {key: module_args.get(key) for key in ("mode", "owner", "group")})
+        except (InstallError, UnicodeError, ValueError, TypeError):
+            return False  # not provable here: the module decides on the host

@@ -36,6 +36,14 @@ options:
         holds rendered secrets, with V(committed) at the end of a transaction. Handled by the action plugin.
     type: bool
     default: false
+  host_paths:
+    description:
+      - The RV(mailops.powermta.pmta_host_state#module:paths) result of a read of this host made earlier in the run,
+        with the O(files) in its O(mailops.powermta.pmta_host_state#module:checksum_paths). When it shows every
+        directory of O(directories) and every file of O(files) as V(present) would leave them, the action plugin
+        returns unchanged without calling the host. Anything it cannot prove the same (a path not read, a
+        secret file, a numeric owner) makes the call. Not used with O(pending_marker). Handled by the action plugin.
+    type: dict
   files:
     description:
       - The files to install (V(present)).
@@ -120,6 +128,12 @@ options:
       variable:
         description: The inventory variable the path comes from, named in the message when the path is refused.
         type: str
+      force:
+        description:
+          - V(false) creates the directory when it is missing (under the same rule) and never changes an existing
+            one, e.g. a directory that belongs to a package, whose owner and mode stay the package's.
+        type: bool
+        default: true
   installed:
     description:
       - The RV(files) result of a V(present) run, for V(restored) and V(committed).
@@ -193,6 +207,10 @@ changed_files:
   returned: always
   type: list
   elements: str
+unchanged_by_read:
+  description: With O(host_paths), whether the read showed nothing to do, so the host was not called.
+  returned: when O(host_paths) is given
+  type: bool
 pending:
   description:
     - The entries O(pending_marker) held before this run (V(present)), the files an earlier run installed and
@@ -222,6 +240,7 @@ def main():
             "state": {"type": "str", "choices": ["present", "restored", "committed"], "default": "present"},
             "src_root": {"type": "path"},
             "remove_src_root": {"type": "bool", "default": False},
+            "host_paths": {"type": "dict"},  # handled by the action plugin
             "files": {"type": "list", "elements": "dict", "default": [], "options": {
                 "src": {"type": "str"},
                 "dest": {"type": "path", "required": True},
@@ -243,6 +262,7 @@ def main():
                 "owner": {"type": "str"},
                 "group": {"type": "str"},
                 "variable": {"type": "str"},
+                "force": {"type": "bool", "default": True},
             }},
             "installed": {"type": "list", "elements": "dict", "default": []},
             "backup": {"type": "bool", "default": True},

@@ -53,6 +53,22 @@ options:
   group:
     description: Group whose existence RV(group_exists) reports.
     type: str
+  paths:
+    description:
+      - Files and directories whose existence, type, mode, owner and group to report in RV(paths) (a final
+        symlink is not followed), so the caller creates or removes one only when it is not as it wants.
+    type: list
+    elements: path
+    default: []
+  checksum_paths:
+    description:
+      - Files reported in RV(paths) like O(paths) and, when they are regular files, with their SHA-256 as
+        C(checksum), so M(mailops.powermta.pmta_config_install) (its
+        O(mailops.powermta.pmta_config_install#module:host_paths)) can tell without a call that nothing differs.
+        Never list a secret file here.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - mailops.powermta.attributes.read_only
 """
@@ -119,15 +135,41 @@ services_to_start:
   returned: always
   type: list
   elements: str
+services_to_stop:
+  description: Services that are active or enabled at boot (what a call to stop and disable them would change).
+  returned: always
+  type: list
+  elements: str
+paths:
+  description:
+    - Per path of O(paths), C(exists) (bool) and, when it exists, C(type) (V(file), V(directory), V(link) or
+      V(other)), C(mode) (octal string such as V('0755')), C(owner) and C(group) (names; the number when unknown),
+      and C(checksum) (SHA-256) for a regular file of O(checksum_paths).
+  returned: always
+  type: dict
+os:
+  description: The platform from C(/etc/os-release), without gathering facts.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: C(ID), e.g. V(debian); V(null) when unknown.
+      type: str
+    version_id:
+      description: C(VERSION_ID), e.g. V('12'); V(null) when unknown.
+      type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import (  # noqa: E402
     group_exists,
     needs_start,
+    needs_stop,
     probe,
+    read_os_release,
     read_public_keys,
     read_tls_pem,
+    stat_paths,
 )
 
 
@@ -143,6 +185,8 @@ def main():
             "tls_pem": {"type": "path"},
             "dkim_keys": {"type": "list", "elements": "path", "default": [], "no_log": False},  # paths, not keys
             "group": {"type": "str"},
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "checksum_paths": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -160,7 +204,10 @@ def main():
     state["dkim_public_keys"] = read_public_keys(params["dkim_keys"])
     if params["group"]:
         state["group_exists"] = group_exists(params["group"])
-    module.exit_json(changed=False, services_to_start=needs_start(state["services"], params["enabled"]), **state)
+    state["paths"] = stat_paths(params["paths"], params["checksum_paths"])
+    state["os"] = read_os_release()
+    module.exit_json(changed=False, services_to_start=needs_start(state["services"], params["enabled"]),
+                     services_to_stop=needs_stop(state["services"]), **state)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from .ownership import (
     MANIFEST,
     owned_by_name,
     ownership_problem,
+    path_shape_problem,
     read_manifest,
     record_created,
 )
@@ -217,8 +218,9 @@ def install(specs: list[dict], backup: bool = True, check: bool = False, marker:
 def ensure_directories(specs: list[dict], check: bool = False, manifest: str = MANIFEST) -> list[dict]:
     """Create missing directories (parents too) and fix mode/owner/group of listed ones.
 
-    spec: {path, mode, owner, group, variable?}. Returns [{path, changed, created}]. Directories are never
-    removed by restore(): they may hold files that are not ours.
+    spec: {path, mode, owner, group, variable?, force?}. Returns [{path, changed, created}] (a ``force: False``
+    directory that exists is left out: it is created when missing and never changed, e.g. one that belongs to
+    a package). Directories are never removed by restore(): they may hold files that are not ours.
     Only directories the collection owns are touched (_ownership): every spec is checked before the first
     change, and a system directory or an existing directory it did not create refuses the whole call.
     A directory created here outside the collection's own prefixes is recorded in ``manifest``.
@@ -233,6 +235,8 @@ def ensure_directories(specs: list[dict], check: bool = False, manifest: str = M
             st = os.stat(path) if os.path.isabs(path) else None
         except FileNotFoundError:
             st = None
+        if st is not None and stat.S_ISDIR(st.st_mode) and not spec.get("force", True):
+            continue  # created only when missing (e.g. a package's directory): an existing one is left as it is
         problem = ownership_problem(path, st is not None, known, spec.get("variable"))
         if problem:
             problems.append(problem)
@@ -332,3 +336,49 @@ def read_before(specs: list[dict]) -> None:
                 spec["_before"] = handle.read()
         except (FileNotFoundError, IsADirectoryError):
             pass
+
+
+def _same_attributes(found: dict, mode, owner, group) -> bool:
+    """The read attributes of one path are what install() or ensure_directories() would leave (None: any)."""
+    if mode not in (None, "") and int(found.get("mode") or "0", 8) != _parse_mode(mode):
+        return False
+    return all(want in (None, "") or str(want) == found.get(key) for key, want in (("owner", owner), ("group", group)))
+
+
+def unchanged_by_read(files: list[dict], directories: list[dict], host_paths: dict, defaults: dict) -> bool:
+    """Whether the host, as pmta_host_state read it (``host_paths``: its ``paths`` result, files with their
+    ``checksum``), already has every directory and file as a present call would leave them, so the caller
+    can leave out the call. Anything it cannot prove the same (a path not read, a secret file, whose checksum
+    is never read, a numeric owner, a directory outside the collection's own prefixes, whose ownership only the
+    host's manifest tells) counts as a change: the call then decides on the host, rule included.
+
+    files: {dest, content (text), mode?, owner?, group?, force?, secret?}; defaults: {mode, owner, group}.
+    """
+    import hashlib
+
+    for spec in directories:
+        found = host_paths.get(spec.get("path")) or {}
+        if not found.get("exists") or found.get("type") != "directory":
+            return False
+        if not spec.get("force", True):
+            continue
+        # The ownership rule is the host's to apply, with its manifest: proven here only for a directory under the
+        # collection's own prefixes whose path is well formed.
+        if not owned_by_name(spec["path"]) or path_shape_problem("directory", spec["path"]):
+            return False
+        if not _same_attributes(found, spec.get("mode"), spec.get("owner"), spec.get("group")):
+            return False
+    for spec in files:
+        found = host_paths.get(spec.get("dest")) or {}
+        if not found.get("exists") or found.get("type") != "file":
+            return False
+        if not spec.get("force", True):
+            continue
+        if spec.get("secret") or spec.get("content") is None:
+            return False
+        if found.get("checksum") != hashlib.sha256(spec["content"].encode("utf-8")).hexdigest():
+            return False
+        if not _same_attributes(found, spec.get("mode") or defaults.get("mode"),
+                                spec.get("owner") or defaults.get("owner"), spec.get("group") or defaults.get("group")):
+            return False
+    return True

@@ -49,6 +49,76 @@ def needs_start(services: dict, enabled: bool) -> list:
                   if not state["active"] or state["enabled"] not in (want, "static", "alias"))
 
 
+def needs_stop(services: dict) -> list:
+    """The services a ``systemd_service: state=stopped enabled=false`` call would change."""
+    return sorted(name for name, state in services.items()
+                  if state["active"] or state["enabled"] in ("enabled", "enabled-runtime"))
+
+
+def parse_os_release(text: str) -> dict:
+    """/etc/os-release -> {id, version_id} (``debian``, ``12``): the platform, without gathering facts."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key.strip()] = value.strip().strip('"').strip("'")
+    return {"id": fields.get("ID"), "version_id": fields.get("VERSION_ID")}
+
+
+def read_os_release(path: str = "/etc/os-release") -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse_os_release(handle.read())
+    except OSError:
+        return {"id": None, "version_id": None}
+
+
+def sha256_file(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stat_paths(paths: list, checksum_paths=()) -> dict:
+    """{path: {exists, type, mode, owner, group}} (``type``: file, directory, link or other), without following
+    a final symlink, so the caller knows which directories and files are there before it decides to call.
+    A regular file of ``checksum_paths`` also gets its ``checksum`` (SHA-256): never give it a secret file."""
+    import grp
+    import pwd
+    import stat as stat_mod
+
+    result = {}
+    checksummed = set(checksum_paths)
+    for path in list(dict.fromkeys(list(paths) + list(checksum_paths))):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            result[path] = {"exists": False}
+            continue
+        kind = ("directory" if stat_mod.S_ISDIR(st.st_mode) else "file" if stat_mod.S_ISREG(st.st_mode)
+                else "link" if stat_mod.S_ISLNK(st.st_mode) else "other")
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = str(st.st_uid)
+        try:
+            group = grp.getgrgid(st.st_gid).gr_name
+        except KeyError:
+            group = str(st.st_gid)
+        result[path] = {"exists": True, "type": kind, "mode": "%04o" % stat_mod.S_IMODE(st.st_mode),
+                        "owner": owner, "group": group}
+        if kind == "file" and path in checksummed:
+            try:
+                result[path]["checksum"] = sha256_file(path)
+            except OSError:
+                pass  # unreadable: no checksum, so the caller installs it
+    return result
+
+
 def probe(run, deb_path: str | None, packages: list, services: list) -> dict:
     """run(argv) -> (rc, stdout, stderr). Returns the state the role decides on."""
     result = {"deb": None, "packages": {}, "services": {}}

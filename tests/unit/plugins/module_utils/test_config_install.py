@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import stat
 
 import pytest
@@ -149,6 +151,30 @@ def test_directories_created_and_fixed_idempotently(tmp_path):
         ensure_directories([{"path": str(tmp_path / "file")}], manifest=str(manifest))
 
 
+def test_a_package_directory_is_created_when_missing_and_never_changed(tmp_path):
+    # force: false (e.g. node_exporter's textfile directory): an existing directory the collection did not
+    # create keeps its owner and mode and refuses nothing; a missing one is created under the same rule.
+    manifest = tmp_path / "manifest"
+    packaged = tmp_path / "packaged"
+    packaged.mkdir()
+    os.chmod(packaged, 0o775)
+    missing = tmp_path / "missing"
+    specs = [{"path": str(packaged), "mode": "0755", "force": False},
+             {"path": str(missing), "mode": "0755", "force": False}]
+    assert ensure_directories(specs, check=True, manifest=str(manifest)) == [
+        {"path": str(missing), "changed": True, "created": True}]
+    ensure_directories(specs, manifest=str(manifest))
+    assert stat.S_IMODE(packaged.stat().st_mode) == 0o775 and stat.S_IMODE(missing.stat().st_mode) == 0o755
+    assert str(missing) in manifest.read_text() and str(packaged) not in manifest.read_text()
+    assert ensure_directories(specs, manifest=str(manifest)) == []
+    # The rule still holds for what it would create, and with force (the default) for an existing one.
+    with pytest.raises(InstallError, match="system directory"):
+        ensure_directories([{"path": "/nonexistent-top", "force": False}], check=True, manifest=str(manifest))
+    with pytest.raises(InstallError, match="not created by mailops.powermta"):
+        ensure_directories([{"path": str(packaged), "mode": "0755"}], check=True,
+                           manifest=str(tmp_path / "other-manifest"))
+
+
 def test_pending_marker_survives_until_commit_and_restores_to_the_oldest_state(tmp_path):
     from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.config_install import (
         clear_marker,
@@ -199,3 +225,45 @@ def test_unreadable_marker_is_refused_with_what_to_do(tmp_path):
     marker.write_text("{not json")
     with pytest.raises(InstallError, match="check the files it guards, then remove it"):
         read_marker(str(marker))
+
+
+def test_unchanged_by_read_only_when_every_path_is_proven_the_same(tmp_path, monkeypatch):
+    import hashlib
+
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host import config_install
+    from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import stat_paths
+
+    unchanged_by_read = config_install.unchanged_by_read
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    us = grp.getgrgid(os.getgid()).gr_name
+    own = tmp_path / "own"
+    own.mkdir()
+    os.chmod(own, 0o755)
+    conf = own / "metrics.json"
+    conf.write_text("{}\n")
+    os.chmod(conf, 0o640)
+    directories = [{"path": str(own), "mode": "0755", "owner": me, "group": us},
+                   {"path": str(tmp_path / "packaged"), "mode": "0755", "force": False}]
+    files = [{"dest": str(conf), "content": "{}\n", "mode": "0640"}]
+    defaults = {"mode": None, "owner": me, "group": us}
+    (tmp_path / "packaged").mkdir()
+    os.chmod(tmp_path / "packaged", 0o775)  # a package's own mode: force false leaves it
+    read = stat_paths([str(own), str(tmp_path / "packaged")], [str(conf)])
+    assert read[str(conf)]["checksum"] == hashlib.sha256(b"{}\n").hexdigest()
+    # A directory outside the collection's prefixes: only the host's manifest says whether it is ours.
+    assert not unchanged_by_read(files, directories, read, defaults)
+    monkeypatch.setattr(config_install, "owned_by_name", lambda path: path == str(own))  # as under /etc/pmta
+    assert unchanged_by_read(files, directories, read, defaults)
+    # Each difference makes the call: content, mode, owner, a missing path, a path not read, a secret.
+    assert not unchanged_by_read([dict(files[0], content="{ }\n")], directories, read, defaults)
+    assert not unchanged_by_read([dict(files[0], mode="0644")], directories, read, defaults)
+    assert not unchanged_by_read(files, [dict(directories[0], mode="0750")], read, defaults)
+    assert not unchanged_by_read(files, directories, read, dict(defaults, owner="nobody-else"))
+    assert not unchanged_by_read(files + [{"dest": str(own / "new"), "content": ""}], directories, read, defaults)
+    assert not unchanged_by_read([{"dest": str(conf), "secret": True}], directories, read, defaults)
+    assert not unchanged_by_read(files, directories, stat_paths([str(own), str(tmp_path / "packaged"), str(conf)]),
+                                 defaults)  # no checksum read
+    (tmp_path / "packaged").rmdir()
+    assert not unchanged_by_read(files, directories, stat_paths([str(own), str(tmp_path / "packaged")], [str(conf)]),
+                                 defaults)

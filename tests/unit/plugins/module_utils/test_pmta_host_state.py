@@ -2,11 +2,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import os
+
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import (
     needs_start,
+    needs_stop,
     parse_deb_fields,
     parse_dpkg_status,
+    parse_os_release,
     probe,
+    stat_paths,
 )
 
 DPKG = ("pmta-test-double\t5.0.8-1\tinstalled\n"
@@ -28,6 +33,35 @@ def test_needs_start():
                 "other": {"active": False, "enabled": "enabled"}}
     assert needs_start(services, True) == ["other", "pmtahttp"]
     assert needs_start(services, False) == ["other", "pmta"]
+
+
+def test_needs_stop():
+    services = {"running": {"active": True, "enabled": "disabled"},
+                "at-boot": {"active": False, "enabled": "enabled"},
+                "off": {"active": False, "enabled": "disabled"},
+                "gone": {"active": False, "enabled": "unknown"}}
+    assert needs_stop(services) == ["at-boot", "running"]
+
+
+def test_os_release():
+    text = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\nID=debian\n'
+    assert parse_os_release(text) == {"id": "debian", "version_id": "12"}
+    assert parse_os_release("") == {"id": None, "version_id": None}
+
+
+def test_stat_paths(tmp_path):
+    directory = tmp_path / "dir"
+    directory.mkdir()
+    os.chmod(directory, 0o750)
+    (tmp_path / "file").write_text("x")
+    os.chmod(tmp_path / "file", 0o640)
+    (tmp_path / "link").symlink_to(directory)
+    found = stat_paths([str(directory), str(tmp_path / "file"), str(tmp_path / "link"), str(tmp_path / "none")])
+    assert found[str(directory)]["type"] == "directory" and found[str(directory)]["mode"] == "0750"
+    assert found[str(tmp_path / "file")]["type"] == "file" and found[str(tmp_path / "file")]["mode"] == "0640"
+    assert found[str(tmp_path / "link")]["type"] == "link"
+    assert found[str(tmp_path / "none")] == {"exists": False}
+    assert found[str(directory)]["owner"] and found[str(directory)]["group"]
 
 
 def fake_runner(answers):
