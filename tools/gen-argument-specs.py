@@ -63,9 +63,9 @@ def _text_lines(lead: str, text: str, indent: int) -> list[str]:
     if indent + len(lead) + 1 + len(text) <= WIDTH and _plain(text):
         return ["%s%s %s" % (" " * indent, lead, text)]
     inner = " " * (indent + 2)
-    return ["%s%s >-" % (" " * indent, lead)] + textwrap.wrap(text, WIDTH, initial_indent=inner,
-                                                               subsequent_indent=inner, break_long_words=False,
-                                                               break_on_hyphens=False)
+    wrapped = textwrap.wrap(text, WIDTH, initial_indent=inner, subsequent_indent=inner, break_long_words=False,
+                            break_on_hyphens=False)
+    return ["%s%s >-" % (" " * indent, lead)] + wrapped
 
 
 def _option_lines(name: str, option: dict, indent: int) -> list[str]:
