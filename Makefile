@@ -63,6 +63,7 @@ lint: install
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check plugins tests tools
 	$(BIN)/ansible-lint --profile production
+	$(PY) tools/gen-argument-specs.py --check
 	$(PY) tools/gen-variables-doc.py --check
 	$(BIN)/antsibull-changelog lint
 

@@ -37,14 +37,18 @@ def is_warming(vmta):
     return as_flag(vmta.get("warmup"))
 
 
+# The item keys whose default the model makes explicit (``with_item_defaults``); the argument spec prints them.
+ITEM_DEFAULTS = {"listeners": {"starttls": True},
+                 "injectors": {"auth": True, "process_x_virtual_mta": True}}
+
+
 def with_item_defaults(kind, item):
     """The item with the defaults its templates and checks assume, made explicit once.
 
     A listener offers STARTTLS unless ``starttls: false``; an injector authenticates (SMTP AUTH) and may choose
     its vMTA by header unless told otherwise (``auth``, ``process_x_virtual_mta``).
     """
-    defaults = {"listeners": {"starttls": True},
-                "injectors": {"auth": True, "process_x_virtual_mta": True}}.get(kind, {})
+    defaults = ITEM_DEFAULTS.get(kind, {})
     out = dict(item)
     for key, value in defaults.items():
         out[key] = as_flag(out.get(key), value)

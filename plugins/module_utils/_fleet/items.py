@@ -29,13 +29,14 @@ FALSE_WORDS = ("false", "no", "off", "0")
 
 # Per list: key -> kind. Kinds: str, bool, int, dict, list (of str), ip, fqdn, domains (nested
 # {name, directives}), reply_patterns ([{regex, action}]).
-# The one schema of the layered list items: the item ``options`` of roles/powermta/meta/argument_specs.yml must
-# declare exactly these keys with the matching type (``spec_type``), which tests/unit/test_item_schemas.py and
-# ``tools/gen-variables-doc.py --check`` enforce. Keys not listed are kept as given (other roles may read them).
+# The one schema of the layered list items: tools/gen-argument-specs.py writes the item ``options`` of
+# roles/powermta/meta/argument_specs.yml from it (item_specs.py: the keys' descriptions); its --check, run by
+# tests/unit/plugins/module_utils/test_fleet_item_schemas.py, fails when the file differs. The key order here is
+# the spec's and docs/variables.md's.
 SCHEMAS = {
     "vmtas": {"name": "str", "ip": "ip", "hostname": "fqdn", "pool": "str", "warmup": "bool", "paused": "bool",
               "traffic": "str", "region": "str", "max_smtp_out": "int", "max_smtp_msg_rate": "str",
-              "directives": "dict", "domains": "domains", "daily_capacity": "int", "retire": "bool"},
+              "daily_capacity": "int", "retire": "bool", "directives": "dict", "domains": "domains"},
     "pools": {"name": "str", "traffic": "str", "region": "str", "directives": "dict", "domains": "domains"},
     "domains": {"name": "str", "dkim_selectors": "list", "dkim_key_bits": "int", "dmarc_policy": "str",
                 "dmarc_subdomain_policy": "str", "dmarc_rua": "str", "bounce_domain": "fqdn", "bounce_mx": "list",
@@ -43,16 +44,11 @@ SCHEMAS = {
     "injectors": {"name": "str", "password": "str", "networks": "list", "auth": "bool",
                   "process_x_virtual_mta": "bool", "default_virtual_mta": "str", "directives": "dict",
                   "pools": "list", "vmtas": "list", "username": "str", "smtp_user": "str"},
-    "isp_policies": {"name": "str", "domains": "list", "mx_patterns": "list", "directives": "dict",
-                     "reply_patterns": "reply_patterns", "throttle_patterns": "list"},
+    "isp_policies": {"name": "str", "domains": "list", "mx_patterns": "list", "throttle_patterns": "list",
+                     "directives": "dict", "reply_patterns": "reply_patterns"},
     "listeners": {"name": "str", "starttls": "bool", "source": "str", "directives": "dict"},
     "sources": {"name": "str", "directives": "dict"},
     "acct_files": {"name": "str", "records": "list", "enabled": "bool", "directives": "dict"},
-}
-# How each kind is declared in an argument spec: (type, elements).
-SPEC_TYPES = {
-    "str": ("str", None), "ip": ("str", None), "fqdn": ("str", None), "bool": ("bool", None), "int": ("int", None),
-    "dict": ("dict", None), "list": ("list", "str"), "domains": ("list", "dict"), "reply_patterns": ("list", "dict"),
 }
 # kind -> the variables holding its items, the layers lowest first (the role's defaults layer, powermta_default_*,
 # first where there is one); each is declared in the powermta role's argument spec with SCHEMAS[kind]'s options.
@@ -73,28 +69,6 @@ REQUIRED = {"vmtas": ("ip", "hostname"), "injectors": ("networks",)}
 ACCT_RECORDS = ("d", "b", "t", "tq", "f", "r", "rb", "rs", "rr")
 # String keys where a bare number is a meaningful value (max-smtp-msg-rate, §3.3.12.2).
 NUMBER_AS_STRING_KEYS = ("max_smtp_msg_rate",)
-
-
-def spec_differences(kind, options):
-    """Where the argument-spec item ``options`` of list ``kind`` disagree with ``SCHEMAS[kind]``: a list of texts.
-
-    Every schema key is declared with the type of ``SPEC_TYPES`` (lists with their ``elements``), no other key is
-    declared, and ``state`` (present/absent, the layering) is."""
-    schema = SCHEMAS[kind]
-    declared = {key: spec or {} for key, spec in (options or {}).items() if key != "state"}
-    problems = ["%s: %s is in _fleet_items.SCHEMAS (%s) but not in the argument spec" % (kind, key, schema[key])
-                for key in sorted(set(schema) - set(declared))]
-    problems += ["%s: %s is in the argument spec but not in _fleet_items.SCHEMAS" % (kind, key)
-                 for key in sorted(set(declared) - set(schema))]
-    for key in sorted(set(schema) & set(declared)):
-        want_type, want_elements = SPEC_TYPES[schema[key]]
-        have = (declared[key].get("type", "str"), declared[key].get("elements"))
-        if have != (want_type, want_elements):
-            problems.append("%s: %s is declared type=%s elements=%s, SCHEMAS says %s (type=%s elements=%s)"
-                            % (kind, key, have[0], have[1], schema[key], want_type, want_elements))
-    if "state" not in (options or {}):
-        problems.append("%s: the argument spec does not declare state (present/absent)" % kind)
-    return problems
 
 
 def normalize_domain(name):
