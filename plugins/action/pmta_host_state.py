@@ -8,18 +8,9 @@ role copies it only when it is not (ansible.builtin.copy spends two calls on the
 
 from __future__ import annotations
 
-import hashlib
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import sha256_file
 
 
 class ActionModule(ActionBase):
@@ -33,7 +24,7 @@ class ActionModule(ActionBase):
         source = module_args.pop("deb_src", None)
         if source:
             try:
-                module_args["deb_checksum"] = sha256_of(source)
+                module_args["deb_checksum"] = sha256_file(source)
             except OSError as exc:
                 raise AnsibleActionFail(f"deb_src: cannot read {source} on the controller: {exc}") from exc
         result.update(self._execute_module(module_name="mailops.powermta.pmta_host_state", module_args=module_args,

@@ -10,14 +10,15 @@ probes (``probe_*``) read /proc, /sys and ``blkid``; both are used by the
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import re
 import stat
 import subprocess
 
-from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import path_shape_problem
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.ownership import (
+    owner_names,
+    path_shape_problem,
+)
 
 # Mount points a spool or log disk must never take over.
 FORBIDDEN_MOUNT_POINTS = frozenset(
@@ -296,14 +297,7 @@ def stat_owner(path):
         st = os.stat(path)
     except OSError:
         return None
-    try:
-        user = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        user = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
+    user, group = owner_names(st)
     return {"user": user, "group": group, "mode": "%04o" % stat.S_IMODE(st.st_mode)}
 
 

@@ -19,8 +19,10 @@ directory that is neither of the above: its owner and mode stay as they are.
 
 from __future__ import annotations
 
+import grp
 import os
 import posixpath
+import pwd
 
 MANIFEST = "/var/lib/mailops-powermta/created-directories"
 
@@ -172,3 +174,16 @@ def ownership_problem(path: str, exists: bool, manifest_paths=frozenset(), varia
             "and mode stay as they are. %s, or remove it yourself if it is unused"
             % (label, path, ", ".join("%s/%s*" % root for root in OWNED_ROOTS[:3]), MANIFEST,
                _fix(label)[0].upper() + _fix(label)[1:]))
+
+
+def owner_names(st):
+    """``(user, group)`` of an ``os.stat`` result: names when the host knows them, else the numbers."""
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return user, group

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import os
 
+from .ownership import owner_names
+
 
 def parse_dpkg_status(text: str) -> dict:
     """``dpkg-query -W -f '${Package}\\t${Version}\\t${db:Status-Status}\\n'`` output -> {name: version}.
@@ -87,8 +89,6 @@ def stat_paths(paths: list, checksum_paths=()) -> dict:
     """{path: {exists, type, mode, owner, group}} (``type``: file, directory, link or other), without following
     a final symlink, so the caller knows which directories and files are there before it decides to call.
     A regular file of ``checksum_paths`` also gets its ``checksum`` (SHA-256): never give it a secret file."""
-    import grp
-    import pwd
     import stat as stat_mod
 
     result = {}
@@ -101,14 +101,7 @@ def stat_paths(paths: list, checksum_paths=()) -> dict:
             continue
         kind = ("directory" if stat_mod.S_ISDIR(st.st_mode) else "file" if stat_mod.S_ISREG(st.st_mode)
                 else "link" if stat_mod.S_ISLNK(st.st_mode) else "other")
-        try:
-            owner = pwd.getpwuid(st.st_uid).pw_name
-        except KeyError:
-            owner = str(st.st_uid)
-        try:
-            group = grp.getgrgid(st.st_gid).gr_name
-        except KeyError:
-            group = str(st.st_gid)
+        owner, group = owner_names(st)
         result[path] = {"exists": True, "type": kind, "mode": "%04o" % stat_mod.S_IMODE(st.st_mode),
                         "owner": owner, "group": group}
         if kind == "file" and path in checksummed:
