@@ -17,13 +17,9 @@ import socket
 import struct
 import traceback
 
-from .mail_records import (
-    DMARC_POLICIES,
-    SPF_LOOKUP_LIMIT,
-    SPF_LOOKUP_MECHANISMS,
-    RecordBuildError,
-    key_info,
-)
+from .dkim_key import key_info
+from .errors import RecordBuildError
+from .mail_records import DMARC_POLICIES, SPF_LOOKUP_LIMIT, SPF_LOOKUP_MECHANISMS
 
 try:
     import dns.exception

@@ -18,7 +18,8 @@ SELECTOR._domainkey.DOMAIN), is the key of that selector for good:
 
 from __future__ import annotations
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.mail_records import RecordBuildError, key_info
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.dkim_key import key_info
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.errors import RecordBuildError
 
 ROTATION = ('a key is never replaced in place; rotate to a new selector instead (docs/runbooks.md "Rotate DKIM '
             'keys"): 1. add a new selector to the domain\'s dkim_selectors (e.g. [%(selector)s, %(selector)s2]) and '

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from ansible_collections.mailops.powermta.plugins.module_utils._dns.mail_records import key_info
+from ansible_collections.mailops.powermta.plugins.module_utils._dns.dkim_key import key_info
 from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.dkim_keys import (
     dkim_key_problems,
     published_keys,

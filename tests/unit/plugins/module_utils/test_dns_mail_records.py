@@ -8,6 +8,7 @@ import base64
 import ipaddress
 
 import pytest
+from ansible_collections.mailops.powermta.plugins.module_utils._dns import dkim_key
 from ansible_collections.mailops.powermta.plugins.module_utils._dns import mail_records as b
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -62,7 +63,7 @@ def test_dkim_record_from_rsa_and_ed25519(rsa2048):
     value = record["values"][0]
     assert value.startswith("v=DKIM1; k=rsa; p=MIIBIjAN")
     assert len(value.encode()) > 255  # the module splits it, the builder gives the logical string
-    assert b.key_info(rsa2048)[:2] == ("rsa", 2048)
+    assert dkim_key.key_info(rsa2048)[:2] == ("rsa", 2048)
     ed_key = ed25519.Ed25519PrivateKey.generate()
     ed = b.dkim_record("example.com", "ed1", pem_of(ed_key))
     raw = ed_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
