@@ -280,7 +280,20 @@ def later_role_problems(host, host_vars, defined=None, is_file=None):
     problems += _dns_connection_problems(host, host_vars, host_vars if defined is None else defined)
     problems += _monitoring_problems(host, host_vars)
     problems += _package_problems(host, host_vars, is_file)
+    problems += _run_only_problems(host, host_vars if defined is None else defined)
     return problems
+
+
+# Set by the collection's playbooks for one run, never by an inventory: a value there would switch a check off.
+RUN_ONLY_VARIABLES = {
+    "powermta_dkim_fleet_checked": "playbooks/powermta.yml sets it after its fleet-wide DKIM key check passed; "
+                                   "set in the inventory it would skip the powermta role's own check",
+}
+
+
+def _run_only_problems(host, defined):
+    return ["%s: %s is set by the run, not the inventory (%s): remove it from the inventory and extra vars"
+            % (host, name, why) for name, why in sorted(RUN_ONLY_VARIABLES.items()) if name in defined]
 
 
 # roles/warmup/tasks/preflight.yml: an ISP group name is a domain-macro name of the ISP policies.

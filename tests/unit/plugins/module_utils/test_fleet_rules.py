@@ -131,3 +131,13 @@ def test_package_and_license_files_must_exist_on_the_controller():
                        "file, e.g. \"{{ inventory_dir }}/files/pmta-license\""]
     assert later_role_problems("pmta1", values, is_file=lambda path: True) == []
     assert later_role_problems("pmta1", values) == []  # pure callers: no file test
+
+
+def test_a_run_only_variable_in_the_inventory_is_refused():
+    """powermta_dkim_fleet_checked: true in the inventory would switch off the powermta role's own DKIM check."""
+    problems = later_role_problems("pmta1", {}, {"powermta_dkim_fleet_checked"})
+    assert problems == ["pmta1: powermta_dkim_fleet_checked is set by the run, not the inventory "
+                        "(playbooks/powermta.yml sets it after its fleet-wide DKIM key check passed; set in the "
+                        "inventory it would skip the powermta role's own check): remove it from the inventory and "
+                        "extra vars"]
+    assert later_role_problems("pmta1", {}, set()) == []
