@@ -29,9 +29,12 @@ SYSTEM_DIRS = ["/", "/etc", "/home", "/root", "/var", "/var/log", "/var/spool", 
                "/var/log/pmta", "/var/lib/mailops-powermta"]
 # What a host's state is, for "nothing changed": content of every file we manage, owner and mode of every
 # file and directory under our trees, the system directories, stray pmta files in /var/log, the services.
+# The metrics exporter rewrites its state file on its timer through a temporary `.metrics-state.json.*`
+# (write_atomic): that file is the running service's, not the playbook's, so the listing leaves it out.
 SNAPSHOT = (
     "find /etc/pmta /etc/ansible/facts.d -xdev -type f 2>/dev/null | sort | xargs -r sha256sum; "
-    "find /etc/pmta /etc/ansible/facts.d /var/lib/mailops-powermta -xdev -printf '%p %u:%g %m\\n' 2>/dev/null | sort; "
+    "find /etc/pmta /etc/ansible/facts.d /var/lib/mailops-powermta -xdev -not -name '.metrics-state.json.*' "
+    "-printf '%p %u:%g %m\\n' 2>/dev/null | sort; "
     "stat -c '%n %U:%G %a' " + " ".join(SYSTEM_DIRS) + " 2>&1; "
     "find /var/log -maxdepth 1 -name 'pmta*' | sort; "
     "systemctl is-active pmta pmtahttp || true"
