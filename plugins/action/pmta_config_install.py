@@ -58,9 +58,11 @@ class ActionModule(ActionBase):
         module_args.pop("src_root", None)
         remove_src_root = boolean(module_args.pop("remove_src_root", False), strict=False)
         host_paths = module_args.pop("host_paths", None)
-        if (host_paths and module_args.get("state", "present") == "present" and not module_args.get("pending_marker")
+        if (host_paths and module_args.get("state", "present") == "present"
+                and self._no_pending_activation(module_args.get("pending_marker"), host_paths)
                 and self._unchanged(files, module_args, host_paths)):
-            # The host's read (pmta_host_state) shows every directory and file as this call would leave them.
+            # The host's read (pmta_host_state) shows every directory and file as this call would leave them, and no
+            # activation left pending by an earlier run (its marker read as absent).
             if remove_src_root and src_root:
                 shutil.rmtree(src_root, ignore_errors=True)
             result.update(changed=False, changed_files=[], directories=[], pending=[], unchanged_by_read=True,
@@ -89,6 +91,14 @@ class ActionModule(ActionBase):
             module_result["unchanged_by_read"] = False
         result.update(module_result)
         return result
+
+    @staticmethod
+    def _no_pending_activation(marker, host_paths):
+        """No marker asked for, or the read shows it absent (a path not read counts as present)."""
+        if not marker:
+            return True
+        found = host_paths.get(marker) if isinstance(host_paths, dict) else None
+        return isinstance(found, dict) and found.get("exists") is False
 
     @staticmethod
     def _unchanged(files, module_args, host_paths):

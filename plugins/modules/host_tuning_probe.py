@@ -133,6 +133,14 @@ options:
     description: Group whose existence is reported in RV(group_exists).
     type: str
     default: pmta
+  checksum_paths:
+    description:
+      - Files whose existence, type, mode, owner, group and SHA-256 to report in RV(paths) (the role's settings
+        files), so M(mailops.powermta.pmta_config_install) (its
+        O(mailops.powermta.pmta_config_install#module:host_paths)) can tell without a call that none differs.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - mailops.powermta.attributes.read_only
 """
@@ -254,6 +262,12 @@ group_exists:
   description: Whether O(group) exists.
   returned: always
   type: bool
+paths:
+  description:
+    - Per file of O(checksum_paths), C(exists) and, when it exists, C(type), C(mode), C(owner), C(group) and, for a
+      regular file, C(checksum) (SHA-256).
+  returned: always
+  type: dict
 """
 
 import grp  # noqa: E402
@@ -266,6 +280,7 @@ from ansible_collections.mailops.powermta.plugins.module_utils._host_tuning.file
     directories_to_fix,
     required_mounts,
 )
+from ansible_collections.mailops.powermta.plugins.module_utils._pmta_host.state import stat_paths  # noqa: E402
 
 
 def _exists(lookup, name):
@@ -321,6 +336,7 @@ def main():
             "dir_mode": {"type": "str", "default": "0750"},
             "packages": {"type": "list", "elements": "str", "default": []},
             "group": {"type": "str", "default": "pmta"},
+            "checksum_paths": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
@@ -393,6 +409,7 @@ def main():
         sysctl_skipped=skipped,
         user_exists=_exists(pwd.getpwnam, params["user"]),
         group_exists=_exists(grp.getgrnam, params["group"]),
+        paths=stat_paths([], params["checksum_paths"]),
     )
 
 

@@ -42,7 +42,8 @@ options:
         with the O(files) in its O(mailops.powermta.pmta_host_state#module:checksum_paths). When it shows every
         directory of O(directories) and every file of O(files) as V(present) would leave them, the action plugin
         returns unchanged without calling the host. Anything it cannot prove the same (a path not read, a
-        secret file, a numeric owner) makes the call. Not used with O(pending_marker). Handled by the action plugin.
+        secret file, a numeric owner) makes the call. With O(pending_marker), the read must also show the marker
+        absent (no activation left pending by an earlier run). Handled by the action plugin.
     type: dict
   files:
     description:

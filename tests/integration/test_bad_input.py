@@ -411,6 +411,8 @@ CASES = {
     # ---- what the later roles' own checks refuse (their preflight asserts), refused here first
     "dkim-fleet-checked-in-inventory": (lambda d: fleet(d, powermta_dkim_fleet_checked=True),
                                         ["pmta1: powermta_dkim_fleet_checked is set by the run, not the inventory"]),
+    "planning-in-inventory": (lambda d: fleet(d, mailops_planning=True),
+                              ["pmta1: mailops_planning is set by the run, not the inventory"]),
     "package-file-missing": (lambda d: fleet(d, powermta_package_src="files/PowerMTA-5.0r8.deb"),
                              ["pmta1: powermta_package_src files/PowerMTA-5.0r8.deb is not a file on the controller",
                               "{{ inventory_dir }}/files/PowerMTA-5.0r8.deb"]),

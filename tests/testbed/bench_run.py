@@ -83,10 +83,17 @@ def run_watching(command, on_line: Callable[[str, subprocess.Popen, list[str]], 
     return (None if stopped else process.returncode), "".join(seen)
 
 
+def in_plan_play(seen):
+    """True inside a rolling playbook's plan play (playbooks/powermta.yml, host_tuning.yml: the role in check mode
+    on every host before the rollout), where a task banner is not yet the rollout's."""
+    plays = [line for line in seen if line.startswith("PLAY [")]
+    return bool(plays) and plays[-1].startswith("PLAY [Plan ")
+
+
 def kill_at_task(task):
-    """on_line callback: SIGKILL ansible-playbook and its workers when ``task`` starts."""
-    def on_line(line, process, _seen):
-        if line.startswith("TASK [") and task in line:
+    """on_line callback: SIGKILL ansible-playbook and its workers when ``task`` starts (outside a plan play)."""
+    def on_line(line, process, seen):
+        if line.startswith("TASK [") and task in line and not in_plan_play(seen):
             os.killpg(process.pid, signal.SIGKILL)
             return True
         return False
@@ -174,13 +181,14 @@ def wait_back(host, timeout=60):
 
 
 def run_losing_host(command, host, task, env, cwd, timeout=600):
-    """Run COMMAND (an ansible-playbook rollout) and cut HOST's link when TASK starts in HOST's batch (the host
-    falls off the network there); the link comes back when the run ends. Returns (returncode, output, cut):
-    ``cut`` is False when the run never reached TASK on HOST."""
+    """Run COMMAND (an ansible-playbook rollout) and cut HOST's link when TASK starts in HOST's batch of the
+    rollout, not in the plan before it (the host falls off the network there); the link comes back when the run
+    ends. Returns (returncode, output, cut): ``cut`` is False when the run never reached TASK on HOST."""
     cut = []
 
     def lose_the_host(line, _process, seen):
-        if not cut and line.startswith("TASK [") and task in line and in_batch_of(host, seen):
+        if (not cut and line.startswith("TASK [") and task in line and in_batch_of(host, seen)
+                and not in_plan_play(seen)):
             set_guest_link(host, up=False)
             cut.append(time.monotonic())
         return False

@@ -288,6 +288,8 @@ def later_role_problems(host, host_vars, defined=None, is_file=None):
 RUN_ONLY_VARIABLES = {
     "powermta_dkim_fleet_checked": "playbooks/powermta.yml sets it after its fleet-wide DKIM key check passed; "
                                    "set in the inventory it would skip the powermta role's own check",
+    "mailops_planning": "the playbooks' plan plays set it with check_mode: true; set in the inventory a real run "
+                        "would skip the steps that need what an earlier step makes (the package install)",
 }
 
 

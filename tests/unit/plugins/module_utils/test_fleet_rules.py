@@ -141,3 +141,5 @@ def test_a_run_only_variable_in_the_inventory_is_refused():
                         "inventory it would skip the powermta role's own check): remove it from the inventory and "
                         "extra vars"]
     assert later_role_problems("pmta1", {}, set()) == []
+    planning = later_role_problems("pmta1", {}, {"mailops_planning"})
+    assert len(planning) == 1 and planning[0].startswith("pmta1: mailops_planning is set by the run, not the inventory")
