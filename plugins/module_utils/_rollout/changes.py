@@ -11,7 +11,7 @@ command: Ansible skips those with a message naming check mode), since the real r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 # The messages Ansible gives a result it skipped because of check mode (ansible.builtin.command, modules
 # without check mode support, action plugins without it); a skip for a false `when` has none of them.
@@ -34,6 +34,7 @@ def would_change(result) -> bool:
 def changed_steps(results: Mapping) -> list[str]:
     """The names of the steps, {name: registered result or flag}, that changed or would change, sorted."""
     if not isinstance(results, Mapping):
-        raise TypeError("rollout_changes expects a mapping of step name to registered result, got %s"
-                        % type(results).__name__)
+        kind = "a string" if isinstance(results, str) else "a list" if isinstance(results, Sequence) else "%s" % (
+            type(results).__name__)
+        raise TypeError("rollout_changes expects a mapping of step name to registered result, got %s" % kind)
     return sorted(str(name) for name, result in results.items() if would_change(result))

@@ -43,5 +43,7 @@ def test_changed_steps_names_the_steps_sorted():
 
 
 def test_changed_steps_refuses_what_is_not_a_mapping():
-    with pytest.raises(TypeError, match="rollout_changes expects a mapping"):
+    with pytest.raises(TypeError, match="expects a mapping of step name to registered result, got a list"):
         changed_steps(["license"])
+    with pytest.raises(TypeError, match="got a string"):
+        changed_steps("license")
