@@ -68,7 +68,7 @@ options:
     description:
       - When the previous step (C(state.updated_at)) is more recent than this, and every IP and group is
         already in the state, nothing is planned; the state and the previous decisions come back unchanged
-        and RV(skipped) is true. This makes a repeated run change nothing and never counts traffic twice.
+        and RV(replayed) is true. This makes a repeated run change nothing and never counts traffic twice.
       - V(0) always plans.
     type: float
     default: 0
@@ -202,8 +202,10 @@ plan_lines:
   type: list
   elements: str
   sample: ["ip-03 203.0.113.13 gmail: stage 2/20, 500/d, advance: stage 1 delivered cleanly"]
-skipped:
-  description: True when the previous step was more recent than O(min_interval_hours) and nothing was planned.
+replayed:
+  description:
+    - True when the previous step was more recent than O(min_interval_hours) and nothing was planned (the previous
+      decisions come back). Not named C(skipped), which Ansible would read as "the task was skipped".
   returned: success
   type: bool
 summary:
@@ -290,7 +292,7 @@ def main():
         if params["vmtas"] is not None:
             extra["plan_lines"] = plan_lines(warming_vmtas(params["vmtas"]), extra["decisions_by_ip"])
     module.exit_json(changed=False, state=result["state"], decisions=result["decisions"], summary=summary,
-                     skipped=result["skipped"], **extra)
+                     replayed=result["replayed"], **extra)
 
 
 if __name__ == "__main__":

@@ -382,14 +382,14 @@ def _decide(pair, window, stages, listed_zones, now, limits):
 
 def plan(state=None, observations=None, blocklisted=None, now=None, schedule=None, thresholds=None,
          ips=None, isps=None, min_interval_hours=0):
-    """One warm-up step. Returns ``{"state", "decisions", "skipped"}``.
+    """One warm-up step. Returns ``{"state", "decisions", "replayed"}``.
 
     ``ips``: the warm-up IPs to plan (default: every IP in state, observations
     and blocklisted). ``isps``: the ISP group names (default: the shipped groups);
     groups seen only in state or observations are planned too, after them.
     ``min_interval_hours``: when the previous step is more recent than this and
     every pair is already known, nothing is planned: the state comes back
-    unchanged with the previous decisions (``skipped`` true), so running a step
+    unchanged with the previous decisions (``replayed`` true), so running a step
     twice changes nothing and counts no traffic twice.
     Inputs are validated before anything is computed.
     """
@@ -459,7 +459,7 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
 
     replayed = _replay(old, planned_ips, all_isps, stages_by_isp, now_dt, min_interval_hours)
     if replayed is not None:
-        return {"state": old, "decisions": replayed, "skipped": True}
+        return {"state": old, "decisions": replayed, "replayed": True}
 
     new_state = {"version": STATE_VERSION, "updated_at": format_time(now_dt), "ips": copy.deepcopy(old["ips"])}
     decisions = []
@@ -512,4 +512,4 @@ def _plan(state, observations, blocklisted, now, schedule, thresholds, ips, isps
                 "reason": reason,
                 "observed": counters,
             })
-    return {"state": new_state, "decisions": decisions, "skipped": False}
+    return {"state": new_state, "decisions": decisions, "replayed": False}

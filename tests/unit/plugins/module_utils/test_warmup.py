@@ -339,7 +339,7 @@ def test_a_step_within_min_interval_replays_the_previous_plan():
     first = step(state_at(1), {IP: {"gmail": obs(delivered=100)}})
     again = step(first["state"], {IP: {"gmail": obs(delivered=500, throttled=50, deferred=50)}},
                  now="2026-05-02T06:30:00Z", min_interval_hours=1)
-    assert again["skipped"] is True
+    assert again["replayed"] is True
     assert again["state"] == first["state"]
 
     def strip(decisions):
@@ -347,14 +347,14 @@ def test_a_step_within_min_interval_replays_the_previous_plan():
 
     assert strip(again["decisions"]) == strip(first["decisions"])
     later = step(first["state"], {}, now="2026-05-02T07:00:00Z", min_interval_hours=1)
-    assert later["skipped"] is False
+    assert later["replayed"] is False
 
 
 def test_a_new_ip_is_planned_even_within_min_interval():
     first = step({}, now=T0)
     result = plan(first["state"], {}, {}, "2026-05-01T06:10:00Z", schedule=SCHEDULE, ips=[IP, IP2],
                   isps=["gmail", "yahoo"], min_interval_hours=1)
-    assert result["skipped"] is False and {d["ip"] for d in result["decisions"]} == {IP, IP2}
+    assert result["replayed"] is False and {d["ip"] for d in result["decisions"]} == {IP, IP2}
 
 
 def test_min_interval_must_be_a_non_negative_number():

@@ -38,7 +38,7 @@ def test_module_groups_by_given_ip_and_replays_within_min_interval(capsys):
     first = run_module(args, capsys)
     assert [d["ip"] for d in first["decisions_by_ip"]["2001:DB8::11"]] == ["2001:db8::11"]
     again = run_module(dict(args, state=first["state"], now="2026-05-01T06:20:00Z"), capsys)
-    assert again["skipped"] is True and again["state"] == first["state"]
+    assert again["replayed"] is True and again["state"] == first["state"]
 
 
 def test_module_returns_the_queues_to_pause_and_resume_and_the_plan_lines(capsys):
