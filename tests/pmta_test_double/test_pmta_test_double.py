@@ -26,10 +26,21 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 PYTHONPATH = os.pathsep.join([HERE, os.path.join(REPO, "plugins", "module_utils")])
 
 
+def free_ports(count):
+    """COUNT different free ports: the sockets stay bound until all are picked (one at a time, the OS may give the
+    same port twice, and the double's listeners would then collide)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def make_certificate(path):
@@ -117,7 +128,7 @@ def double(tmp_path_factory):
     etc, run, log = base / "etc", base / "run", base / "log"
     for directory in (etc, run, log):
         directory.mkdir()
-    ports = {"smtp": free_port(), "submission": free_port(), "http": free_port()}
+    ports = dict(zip(("smtp", "submission", "http"), free_ports(3), strict=True))
     (etc / "config").write_text(CONFIG.format(etc=etc, log=log, **ports))
     (etc / "license").write_text("# TEST DOUBLE license\n")
     make_certificate(etc / "listener.pem")
