@@ -29,7 +29,7 @@ PYTHONPATH = os.pathsep.join([HERE, os.path.join(REPO, "plugins", "module_utils"
 def free_ports(count):
     """COUNT different free ports: the sockets stay bound until all are picked (one at a time, the OS may give the
     same port twice, and the double's listeners would then collide)."""
-    sockets = [socket.socket() for _ in range(count)]
+    sockets = [socket.socket() for _number in range(count)]
     try:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
